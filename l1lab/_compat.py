@@ -1,0 +1,88 @@
+"""Chooses the Keras flavour once, for the whole process.
+
+Keras 3 is the default. With ``TF_USE_LEGACY_KERAS=1`` in the environment
+(set before this module is imported), Keras 2 comes from the ``tf_keras``
+package instead; on TensorFlow <= 2.15, whose bundled ``keras`` is Keras 2,
+that one is used. Every other module of l1lab imports ``keras`` and ``tf``
+from here and nowhere else.
+
+The variable must be settled before TensorFlow is imported because
+TensorFlow's ``tf.keras`` lazy loader reads it; this module writes back the
+value it chose, so TensorFlow and l1lab never disagree.
+"""
+
+from __future__ import annotations
+
+import os
+
+_TRUTHY = {"1", "true", "yes", "on"}
+
+
+def legacy_keras_requested(environ=os.environ) -> bool:
+    """True when ``TF_USE_LEGACY_KERAS`` asks for Keras 2."""
+    return environ.get("TF_USE_LEGACY_KERAS", "").strip().lower() in _TRUTHY
+
+
+LEGACY_KERAS_REQUESTED = legacy_keras_requested()
+
+os.environ["TF_USE_LEGACY_KERAS"] = "1" if LEGACY_KERAS_REQUESTED else "0"
+# Keras 3 can run on other backends; l1lab's methods are TensorFlow's.
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import tensorflow as tf  # noqa: E402
+
+if LEGACY_KERAS_REQUESTED:
+    try:
+        import tf_keras as keras  # noqa: F401
+    except ImportError:  # TensorFlow <= 2.13 bundles Keras 2 as `keras`.
+        import keras  # noqa: F401
+
+        if int(keras.__version__.split(".")[0]) >= 3:
+            raise ImportError(
+                "TF_USE_LEGACY_KERAS=1 asks for Keras 2, but the 'tf_keras' package "
+                "is not installed. Fix: pip install 'l1lab[legacy]' (or tf_keras "
+                "matching your TensorFlow), or unset TF_USE_LEGACY_KERAS."
+            ) from None
+else:
+    import keras  # noqa: F401
+
+KERAS_VERSION: str = keras.__version__
+KERAS_MAJOR: int = int(KERAS_VERSION.split(".")[0])
+IS_KERAS3: bool = KERAS_MAJOR >= 3
+KERAS_FLAVOUR: str = "keras3" if IS_KERAS3 else "keras2"
+
+if IS_KERAS3 and keras.backend.backend() != "tensorflow":
+    raise ImportError(
+        f"Keras 3 is configured for the {keras.backend.backend()!r} backend; l1lab "
+        "needs TensorFlow. Fix: set KERAS_BACKEND=tensorflow."
+    )
+
+
+def tf_variable(variable) -> tf.Variable:
+    """The ``tf.Variable`` behind a Keras variable of either flavour.
+
+    Keras 3 wraps a ``tf.Variable`` (TensorFlow's v1 optimizers and raw ops
+    need that one); Keras 2 variables already are ``tf.Variable`` objects.
+    """
+    if isinstance(variable, tf.Variable):
+        return variable
+    inner = getattr(variable, "value", None)
+    if isinstance(inner, tf.Variable):
+        return inner
+    raise TypeError(f"{variable!r} is neither a tf.Variable nor a Keras variable wrapping one")
+
+
+def versions() -> dict:
+    """The versions that decide what a run computes, for reports and golden files."""
+    import platform
+
+    import numpy as np
+
+    return {
+        "tensorflow": tf.__version__,
+        "keras": KERAS_VERSION,
+        "keras_flavour": KERAS_FLAVOUR,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }

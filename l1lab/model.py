@@ -1,0 +1,81 @@
+"""The article's network: ``784 -> Dense(64, relu) -> Dense(64, relu) -> Dense(10)``.
+
+It is the model of TensorFlow's guide "Writing a training loop from scratch":
+logits out, Keras's default initialisers (Glorot uniform kernels, zero
+biases). Widths and per-layer kernel regularizers are configurable; layer
+names are fixed (``dense_1``, ``dense_2``, ..., ``predictions``) so variable
+names, and therefore sparsity reports and golden files, do not depend on how
+many models a process built before.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from l1lab._compat import keras
+
+INPUT_DIM = 784
+NUM_CLASSES = 10
+HIDDEN_UNITS = (64, 64)
+OUTPUT_LAYER = "predictions"
+
+
+def layer_names(num_hidden: int = len(HIDDEN_UNITS)) -> list[str]:
+    """Names of the Dense layers, input side first."""
+    return [f"dense_{i + 1}" for i in range(num_hidden)] + [OUTPUT_LAYER]
+
+
+def _regularizer_per_layer(kernel_regularizers: Any, names: list[str]) -> list:
+    if kernel_regularizers is None:
+        return [None] * len(names)
+    if isinstance(kernel_regularizers, Mapping):
+        unknown = set(kernel_regularizers) - set(names)
+        if unknown:
+            raise ValueError(f"kernel_regularizers names unknown layers {sorted(unknown)}; layers are {names}")
+        return [kernel_regularizers.get(name) for name in names]
+    if isinstance(kernel_regularizers, Sequence) and not isinstance(kernel_regularizers, str):
+        if len(kernel_regularizers) != len(names):
+            raise ValueError(
+                f"kernel_regularizers has {len(kernel_regularizers)} entries for {len(names)} layers {names}"
+            )
+        return list(kernel_regularizers)
+    raise TypeError("kernel_regularizers must be None, a mapping layer name -> regularizer, or a sequence")
+
+
+def build_model(
+    hidden_units: Sequence[int] = HIDDEN_UNITS,
+    *,
+    num_classes: int = NUM_CLASSES,
+    input_dim: int = INPUT_DIM,
+    kernel_regularizers: Mapping[str, Any] | Sequence[Any] | None = None,
+    seed: int | None = None,
+    name: str = "mnist_mlp",
+) -> "keras.Model":
+    """The article's multilayer perceptron, returning logits.
+
+    Args:
+      hidden_units: widths of the ReLU layers (the article: 64, 64).
+      kernel_regularizers: per Dense layer, input side first, as a sequence
+        or a mapping ``{"dense_1": keras.regularizers.L1(1e-4)}``.
+      seed: seeds each kernel initialiser (layer ``i`` gets ``seed + i``), so
+        the initial weights are fixed whatever else consumed random numbers.
+    """
+    hidden_units = [int(u) for u in hidden_units]
+    if any(u < 1 for u in hidden_units) or num_classes < 1 or input_dim < 1:
+        raise ValueError(f"layer widths must be positive: {hidden_units}, {num_classes}, {input_dim}")
+    names = layer_names(len(hidden_units))
+    regularizers = _regularizer_per_layer(kernel_regularizers, names)
+    widths = [*hidden_units, num_classes]
+
+    inputs = keras.Input(shape=(input_dim,), name="digits")
+    x = inputs
+    for i, (layer_name, units, regularizer) in enumerate(zip(names, widths, regularizers)):
+        x = keras.layers.Dense(
+            units,
+            activation=None if layer_name == OUTPUT_LAYER else "relu",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=None if seed is None else seed + i),
+            bias_initializer="zeros",
+            kernel_regularizer=regularizer,
+            name=layer_name,
+        )(x)
+    return keras.Model(inputs=inputs, outputs=x, name=name)
