@@ -93,7 +93,8 @@ def count_nonzero(model_or_variables: Any, epsilon: float = EPSILON_ZERO) -> dic
                 "diverged (lower the learning rate or the L1 strength)"
             )
         num = int(array.size)
-        num_nz = int(np.count_nonzero(np.abs(array) > epsilon))
+        # In float64, so that NumPy's casting rules cannot move the threshold.
+        num_nz = int(np.count_nonzero(np.abs(array.astype(np.float64, copy=False)) > epsilon))
         counts[name] = {"num": num, "numNz": num_nz}
         num_total += num
         nz_total += num_nz

@@ -1,0 +1,70 @@
+"""Suite-wide settings: Hypothesis profiles, the seed fixture, the gpu marker.
+
+Hypothesis profiles (choose with ``--hypothesis-profile NAME`` or
+``HYPOTHESIS_PROFILE``): ``dev`` (default), ``ci`` (default when ``CI`` is
+set: no deadline, since TensorFlow's first call in a worker is slow), and
+``deterministic`` (``derandomize=True``, no example database: the same
+examples on every run, for bisecting).
+
+``global_random_seed``: the seed of every test that trains or draws random
+numbers. ``L1LAB_TEST_SEEDS`` picks the seeds: unset means ``0``; ``"3"``,
+``"0-4"``, ``"1,5,9"`` or ``"all"`` (0-9) run each such test once per seed.
+The list is parsed from the environment alone, so every xdist worker
+collects the same tests.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("dev", deadline=None, max_examples=40)
+settings.register_profile(
+    "ci", deadline=None, max_examples=60, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "deterministic", derandomize=True, database=None, deadline=None, max_examples=60
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+
+DEFAULT_TEST_SEED = 0
+
+
+def parse_seeds(text: str | None) -> list[int]:
+    """``None``/``""`` -> [0]; ``"all"`` -> 0..9; ``"0-4"``; ``"1,5,9"``."""
+    text = (text or "").strip()
+    if not text:
+        return [DEFAULT_TEST_SEED]
+    if text == "all":
+        return list(range(10))
+    seeds: list[int] = []
+    for part in text.split(","):
+        lo, sep, hi = part.partition("-")
+        try:
+            seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+        except ValueError:
+            raise pytest.UsageError(
+                f"L1LAB_TEST_SEEDS={text!r}: use an integer, a range like 0-4, a list like 1,5,9, or 'all'"
+            ) from None
+    return seeds
+
+
+def pytest_generate_tests(metafunc):
+    if "global_random_seed" in metafunc.fixturenames:
+        seeds = parse_seeds(os.environ.get("L1LAB_TEST_SEEDS"))
+        metafunc.parametrize("global_random_seed", seeds, ids=[f"seed{s}" for s in seeds])
+
+
+def pytest_collection_modifyitems(config, items):
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_items:
+        return
+    from l1lab._compat import tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return
+    skip = pytest.mark.skip(reason="no GPU visible to TensorFlow")
+    for item in gpu_items:
+        item.add_marker(skip)

