@@ -1,0 +1,143 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from l1lab import data as data_lib
+from l1lab import train
+from l1lab._compat import keras, tf
+
+
+def tiny_split(seed=0, n_train=320, n_test=64):
+    """Learnable synthetic digits: the label is written in the brightest pixel block."""
+    rng = np.random.default_rng(seed)
+
+    def make(n):
+        y = rng.integers(0, 10, n).astype(np.int32)
+        x = rng.uniform(0, 0.2, (n, 784)).astype(np.float32)
+        for i, label in enumerate(y):
+            x[i, label * 78 : label * 78 + 78] += 1.0
+        return x, y
+
+    x_train, y_train = make(n_train)
+    x_test, y_test = make(n_test)
+    return data_lib.MnistSplit(
+        x_train, y_train, x_test, y_test, x_test, y_test, num_samples=n_test, pixel_scale="unit", source="synthetic"
+    )
+
+
+def config(**overrides):
+    base = dict(epochs=2, num_samples=64, batch_size=32, learning_rate=0.05, shuffle_buffer=64, seed=0)
+    return train.TrainConfig(**{**base, **overrides})
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("epochs", 0),
+        ("epochs", -1),
+        ("epochs", 1.5),
+        ("num_samples", 0),
+        ("batch_size", 0),
+        ("shuffle_buffer", 0),
+        ("learning_rate", 0.0),
+        ("learning_rate", float("nan")),
+        ("seed", -1),
+        ("seed", True),
+        ("pixel_scale", "bytes"),
+        ("method", "adam"),
+        ("epsilon", -1e-5),
+    ],
+)
+def test_config_validation_names_the_field(field, value):
+    with pytest.raises(ValueError, match=field if field != "method" else "unknown method"):
+        dataclasses.replace(train.TrainConfig(), **{field: value}).validate()
+
+
+def test_article_defaults():
+    c = train.TrainConfig()
+    assert (c.epochs, c.num_samples, c.batch_size, c.learning_rate, c.shuffle_buffer) == (20, 10_000, 64, 1e-3, 1024)
+    assert c.pixel_scale == "raw" and c.method == "sgd" and c.epsilon == 1e-5
+
+
+def test_epoch_orders_are_seeded_buffered_shuffles(global_random_seed):
+    n, buffer = 200, 16
+    first = train.epoch_orders(n, buffer, global_random_seed)
+    again = train.epoch_orders(n, buffer, global_random_seed)
+    epoch0, epoch1 = next(first).numpy(), next(first).numpy()
+    np.testing.assert_array_equal(epoch0, next(again).numpy())
+    assert sorted(epoch0) == list(range(n)) and sorted(epoch1) == list(range(n))
+    assert not np.array_equal(epoch0, epoch1)  # reshuffled each epoch
+    # A buffer of b can only emit example i once example i - b + 1 is in: the
+    # k-th output is among the first k + b examples.
+    assert all(example < k + buffer for k, example in enumerate(epoch0))
+
+
+def test_one_epoch_applies_one_step_per_batch():
+    run = train.Run(config(epochs=1, batch_size=48), tiny_split(n_train=200))
+    assert run.loop.num_batches == 5  # 4 full batches and one of 8
+    list(run.events())
+    assert int(run.optimizer.iterations.numpy()) == 5
+
+
+def test_events_follow_the_article_schema():
+    events = list(train.Run(config(epochs=3), tiny_split()).events())
+    assert [e["event"] for e in events] == ["args", "measure_test", "measure_test", "measure_test"]
+    assert [e["epochAfter"] for e in events[1:]] == [0, 1, 2]
+    args = events[0]["args"]
+    assert args["numEpochs"] == 3 and args["seed"] == 0 and args["dataSource"] == "synthetic"
+    assert args["versions"]["tensorflow"] == tf.__version__
+    assert events[-1]["num_nonzero"]["total"]["num"] == 55_050
+    # It learns the synthetic task.
+    assert events[-1]["inacc_train"] < 0.2 and events[-1]["ent_train"] < events[1]["ent_train"]
+
+
+def test_same_seed_same_metrics_other_seed_other_metrics(global_random_seed):
+    split = tiny_split()
+
+    def measures(seed):
+        return [e for e in train.Run(config(seed=seed), split).events() if e["event"] == "measure_test"]
+
+    assert measures(global_random_seed) == measures(global_random_seed)
+    assert measures(global_random_seed) != measures(global_random_seed + 1)
+
+
+def test_evaluate_matches_numpy():
+    run = train.Run(config(), tiny_split())
+    x, y = run.data.x_test, run.data.y_test
+    entropy, accuracy = (float(v) for v in run.loop.evaluate(tf.constant(x), tf.constant(y)))
+    logits = run.model(x).numpy().astype(np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    assert entropy == pytest.approx(-log_probs[np.arange(len(y)), y].mean(), rel=1e-5)
+    assert accuracy == pytest.approx((logits.argmax(axis=1) == y).mean())
+
+
+def test_regularizer_penalty_reaches_loss_and_gradient():
+    """The article's loop dropped model.losses; this one steps on them.
+
+    One SGD step on the same batch, with and without ``L1(c)`` on the first
+    kernel: the kernels must differ by exactly ``-lr * c * sign(w)``.
+    """
+    from l1lab.model import build_model
+
+    lr, c = 0.05, 0.01
+    split = tiny_split()
+    x, y = tf.constant(split.x_train[:32]), tf.constant(split.y_train[:32])
+    kernels, losses = [], []
+    for regularizers in (None, {"dense_1": keras.regularizers.L1(c)}):
+        model = build_model(seed=0, kernel_regularizers=regularizers)
+        optimizer = keras.optimizers.SGD(lr)
+        optimizer.build(model.trainable_variables)
+        loop = train.CompiledLoop(model, optimizer, split.x_train, split.y_train, batch_size=32)
+        initial = model.get_layer("dense_1").kernel.numpy()
+        losses.append(float(loop.loss(x, y)))
+        loop.train_step(x, y)
+        kernels.append(model.get_layer("dense_1").kernel.numpy())
+    assert losses[1] == pytest.approx(losses[0] + c * np.abs(initial).sum(), rel=1e-5)
+    np.testing.assert_allclose(kernels[1] - kernels[0], -lr * c * np.sign(initial), atol=1e-6)
+
+
+def test_train_returns_model_and_events():
+    model, events = train.train(config(epochs=1), tiny_split())
+    assert len(events) == 2 and model.name == "mnist_mlp"
