@@ -1,0 +1,42 @@
+# The two commands of the README:
+#   make experiment   sets everything up and runs the article's experiment
+#   make test         sets everything up and passes the tests (fast suite, Keras 3 and Keras 2)
+# Both create .venv on first use; MNIST is fetched on first run (see README).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.l1lab-installed
+# Extra flags for the experiment, e.g. make experiment ARGS="--numEpochs 200"
+ARGS ?=
+
+.PHONY: experiment test fast fast-legacy slow bench setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --editable '.[test,legacy]' 'tox>=4'
+	touch $@
+
+experiment: $(STAMP)
+	mkdir -p out
+	$(BIN)/l1lab train --out out/experiment.jsonl $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/tox -e fast,fast-legacy
+
+fast: $(STAMP)
+	$(BIN)/tox -e fast
+
+fast-legacy: $(STAMP)
+	$(BIN)/tox -e fast-legacy
+
+slow: $(STAMP)
+	$(BIN)/tox -e slow
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_epoch.py
+
+clean:
+	rm -rf $(VENV) .tox out build *.egg-info
