@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml
 	touch $@
 
 experiment: $(STAMP)
-	mkdir -p out
-	$(BIN)/l1lab train --out out/experiment.jsonl $(ARGS)
+	@mkdir -p out
+	@$(BIN)/l1lab train --out out/experiment.jsonl $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/tox -e fast,fast-legacy
