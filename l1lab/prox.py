@@ -1,0 +1,136 @@
+"""The math of L1 proximal steps: soft-thresholding and TensorFlow's two updates.
+
+Pure functions, no Keras. :func:`soft_threshold` works on NumPy arrays and on
+TensorFlow tensors; the ``*_update`` functions are NumPy references of
+TensorFlow's kernels ``ApplyProximalGradientDescent`` and
+``ApplyProximalAdagrad`` (same operations in the same order, so float32
+results match to rounding), against which l1lab's Keras optimizers are tested;
+the ``tf_*`` functions are the same updates as TensorFlow ops, the ones those
+optimizers run inside a compiled step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _is_tf(*values) -> bool:
+    """Whether any value is a TensorFlow tensor or variable (without importing TF)."""
+    return any(type(v).__module__.startswith(("tensorflow", "keras", "tf_keras")) for v in values)
+
+
+def _check_threshold(threshold) -> None:
+    t = np.asarray(threshold)
+    if not np.all(np.isfinite(t)) or np.any(t < 0):
+        raise ValueError("threshold must be finite and >= 0 everywhere")
+
+
+def soft_threshold(x, threshold):
+    r"""The soft-thresholding operator, the proximal operator of the L1 norm.
+
+    .. math::
+
+       S_t(x) = \operatorname{argmin}_y \; \tfrac12 \lVert y - x \rVert_2^2 + t \lVert y \rVert_1
+              = \operatorname{sign}(x) \max(\lvert x \rvert - t, 0)
+
+    element by element. ``threshold`` is a scalar (one ``t`` for everything),
+    or an array broadcastable to ``x``: one ``t`` per tensor (shape ``()``)
+    or per element (the shape of ``x``). ``t = 0`` is the identity; ``y == 0``
+    exactly where ``|x| <= t``.
+
+    NumPy in, NumPy out; a TensorFlow tensor in, a tensor out (and then the
+    threshold is not checked, since it may be a symbolic tensor).
+
+    Raises:
+      ValueError: a NumPy ``threshold`` is negative, NaN or infinite.
+    """
+    if _is_tf(x, threshold):
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(x)
+        t = tf.cast(threshold, x.dtype)
+        return tf.sign(x) * tf.maximum(tf.abs(x) - t, tf.zeros([], x.dtype))
+    _check_threshold(threshold)
+    x = np.asarray(x)
+    t = np.asarray(threshold, dtype=x.dtype if np.issubdtype(x.dtype, np.floating) else None)
+    return np.sign(x) * np.maximum(np.abs(x) - t, 0).astype(np.result_type(x, t))
+
+
+def _shrink(prox_v, step, l1, l2):
+    """TensorFlow's shared ending: soft-threshold by ``step*l1``, then scale by ``1/(1+step*l2)``.
+
+    With ``l1 = 0`` TensorFlow skips the threshold; ``sign(p) * max(|p|, 0)``
+    equals ``p`` exactly, so one formula serves both cases.
+    """
+    return np.sign(prox_v) * np.maximum(np.abs(prox_v) - step * l1, 0).astype(prox_v.dtype) / (1 + step * l2)
+
+
+def proximal_sgd_update(var, grad, learning_rate, l1=0.0, l2=0.0):
+    r"""One step of TensorFlow's ``ApplyProximalGradientDescent``, in NumPy.
+
+    With :math:`\alpha` the learning rate, a gradient step then the proximal
+    operator of :math:`\alpha (\lambda_1 \lVert\cdot\rVert_1 + \tfrac{\lambda_2}{2} \lVert\cdot\rVert_2^2)`:
+
+    .. math::
+
+       v' = v - \alpha g, \qquad
+       v^{+} = \operatorname{argmin}_y \; \tfrac12 \lVert y - v' \rVert_2^2
+               + \alpha \lambda_1 \lVert y \rVert_1 + \tfrac{\alpha \lambda_2}{2} \lVert y \rVert_2^2
+             = \frac{S_{\alpha\lambda_1}(v')}{1 + \alpha \lambda_2}
+
+    Returns the new variable; ``l1`` and ``l2`` may be scalars or arrays
+    broadcastable to ``var`` (per-element strengths).
+    """
+    var = np.asarray(var)
+    dtype = var.dtype.type
+    lr, l1, l2 = dtype(learning_rate), np.asarray(l1, var.dtype), np.asarray(l2, var.dtype)
+    prox_v = var - np.asarray(grad, var.dtype) * lr
+    return _shrink(prox_v, lr, l1, l2).astype(var.dtype)
+
+
+def proximal_adagrad_update(var, accum, grad, learning_rate, l1=0.0, l2=0.0):
+    r"""One step of TensorFlow's ``ApplyProximalAdagrad``, in NumPy.
+
+    The accumulator gathers squared gradients and sets a per-element step
+    :math:`\alpha_i = \alpha / \sqrt{a_i}`; then the proximal step of
+    :func:`proximal_sgd_update` with that step:
+
+    .. math::
+
+       a^{+} = a + g^2, \quad \alpha_i = \frac{\alpha}{\sqrt{a^{+}_i}}, \quad
+       v' = v - \alpha_i g, \quad
+       v^{+}_i = \operatorname{argmin}_y \; \tfrac12 (y - v'_i)^2 + \alpha_i \lambda_1 \lvert y \rvert
+                 + \tfrac{\alpha_i \lambda_2}{2} y^2
+               = \frac{S_{\alpha_i \lambda_1}(v'_i)}{1 + \alpha_i \lambda_2}
+
+    Returns ``(new_var, new_accum)``.
+    """
+    var = np.asarray(var)
+    dtype = var.dtype.type
+    grad = np.asarray(grad, var.dtype)
+    accum = np.asarray(accum, var.dtype) + grad * grad
+    step = dtype(learning_rate) * (1 / np.sqrt(accum)).astype(var.dtype)
+    prox_v = var - grad * step
+    l1, l2 = np.asarray(l1, var.dtype), np.asarray(l2, var.dtype)
+    return _shrink(prox_v, step, l1, l2).astype(var.dtype), accum
+
+
+def _tf_shrink(prox_v, step, l1, l2):
+    import tensorflow as tf
+
+    zero = tf.zeros([], prox_v.dtype)
+    return tf.sign(prox_v) * tf.maximum(tf.abs(prox_v) - step * l1, zero) / (1 + step * l2)
+
+
+def tf_proximal_sgd(var, grad, learning_rate, l1, l2=0.0):
+    """:func:`proximal_sgd_update` as TensorFlow ops (returns the new value)."""
+    return _tf_shrink(var - grad * learning_rate, learning_rate, l1, l2)
+
+
+def tf_proximal_adagrad(var, accum, grad, learning_rate, l1, l2=0.0):
+    """:func:`proximal_adagrad_update` as TensorFlow ops: ``(new_var, new_accum)``."""
+    import tensorflow as tf
+
+    new_accum = accum + grad * grad
+    step = learning_rate * tf.math.rsqrt(new_accum)
+    return _tf_shrink(var - grad * step, step, l1, l2), new_accum
