@@ -15,6 +15,16 @@ import sys
 import time
 from typing import Sequence
 
+# The names of l1lab.methods.METHODS, copied so that --help and parsing import no
+# TensorFlow (tests/test_cli.py checks that they agree), and the article's flags.
+METHOD_NAMES = ("sgd", "l1-regularizer", "proximal-adagrad-tf", "proximal-sgd", "proximal-adagrad", "ftrl")
+ARTICLE_FLAGS = {
+    "regL1Try1": ("l1-regularizer", False),
+    "regL1Try2": ("proximal-adagrad-tf", False),
+    "regL1Try3": ("proximal-adagrad-tf", True),
+    "regL1Alt": ("proximal-sgd", False),
+}
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -58,6 +68,23 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _strength(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: an L1 strength must be finite and >= 0")
+    return value
+
+
+def _layer_strength(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not LAYER=STRENGTH (e.g. dense_1=0.001)")
+    return name, _strength(value)
+
+
 def _readable_dir(text: str) -> str:
     if not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text} is not a directory")
@@ -92,6 +119,26 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--learning-rate", type=_positive_float, default=1e-3, help="default 1e-3")
     train.add_argument("--shuffle-buffer", type=_positive_int, default=1024, help="default 1024")
     train.add_argument("--quiet", action="store_true", help="no progress bar or table on stderr")
+    l1 = train.add_argument_group(
+        "L1 methods",
+        "Choose one method, by name or by the article's flag. The article's flags set the method "
+        "and its strength: --regL1Try1 c = l1-regularizer on the first kernel; --regL1Try2 c = "
+        "proximal-adagrad-tf; --regL1Try3 c = the same with GPUs hidden; --regL1Alt c = proximal-sgd.",
+    )
+    l1.add_argument("--method", choices=sorted(METHOD_NAMES), help="training method (default sgd)")
+    l1.add_argument("--l1", type=_strength, metavar="C", help="L1 strength (default 0)")
+    l1.add_argument("--l1-layer", type=_layer_strength, action="append", default=[], metavar="LAYER=C",
+                    help="per-layer strength, repeatable (dense_1, dense_2, predictions)")
+    l1.add_argument("--l1-all-kernels", action="store_true",
+                    help="l1-regularizer: penalise every kernel, not only the first")
+    l1.add_argument("--l1-exclude-biases", action="store_true",
+                    help="proximal-sgd/proximal-adagrad: do not threshold biases")
+    l1.add_argument("--initial-accumulator", type=_positive_float, metavar="A",
+                    help="Adagrad methods: initial accumulator (default learning_rate**2, as the article)")
+    l1.add_argument("--hide-gpus", action="store_true", help="hide all GPUs before training")
+    for flag, (method, hide) in ARTICLE_FLAGS.items():
+        l1.add_argument(f"--{flag}", type=_strength, metavar="C",
+                        help=f"the article's flag: --method {method} --l1 C" + (" --hide-gpus" if hide else ""))
     train.set_defaults(handler=cmd_train)
     return parser
 
@@ -133,15 +180,39 @@ def _fail(code: int, message: str) -> int:
     return code
 
 
+def resolve_method(args: argparse.Namespace) -> tuple[str, float, bool, str | None]:
+    """``(method, l1, hide_gpus, article_flag)`` from ``--method``/``--l1`` or an article flag.
+
+    Raises:
+      _UsageError: two methods at once.
+    """
+    given = [flag for flag in ARTICLE_FLAGS if getattr(args, flag) is not None]
+    if len(given) > 1:
+        raise _UsageError(f"choose one method: --{' and --'.join(given)} given together")
+    if given:
+        flag = given[0]
+        if args.method is not None or args.l1 is not None:
+            raise _UsageError(f"--{flag} sets the method and its strength; drop --method/--l1")
+        method, hide = ARTICLE_FLAGS[flag]
+        return method, getattr(args, flag), hide or args.hide_gpus, flag
+    return args.method or "sgd", args.l1 or 0.0, args.hide_gpus, None
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from l1lab import data as data_lib
+    from l1lab import devices
     from l1lab import events as events_lib
     from l1lab import sparsity
 
     try:
+        method, l1, hide_gpus, article_flag = resolve_method(args)
+    except _UsageError as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    try:
         writer = events_lib.EventWriter(path=args.out)
     except events_lib.OutputError as exc:
         return _fail(EXIT_USAGE, f"--out: {exc}")
+    from l1lab import methods as methods_lib
     from l1lab import train as train_lib
 
     config = train_lib.TrainConfig(
@@ -152,6 +223,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         shuffle_buffer=args.shuffle_buffer,
         seed=args.seed,
         pixel_scale=args.pixel_scale,
+        method=method,
+        options=methods_lib.MethodOptions(
+            l1=l1,
+            l1_layers=tuple(args.l1_layer),
+            l1_all_kernels=args.l1_all_kernels,
+            apply_to_biases=not args.l1_exclude_biases,
+            hide_gpus=hide_gpus,
+            initial_accumulator=args.initial_accumulator,
+        ),
+        article_flag=article_flag,
     )
     progress = EpochProgress(config.epochs, enabled=False if args.quiet else None)
     last = None
@@ -160,6 +241,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             try:
                 run = train_lib.Run(config, data_dir=args.data_dir)
             except (data_lib.DataError, ValueError) as exc:
+                raise _UsageError(str(exc)) from exc
+            except devices.DeviceSetupError as exc:
                 raise _UsageError(str(exc)) from exc
             for event in run.events():
                 writer.write(event)

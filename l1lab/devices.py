@@ -84,9 +84,11 @@ def hide_gpus(reason: str) -> DeviceDecision:
 
 def ensure_kernels(op_names, reason: str = "") -> DeviceDecision:
     """Hides the GPUs if one of ``op_names`` has no GPU kernel and a GPU is visible."""
+    if not op_names:
+        return DeviceDecision(False, "only ops with GPU kernels (TensorFlow's dense math)")
     lacking = sorted(op for op in op_names if not has_gpu_kernel(op))
     if not lacking:
-        return DeviceDecision(False, f"GPU kernels registered for {', '.join(sorted(op_names)) or 'all ops'}")
+        return DeviceDecision(False, f"GPU kernels registered for {', '.join(sorted(op_names))}")
     if not visible_gpus():
         return DeviceDecision(False, f"no GPU kernel for {', '.join(lacking)}, and no GPU visible")
     why = f"no GPU kernel for {', '.join(lacking)}" + (f" ({reason})" if reason else "")

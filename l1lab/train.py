@@ -24,7 +24,7 @@ from l1lab import data as data_lib
 from l1lab import events as events_lib
 from l1lab import methods as methods_lib
 from l1lab import sparsity
-from l1lab._compat import keras, tf, versions
+from l1lab._compat import tf, versions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +39,10 @@ class TrainConfig:
     seed: int = 0
     pixel_scale: str = "raw"
     method: str = "sgd"
+    options: methods_lib.MethodOptions = methods_lib.MethodOptions()
     epsilon: float = sparsity.EPSILON_ZERO
+    # The article's flag this run was asked for by (``"regL1Try3"``), if any.
+    article_flag: str | None = None
 
     def validate(self) -> "TrainConfig":
         def positive_int(name):
@@ -55,7 +58,7 @@ class TrainConfig:
             raise ValueError(f"seed={self.seed!r} must be a non-negative integer")
         if self.pixel_scale not in data_lib.PIXEL_SCALES:
             raise ValueError(f"pixel_scale={self.pixel_scale!r} is not one of {data_lib.PIXEL_SCALES}")
-        methods_lib.get_method(self.method)
+        self.options.validate(methods_lib.get_method(self.method))
         if not (math.isfinite(self.epsilon) and self.epsilon >= 0):
             raise ValueError(f"epsilon={self.epsilon!r} must be finite and >= 0")
         return self
@@ -71,7 +74,14 @@ class TrainConfig:
             "seed": self.seed,
             "pixelScale": self.pixel_scale,
             "method": self.method,
+            "l1": self.options.l1,
+            "l1Layers": dict(self.options.l1_layers),
+            "l1AllKernels": self.options.l1_all_kernels,
+            "l1Biases": self.options.apply_to_biases,
+            "initialAccumulator": self.options.initial_accumulator,
+            "hideGpus": self.options.hide_gpus,
             "epsilonZero": self.epsilon,
+            "articleFlag": self.article_flag,
         }
 
 
@@ -149,11 +159,14 @@ class Run:
 
     def __init__(self, config: TrainConfig, data: data_lib.MnistSplit | None = None, *, data_dir=None):
         self.config = config.validate()
+        # Devices first: hiding GPUs works only before TensorFlow initialises them.
+        self.devices = methods_lib.prepare_devices(config.method, config.options)
         self.data = data if data is not None else data_lib.load_mnist(
             config.num_samples, pixel_scale=config.pixel_scale, data_dir=data_dir
         )
-        keras.utils.set_random_seed(config.seed)
-        setup = methods_lib.configure(config.method, learning_rate=config.learning_rate, seed=config.seed)
+        setup = methods_lib.configure(
+            config.method, learning_rate=config.learning_rate, seed=config.seed, options=config.options
+        )
         self.model = setup.model
         self.optimizer = setup.optimizer
         self.loop = CompiledLoop(
@@ -163,7 +176,12 @@ class Run:
         self.y_test = tf.convert_to_tensor(self.data.y_test, tf.int32)
 
     def args(self) -> dict:
-        return {**self.config.as_args(), "dataSource": self.data.source, "versions": versions()}
+        return {
+            **self.config.as_args(),
+            "dataSource": self.data.source,
+            "devices": self.devices.as_dict(),
+            "versions": versions(),
+        }
 
     def measure(self, epoch: int) -> dict:
         ent_train, acc_train = (float(v) for v in self.loop.evaluate(self.loop.x_train, self.loop.y_train))
