@@ -1,4 +1,5 @@
-"""Suite-wide settings: Hypothesis profiles, the seed fixture, the gpu marker.
+"""Suite-wide settings: Hypothesis profiles, the seed fixture, the gpu marker,
+and two logical CPU devices for the tf.distribute tests.
 
 Hypothesis profiles (choose with ``--hypothesis-profile NAME`` or
 ``HYPOTHESIS_PROFILE``): ``dev`` (default), ``ci`` (default when ``CI`` is
@@ -55,6 +56,26 @@ def pytest_generate_tests(metafunc):
     if "global_random_seed" in metafunc.fixturenames:
         seeds = parse_seeds(os.environ.get("L1LAB_TEST_SEEDS"))
         metafunc.parametrize("global_random_seed", seeds, ids=[f"seed{s}" for s in seeds])
+
+
+LOGICAL_CPUS = 2
+
+
+def pytest_configure(config):
+    """Two logical CPU devices, so tf.distribute tests have two replicas.
+
+    Must happen before TensorFlow initialises its devices, so here, before any
+    test runs; it changes nothing else (ops still run on CPU:0).
+    """
+    from l1lab._compat import tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(LOGICAL_CPUS)]
+        )
+    except RuntimeError:  # already initialised (e.g. by a plugin): tests needing it will say so
+        pass
 
 
 def pytest_collection_modifyitems(config, items):

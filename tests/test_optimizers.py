@@ -1,0 +1,299 @@
+"""l1lab's Keras optimizers, tested the way Keras tests its own (ftrl_test.py):
+config round trip, one step by hand, TensorFlow's golden table, and more.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from l1lab import prox
+from l1lab._compat import IS_KERAS3, keras, tf, tf_variable
+from l1lab.model import build_model
+from l1lab.optimizers import ProximalAdagrad, ProximalSGD, resolve_l1
+
+OPTIMIZERS = [ProximalSGD, ProximalAdagrad]
+
+
+def variables(*values):
+    return [keras.Variable(np.asarray(v, np.float32), name=f"v{i}") if IS_KERAS3
+            else tf.Variable(np.asarray(v, np.float32), name=f"v{i}") for i, v in enumerate(values)]
+
+
+def apply(optimizer, grads, vars_, compiled=False):
+    def step():
+        optimizer.apply_gradients(zip([tf.constant(np.asarray(g, np.float32)) for g in grads], vars_))
+
+    (tf.function(step) if compiled else step)()
+
+
+# -- config -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS)
+@pytest.mark.parametrize("l1", [0.0, 1e-3, {"dense_1": 1e-3, "predictions/kernel": 2e-4}])
+def test_config_round_trip(cls, l1):
+    optimizer = cls(learning_rate=0.25, l1=l1, l2=0.5, apply_to_biases=False)
+    config = optimizer.get_config()
+    assert config["l1"] == l1 and config["l2"] == 0.5 and config["apply_to_biases"] is False
+    assert float(config["learning_rate"]) == 0.25
+    restored = cls.from_config(config)
+    assert restored.get_config() == config
+    assert keras.optimizers.deserialize(keras.optimizers.serialize(optimizer)).get_config() == config
+
+
+def test_adagrad_config_keeps_the_accumulator():
+    config = ProximalAdagrad(0.1, initial_accumulator_value=0.5).get_config()
+    assert config["initial_accumulator_value"] == 0.5
+    assert ProximalAdagrad.from_config(config).initial_accumulator_value == 0.5
+
+
+def test_learning_rate_schedule_is_accepted_and_serialised():
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
+    optimizer = ProximalSGD(schedule, l1=0.0)
+    restored = ProximalSGD.from_config(optimizer.get_config())
+    assert isinstance(restored._learning_rate, keras.optimizers.schedules.ExponentialDecay)
+    (var,) = variables([1.0])
+    optimizer.build([var])
+    apply(optimizer, [[1.0]], [var])  # lr 0.1
+    apply(optimizer, [[1.0]], [var])  # lr 0.05
+    np.testing.assert_allclose(var.numpy(), [1.0 - 0.1 - 0.05], rtol=1e-6)
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS)
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"l1": -1e-3}, "l1=-0.001"), ({"l1": float("nan")}, "l1=nan"), ({"l1": float("inf")}, "l1=inf"),
+     ({"l2": -1.0}, "l2=-1.0"), ({"l1": {"dense_1": -1.0}}, "l1\\['dense_1'\\]"), ({"l1": "big"}, "not a number")],
+)
+def test_bad_strengths_are_refused(cls, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        cls(0.1, **kwargs)
+
+
+def test_bad_accumulator_is_refused():
+    with pytest.raises(ValueError, match="initial_accumulator_value=0.0 must be > 0"):
+        ProximalAdagrad(0.1, initial_accumulator_value=0.0)
+
+
+# -- steps ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "tf.function"])
+def test_proximal_sgd_one_step_by_hand(compiled):
+    (var,) = variables([1.0, -0.02, 0.3])
+    optimizer = ProximalSGD(0.1, l1=0.5)
+    optimizer.build([var])
+    apply(optimizer, [[0.5, 0.1, -1.0]], [var], compiled)
+    # prox_v = [0.95, -0.03, 0.4]; threshold lr * l1 = 0.05
+    np.testing.assert_allclose(var.numpy(), [0.9, 0.0, 0.35], rtol=1e-6)
+    assert var.numpy()[1] == 0.0
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "tf.function"])
+def test_proximal_adagrad_one_step_by_hand(compiled):
+    (var,) = variables([1.0])
+    optimizer = ProximalAdagrad(0.1, initial_accumulator_value=0.75, l1=0.5, l2=1.0)
+    optimizer.build([var])
+    apply(optimizer, [[0.5]], [var], compiled)
+    # accumulator 0.75 + 0.25 = 1, step 0.1; prox_v 0.95; (0.95 - 0.05) / (1 + 0.1)
+    np.testing.assert_allclose(var.numpy(), [0.9 / 1.1], rtol=1e-6)
+    np.testing.assert_allclose(optimizer._accumulators[0].numpy(), [1.0])
+
+
+def test_tensorflow_golden_table():
+    """TensorFlow's ProximalAdagrad test, 10 steps (SEED-FACTS.md), through the Keras optimizer."""
+    var0, var1 = variables([1.0, 2.0], [4.0, 3.0])
+    optimizer = ProximalAdagrad(3.0, initial_accumulator_value=0.1, l1=0.001)
+    optimizer.build([var0, var1])
+    for _ in range(10):
+        apply(optimizer, [[0.1, 0.2], [0.01, 0.02]], [var0, var1])
+    np.testing.assert_allclose(var0.numpy(), [-6.663634, -9.190331], rtol=1e-5)
+    np.testing.assert_allclose(var1.numpy(), [2.959304, 1.029232], rtol=1e-5)
+
+
+f32 = st.floats(-5.0, 5.0, allow_nan=False, width=32)
+
+
+@settings(max_examples=15)
+@given(
+    var=hnp.arrays(np.float32, 8, elements=f32),
+    grads=hnp.arrays(np.float32, (3, 8), elements=f32),
+    lr=st.floats(2.0**-10, 1.0, width=32),
+    l1=st.floats(0.0, 2.0, width=32),
+    l2=st.floats(0.0, 1.0, width=32),
+)
+def test_keras_optimizers_equal_tensorflow_kernels(var, grads, lr, l1, l2):
+    """Three steps of each optimizer against TensorFlow's raw training ops."""
+    ours_sgd, ours_ada = variables(var, var)
+    sgd, ada = ProximalSGD(lr, l1=l1, l2=l2), ProximalAdagrad(lr, initial_accumulator_value=0.1, l1=l1, l2=l2)
+    sgd.build([ours_sgd])
+    ada.build([ours_ada])
+    ref_sgd, ref_ada, ref_acc = tf.Variable(var), tf.Variable(var), tf.Variable(np.full(8, 0.1, np.float32))
+    for grad in grads:
+        apply(sgd, [grad], [ours_sgd])
+        apply(ada, [grad], [ours_ada])
+        tf.raw_ops.ResourceApplyProximalGradientDescent(
+            var=ref_sgd.handle, alpha=np.float32(lr), l1=np.float32(l1), l2=np.float32(l2), delta=grad)
+        tf.raw_ops.ResourceApplyProximalAdagrad(
+            var=ref_ada.handle, accum=ref_acc.handle, lr=np.float32(lr), l1=np.float32(l1),
+            l2=np.float32(l2), grad=grad)
+    # Three steps of float32 rounding (see tests/test_prox.py).
+    np.testing.assert_allclose(ours_sgd.numpy(), ref_sgd.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours_ada.numpy(), ref_ada.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_proximal_sgd_with_zero_l1_is_sgd_step_for_step(global_random_seed):
+    rng = np.random.default_rng(global_random_seed)
+    start = rng.normal(size=(4, 3)).astype(np.float32)
+    ours, theirs = variables(start, start)
+    proximal, sgd = ProximalSGD(0.05, l1=0.0), keras.optimizers.SGD(0.05)
+    proximal.build([ours])
+    sgd.build([theirs])
+    for _ in range(5):
+        grad = rng.normal(size=(4, 3)).astype(np.float32)
+        apply(proximal, [grad], [ours])
+        apply(sgd, [grad], [theirs])
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+# -- per-variable strengths --------------------------------------------------------
+
+
+def test_resolve_l1_by_variable_then_layer():
+    names = ["dense_1/kernel", "dense_1/bias", "dense_2/kernel", "dense_2/bias"]
+    assert resolve_l1({"dense_1": 1.0, "dense_1/bias": 0.5}, names) == [1.0, 0.5, 0.0, 0.0]
+    assert resolve_l1(0.3, names, apply_to_biases=False) == [0.3, 0.0, 0.3, 0.0]
+    with pytest.raises(ValueError, match="match no variable"):
+        resolve_l1({"dense_9": 1.0}, names)
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS)
+def test_per_layer_strengths_reach_the_right_variables(cls):
+    model = build_model(seed=0)
+    optimizer = cls(0.1, l1={"dense_2": 1e6}, apply_to_biases=False)
+    optimizer.build(model.trainable_variables)
+    assert optimizer.l1_by_variable() == {
+        "dense_1/kernel": 0.0, "dense_1/bias": 0.0, "dense_2/kernel": 1e6,
+        "dense_2/bias": 0.0, "predictions/kernel": 0.0, "predictions/bias": 0.0,
+    }
+    first_kernel = model.get_layer("dense_1").kernel.numpy()
+    grads = [tf.zeros_like(tf_variable(v)) for v in model.trainable_variables]
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    assert not np.any(model.get_layer("dense_2").kernel.numpy())  # thresholded away
+    np.testing.assert_array_equal(model.get_layer("dense_1").kernel.numpy(), first_kernel)
+
+
+# -- where they run ------------------------------------------------------------------
+
+
+def _train_step_fn(model, optimizer, jit_compile):
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    @tf.function(jit_compile=jit_compile)
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    return step
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS)
+def test_whole_train_step_compiles_with_xla(cls):
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(size=(32, 784)).astype(np.float32), rng.integers(0, 10, 32).astype(np.int32)
+    weights = []
+    for jit in (True, False):
+        model = build_model(seed=0)
+        optimizer = cls(0.05, l1=0.01)
+        optimizer.build(model.trainable_variables)
+        step = _train_step_fn(model, optimizer, jit)
+        for _ in range(3):
+            step(x, y)
+        weights.append([v.numpy() for v in model.trainable_variables])
+    for xla, graph in zip(*weights):
+        np.testing.assert_allclose(xla, graph, rtol=1e-4, atol=1e-6)
+    assert any(np.any(w == 0) for w in weights[0])
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS)
+def test_mirrored_strategy_on_two_logical_cpus(cls):
+    cpus = tf.config.list_logical_devices("CPU")
+    assert len(cpus) >= 2, "conftest.py configures two logical CPUs before TensorFlow starts"
+    strategy = tf.distribute.MirroredStrategy([d.name for d in cpus[:2]])
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(size=(64, 784)).astype(np.float32), rng.integers(0, 10, 64).astype(np.int32)
+    with strategy.scope():
+        model = build_model(seed=0)
+        optimizer = cls(0.05, l1=0.01)
+        optimizer.build(model.trainable_variables)
+
+    @tf.function
+    def step(xb, yb):
+        def replica(xr, yr):
+            with tf.GradientTape() as tape:
+                per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(yr, model(xr, training=True))
+                loss = tf.reduce_sum(per_example) / 64.0  # the global batch's mean
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+
+        strategy.run(replica, args=(xb, yb))
+
+    dataset = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices((x, y)).batch(64))
+    for xb, yb in dataset:
+        step(xb, yb)
+    # Same step on one device, for comparison.
+    single = build_model(seed=0)
+    reference = cls(0.05, l1=0.01)
+    reference.build(single.trainable_variables)
+    _train_step_fn(single, reference, False)(x, y)
+    for mirrored, plain in zip(model.trainable_variables, single.trainable_variables):
+        replicas = (mirrored.value if IS_KERAS3 else mirrored).values
+        assert len(replicas) == 2
+        for replica in replicas:
+            np.testing.assert_allclose(replica.numpy(), plain.numpy(), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS)
+def test_fit_then_save_and_load_with_the_model(cls, tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(size=(64, 784)).astype(np.float32), rng.integers(0, 10, 64).astype(np.int32)
+    model = build_model(seed=0)
+    model.compile(optimizer=cls(0.05, l1={"dense_1": 0.2}),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    assert np.mean(model.get_layer("dense_1").kernel.numpy() == 0) > 0.5  # exact zeros from fit
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert type(loaded.optimizer) is cls
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    for a, b in zip(loaded.trainable_variables, model.trainable_variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    loaded.fit(x, y, batch_size=16, epochs=1, verbose=0)  # and it trains on
+
+
+def test_ftrl_finds_exact_zeros():
+    (var,) = variables(np.linspace(-0.01, 0.01, 9))
+    optimizer = keras.optimizers.Ftrl(0.1, l1_regularization_strength=1.0)
+    optimizer.build([var])
+    apply(optimizer, [np.full(9, 0.01)], [var])
+    assert np.count_nonzero(var.numpy()) == 0
+
+
+def test_prox_reference_matches_optimizer_on_a_model():
+    """The optimizer on real layer shapes equals the NumPy reference of l1lab.prox."""
+    model = build_model(seed=1)
+    optimizer = ProximalAdagrad(0.1, initial_accumulator_value=0.1, l1=0.01)
+    optimizer.build(model.trainable_variables)
+    rng = np.random.default_rng(1)
+    before = [v.numpy() for v in model.trainable_variables]
+    grads = [rng.normal(size=v.shape).astype(np.float32) for v in model.trainable_variables]
+    apply(optimizer, grads, model.trainable_variables, compiled=True)
+    for b, g, v in zip(before, grads, model.trainable_variables):
+        expected, _ = prox.proximal_adagrad_update(b, np.full_like(b, 0.1), g, 0.1, 0.01)
+        np.testing.assert_allclose(v.numpy(), expected, rtol=1e-5, atol=1e-7)

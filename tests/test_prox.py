@@ -1,0 +1,216 @@
+"""The math: soft-thresholding and TensorFlow's proximal updates.
+
+Three checks per operator (as jaxopt's prox tests): a tiny scalar reference,
+the optimality condition of the argmin, and scalar / per-tensor / per-element
+thresholds; then Hypothesis properties, and equality with TensorFlow's own
+kernels.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from l1lab import prox
+from l1lab._compat import tf
+from l1lab.prox import soft_threshold
+
+BOUND = 1e3
+values = st.floats(-BOUND, BOUND, allow_nan=False, allow_infinity=False)
+thresholds = st.floats(0.0, 10.0, allow_nan=False, allow_infinity=False)
+shapes = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=6)
+
+
+@st.composite
+def x_and_threshold(draw, dtype=np.float64):
+    """An array, and a threshold that is a scalar, per-tensor (0-d) or per-element."""
+    x = draw(hnp.arrays(dtype, draw(shapes), elements=values if dtype == np.float64 else st.floats(
+        -BOUND, BOUND, allow_nan=False, width=32)))
+    kind = draw(st.sampled_from(["scalar", "per-tensor", "per-element"]))
+    if kind == "scalar":
+        t = draw(thresholds)
+    elif kind == "per-tensor":
+        t = np.asarray(draw(thresholds), dtype)
+    else:
+        t = draw(hnp.arrays(dtype, x.shape, elements=st.floats(0.0, 10.0, width=32)))
+    return x, t
+
+
+# -- a tiny scalar reference --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "x, t, expected",
+    [(3.0, 1.0, 2.0), (-3.0, 1.0, -2.0), (0.5, 1.0, 0.0), (-0.5, 1.0, 0.0), (1.0, 1.0, 0.0),
+     (-1.0, 1.0, 0.0), (0.0, 0.0, 0.0), (2.5, 0.0, 2.5), (1e-6, 1e-5, 0.0)],
+)
+def test_scalar_reference(x, t, expected):
+    assert soft_threshold(np.float64(x), t) == expected
+    assert float(soft_threshold(tf.constant(x, tf.float64), t)) == expected
+
+
+def test_threshold_shapes():
+    x = np.array([[3.0, -3.0], [0.5, -2.0]])
+    np.testing.assert_array_equal(soft_threshold(x, 1.0), [[2.0, -2.0], [0.0, -1.0]])  # scalar
+    np.testing.assert_array_equal(soft_threshold(x, np.float64(2.5)), [[0.5, -0.5], [0.0, 0.0]])  # per-tensor
+    per_element = np.array([[0.0, 3.0], [0.25, 1.5]])
+    np.testing.assert_array_equal(soft_threshold(x, per_element), [[3.0, 0.0], [0.25, -0.5]])
+    np.testing.assert_array_equal(soft_threshold(x, np.array([1.0, 2.0])), [[2.0, -1.0], [0.0, 0.0]])  # per column
+
+
+@pytest.mark.parametrize("t", [-1e-9, np.nan, np.inf, np.array([0.1, -0.1])])
+def test_bad_threshold_is_refused(t):
+    with pytest.raises(ValueError, match="threshold must be finite and >= 0"):
+        soft_threshold(np.ones(2), t)
+
+
+def test_float32_stays_float32():
+    assert soft_threshold(np.ones(3, np.float32), 0.5).dtype == np.float32
+    assert soft_threshold(tf.ones(3), 0.5).dtype == tf.float32
+
+
+# -- properties ---------------------------------------------------------------
+
+
+@given(x_and_threshold())
+def test_sign_is_kept(case):
+    x, t = case
+    y = soft_threshold(x, t)
+    assert np.all((y == 0) | (np.sign(y) == np.sign(x)))
+
+
+@given(x_and_threshold())
+def test_magnitude_never_grows(case):
+    x, t = case
+    assert np.all(np.abs(soft_threshold(x, t)) <= np.abs(x))
+
+
+@given(x_and_threshold())
+def test_exact_zero_exactly_where_magnitude_is_within_threshold(case):
+    x, t = case
+    y = soft_threshold(x, t)
+    np.testing.assert_array_equal(y == 0, np.abs(x) <= np.broadcast_to(t, x.shape))
+
+
+@given(x_and_threshold())
+def test_shift_by_threshold_elsewhere(case):
+    x, t = case
+    y = soft_threshold(x, t)
+    t = np.broadcast_to(t, x.shape)
+    outside = np.abs(x) > t
+    np.testing.assert_array_equal(y[outside], (x - t * np.sign(x))[outside])
+
+
+@given(x_and_threshold(), st.data())
+def test_non_expansive(case, data):
+    x, t = case
+    other = data.draw(hnp.arrays(np.float64, x.shape, elements=values))
+    gap = np.abs(soft_threshold(x, t) - soft_threshold(other, t))
+    # Each side rounds once (|x| - t), so allow a few ulps of the operands.
+    slack = 4 * np.finfo(np.float64).eps * np.maximum(np.abs(x), np.abs(other))
+    assert np.all(gap <= np.abs(x - other) + slack)
+
+
+@given(x_and_threshold())
+def test_optimality_condition(case):
+    """0 is in y - x + t * d|y|: the gradient condition where y != 0, |x| <= t where y == 0."""
+    x, t = case
+    y = soft_threshold(x, t)
+    t = np.broadcast_to(t, x.shape)
+    moved = y != 0
+    residual = (y - x + t * np.sign(y))[moved]
+    np.testing.assert_allclose(residual, 0.0, atol=4 * np.finfo(np.float64).eps * BOUND)
+    assert np.all(np.abs(y - x)[~moved] <= t[~moved])
+
+
+@given(hnp.arrays(np.float64, shapes, elements=values))
+def test_zero_threshold_is_identity(x):
+    np.testing.assert_array_equal(soft_threshold(x, 0.0), x)
+
+
+@given(x_and_threshold(np.float32))
+def test_numpy_and_tensorflow_agree(case):
+    x, t = case
+    expected = soft_threshold(x, t)
+    actual = soft_threshold(tf.constant(x), tf.constant(np.asarray(t, np.float32))).numpy()
+    np.testing.assert_array_equal(actual, expected)
+
+
+# -- TensorFlow's updates -------------------------------------------------------
+
+f32 = st.floats(-10.0, 10.0, allow_nan=False, width=32)
+update_case = st.tuples(
+    hnp.arrays(np.float32, 16, elements=f32),  # var
+    hnp.arrays(np.float32, 16, elements=f32),  # grad
+    hnp.arrays(np.float32, 16, elements=st.floats(2.0**-7, 10.0, width=32)),  # accumulator
+    st.floats(2.0**-13, 1.0, width=32),  # learning rate
+    st.floats(0.0, 1.0, width=32) | st.just(0.0),  # l1
+    st.floats(0.0, 1.0, width=32) | st.just(0.0),  # l2
+)
+# One float32 rounding per operation; TensorFlow's rsqrt may differ from 1/sqrt by an ulp.
+RTOL, ATOL = 2e-6, 2e-6
+
+
+@settings(max_examples=30)
+@given(update_case)
+def test_proximal_sgd_update_equals_tensorflow_kernel(case):
+    var, grad, _, lr, l1, l2 = case
+    variable = tf.Variable(var)
+    tf.raw_ops.ResourceApplyProximalGradientDescent(
+        var=variable.handle, alpha=np.float32(lr), l1=np.float32(l1), l2=np.float32(l2), delta=grad
+    )
+    np.testing.assert_allclose(prox.proximal_sgd_update(var, grad, lr, l1, l2), variable.numpy(), RTOL, ATOL)
+    np.testing.assert_allclose(
+        prox.tf_proximal_sgd(tf.constant(var), tf.constant(grad), np.float32(lr), np.float32(l1), np.float32(l2)),
+        variable.numpy(), RTOL, ATOL,
+    )
+
+
+@settings(max_examples=30)
+@given(update_case)
+def test_proximal_adagrad_update_equals_tensorflow_kernel(case):
+    var, grad, accum, lr, l1, l2 = case
+    variable, accumulator = tf.Variable(var), tf.Variable(accum)
+    tf.raw_ops.ResourceApplyProximalAdagrad(
+        var=variable.handle, accum=accumulator.handle, lr=np.float32(lr), l1=np.float32(l1),
+        l2=np.float32(l2), grad=grad,
+    )
+    new_var, new_accum = prox.proximal_adagrad_update(var, accum, grad, lr, l1, l2)
+    np.testing.assert_allclose(new_accum, accumulator.numpy(), RTOL, ATOL)
+    np.testing.assert_allclose(new_var, variable.numpy(), RTOL, ATOL)
+    tf_var, tf_accum = prox.tf_proximal_adagrad(
+        tf.constant(var), tf.constant(accum), tf.constant(grad), np.float32(lr), np.float32(l1), np.float32(l2)
+    )
+    np.testing.assert_allclose(tf_var, variable.numpy(), RTOL, ATOL)
+    np.testing.assert_allclose(tf_accum, accumulator.numpy(), RTOL, ATOL)
+
+
+def test_tensorflow_proximal_adagrad_golden():
+    """TensorFlow's own test: lr 3.0, accumulator 0.1, l1 0.001, 10 steps (SEED-FACTS.md)."""
+    var0, var1 = np.array([1.0, 2.0], np.float32), np.array([4.0, 3.0], np.float32)
+    acc0, acc1 = np.full(2, 0.1, np.float32), np.full(2, 0.1, np.float32)
+    for _ in range(10):
+        var0, acc0 = prox.proximal_adagrad_update(var0, acc0, np.float32([0.1, 0.2]), 3.0, l1=0.001)
+        var1, acc1 = prox.proximal_adagrad_update(var1, acc1, np.float32([0.01, 0.02]), 3.0, l1=0.001)
+    np.testing.assert_allclose(var0, [-6.663634, -9.190331], rtol=1e-6)
+    np.testing.assert_allclose(var1, [2.959304, 1.029232], rtol=1e-6)
+
+
+def test_proximal_sgd_by_hand():
+    # prox_v = [0.95, -0.03, 0.4]; threshold 0.1 * 0.5 = 0.05
+    new = prox.proximal_sgd_update(np.float32([1.0, -0.02, 0.3]), np.float32([0.5, 0.1, -1.0]), 0.1, l1=0.5)
+    np.testing.assert_allclose(new, [0.9, 0.0, 0.35], rtol=1e-6)
+    assert new[1] == 0.0
+
+
+def test_proximal_adagrad_by_hand():
+    # accum 0.75 + 0.5**2 = 1, so the step is lr = 0.1; prox_v = 0.95; threshold 0.05; / (1 + 0.1 * 1)
+    new, accum = prox.proximal_adagrad_update(np.float32([1.0]), np.float32([0.75]), np.float32([0.5]), 0.1, 0.5, 1.0)
+    np.testing.assert_allclose(accum, [1.0])
+    np.testing.assert_allclose(new, [0.9 / 1.1], rtol=1e-6)
+
+
+def test_zero_strengths_are_plain_steps():
+    var, grad = np.float32([0.3, -2.0]), np.float32([1.0, -1.0])
+    np.testing.assert_array_equal(prox.proximal_sgd_update(var, grad, 0.1), var - grad * np.float32(0.1))
