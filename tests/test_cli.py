@@ -108,3 +108,71 @@ def test_progress_only_on_a_terminal():
     quiet = Stream(True)
     cli.EpochProgress(2, stream=quiet, enabled=False).update(1, event)
     assert quiet.text == ""
+
+
+def test_method_names_match_the_registry():
+    from l1lab import methods
+
+    assert sorted(cli.METHOD_NAMES) == sorted(methods.METHODS)
+    assert {m for m, _ in cli.ARTICLE_FLAGS.values()} <= set(methods.METHODS)
+
+
+CLI_METHODS = [
+    (["--method", "sgd"], "sgd", False),
+    (["--regL1Try1", "0.0001"], "l1-regularizer", False),
+    (["--regL1Try2", "0.001"], "proximal-adagrad-tf", False),
+    (["--regL1Try3", "0.001"], "proximal-adagrad-tf", True),
+    (["--regL1Alt", "0.01"], "proximal-sgd", False),
+    (["--method", "proximal-sgd", "--l1", "0.01", "--l1-layer", "dense_1=0.02"], "proximal-sgd", False),
+    (["--method", "proximal-adagrad", "--l1", "0.001"], "proximal-adagrad", False),
+    (["--method", "ftrl", "--l1", "0.001"], "ftrl", False),
+    (["--method", "l1-regularizer", "--l1", "0.0001", "--l1-all-kernels"], "l1-regularizer", False),
+]
+
+
+@pytest.mark.parametrize("argv, method, hidden", CLI_METHODS, ids=[" ".join(a[:2]) + (" ..." if len(a) > 2 else "") for a, _, _ in CLI_METHODS])
+def test_each_method_runs_one_epoch(capsys, argv, method, hidden):
+    code, out, err = run_cli(capsys, "train", "--numEpochs", "2", "--numSamples", "200", "--quiet", *argv)
+    assert code == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    args = events[0]["args"]
+    assert args["method"] == method and args["hideGpus"] is hidden
+    assert args["articleFlag"] == (argv[0][2:] if argv[0].startswith("--regL1") else None)
+    assert [e["event"] for e in events] == ["args", "measure_test", "measure_test"]
+    zeros = [e["num_nonzero"]["total"]["num"] - e["num_nonzero"]["total"]["numNz"] for e in events[1:]]
+    if method.startswith("proximal"):
+        assert zeros[0] > 100 and zeros[1] >= zeros[0]  # exact zeros, growing
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--regL1Try1", "1e-4", "--regL1Try3", "1e-3"], "choose one method"),
+        (["--method", "sgd", "--regL1Alt", "1e-3"], "drop --method"),
+        (["--regL1Try2", "1e-3", "--l1", "1e-3"], "drop --method/--l1"),
+        (["--method", "sgd", "--l1", "1e-3"], "takes no L1 strength"),
+        (["--method", "ftrl", "--l1", "1e-3", "--l1-layer", "dense_1=1e-3"], "one L1 strength"),
+        (["--method", "proximal-sgd", "--l1-layer", "dense_7=1e-3"], "unknown layers"),
+    ],
+)
+def test_conflicting_or_impossible_methods_exit_2(capsys, argv, message):
+    code, out, err = run_cli(capsys, "train", "--numSamples", "10", "--numEpochs", "1", *argv)
+    assert code == 2 and out == ""
+    assert message in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--regL1Try3", "-0.001"], "must be finite and >= 0"),
+        (["--l1", "nan", "--method", "proximal-sgd"], "must be finite and >= 0"),
+        (["--regL1Alt", "inf"], "must be finite and >= 0"),
+        (["--l1-layer", "dense_1"], "LAYER=STRENGTH"),
+        (["--method", "adamw"], "invalid choice"),
+    ],
+)
+def test_bad_strengths_exit_2_at_parse_time(capsys, argv, message):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["train", *argv])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,127 @@
+import numpy as np
+import pytest
+
+from l1lab import methods, train
+from l1lab._compat import keras, tf
+from l1lab.methods import MethodOptions
+from tests.test_train import tiny_split
+
+
+def setup(method, lr=0.05, **options):
+    return methods.configure(method, learning_rate=lr, seed=0, options=MethodOptions(**options))
+
+
+@pytest.mark.parametrize(
+    "method, options, message",
+    [
+        ("proximal-sgd", {"l1": -1e-3}, "finite and >= 0"),
+        ("proximal-sgd", {"l1": float("nan")}, "finite and >= 0"),
+        ("proximal-adagrad", {"l1": float("inf")}, "finite and >= 0"),
+        ("proximal-sgd", {"l1_layers": (("dense_1", -1.0),)}, "l1 for dense_1"),
+        ("sgd", {"l1": 1e-3}, "takes no L1 strength"),
+        ("proximal-adagrad-tf", {"l1": 1e-3, "l1_layers": (("dense_1", 1e-3),)}, "one L1 strength"),
+        ("ftrl", {"l1": 1e-3, "l1_layers": (("dense_1", 1e-3),)}, "one L1 strength"),
+        ("proximal-sgd", {"l1_layers": (("dense_9", 1e-3),)}, "unknown layers"),
+        ("proximal-adagrad", {"initial_accumulator": 0.0}, "initial_accumulator"),
+        ("adamw", {}, "unknown method"),
+    ],
+)
+def test_bad_options_are_refused(method, options, message):
+    with pytest.raises(ValueError, match=message):
+        setup(method, **options)
+
+
+def test_l1_regularizer_on_first_kernel_by_default():
+    model = setup("l1-regularizer", l1=1e-4).model
+    assert isinstance(model.get_layer("dense_1").kernel_regularizer, keras.regularizers.L1)
+    assert model.get_layer("dense_2").kernel_regularizer is None
+    assert model.get_layer("predictions").kernel_regularizer is None
+
+
+def test_l1_regularizer_on_every_kernel_and_per_layer():
+    every = setup("l1-regularizer", l1=1e-4, l1_all_kernels=True).model
+    assert all(isinstance(every.get_layer(n).kernel_regularizer, keras.regularizers.L1)
+               for n in ("dense_1", "dense_2", "predictions"))
+    per_layer = setup("l1-regularizer", l1=1e-4, l1_layers=(("dense_1", 0.0), ("predictions", 2e-4))).model
+    assert per_layer.get_layer("dense_1").kernel_regularizer is None
+    assert float(per_layer.get_layer("predictions").kernel_regularizer.l1) == pytest.approx(2e-4)
+
+
+def test_l1_regularizer_penalty_reaches_the_gradient():
+    """The article's Try1 never applied its penalty; here one step shows it acting."""
+    lr, c = 0.05, 0.01
+    split = tiny_split()
+    x, y = split.x_train[:32], split.y_train[:32]
+    kernels = []
+    for method, options in (("sgd", {}), ("l1-regularizer", {"l1": c})):
+        s = setup(method, lr=lr, **options)
+        initial = s.model.get_layer("dense_1").kernel.numpy()
+        train.CompiledLoop(s.model, s.optimizer, split.x_train, split.y_train, batch_size=32).train_step(x, y)
+        kernels.append(s.model.get_layer("dense_1").kernel.numpy())
+    np.testing.assert_allclose(kernels[1] - kernels[0], -lr * c * np.sign(initial), atol=1e-6)
+
+
+def test_proximal_strengths_per_layer_and_biases():
+    s = setup("proximal-sgd", l1=1e-3, l1_layers=(("dense_2", 5e-3),), apply_to_biases=False)
+    assert s.optimizer.l1_by_variable() == {
+        "dense_1/kernel": 1e-3, "dense_1/bias": 0.0, "dense_2/kernel": 5e-3,
+        "dense_2/bias": 0.0, "predictions/kernel": 1e-3, "predictions/bias": 0.0,
+    }
+
+
+def test_adagrad_methods_start_accumulators_at_lr_squared():
+    assert setup("proximal-adagrad", lr=0.01, l1=1e-3).optimizer.initial_accumulator_value == pytest.approx(1e-4)
+    tf_opt = setup("proximal-adagrad-tf", lr=0.01, l1=1e-3).optimizer.optimizer
+    assert tf_opt._initial_accumulator_value == pytest.approx(1e-4)
+    assert setup("proximal-adagrad", initial_accumulator=0.1, l1=0.0).optimizer.initial_accumulator_value == 0.1
+
+
+def test_tensorflow_proximal_adagrad_equals_l1labs(global_random_seed):
+    """TensorFlow's v1 optimizer (on the tf.Variables under Keras's) and l1lab's, step for step."""
+    split = tiny_split(seed=global_random_seed)
+    order = tf.constant(np.random.default_rng(global_random_seed).permutation(len(split.y_train)))
+    weights = []
+    for method in ("proximal-adagrad-tf", "proximal-adagrad"):
+        s = setup(method, lr=0.05, l1=1e-3)
+        loop = train.CompiledLoop(s.model, s.optimizer, split.x_train, split.y_train, batch_size=32)
+        loop.train_epoch(order)
+        assert int(s.optimizer.iterations.numpy()) == loop.num_batches
+        weights.append([v.numpy() for v in s.model.trainable_variables])
+    for theirs, ours in zip(*weights):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6)
+    assert any(np.any(w == 0) for w in weights[0])
+
+
+# Strength and learning rate that make each method's effect visible in 20 steps.
+METHOD_SETTINGS = {
+    "sgd": (0.0, 0.05),
+    "l1-regularizer": (1e-4, 0.05),
+    "proximal-adagrad-tf": (1e-3, 0.05),
+    "proximal-sgd": (0.05, 0.05),
+    "proximal-adagrad": (1e-3, 0.05),
+    "ftrl": (1e-3, 0.5),
+}
+
+
+def test_method_settings_cover_every_method():
+    assert set(METHOD_SETTINGS) == set(methods.METHODS)
+
+
+@pytest.mark.parametrize("method", sorted(METHOD_SETTINGS))
+def test_every_method_trains_an_epoch(method):
+    l1, lr = METHOD_SETTINGS[method]
+    run = train.Run(
+        train.TrainConfig(epochs=2, num_samples=64, batch_size=32, learning_rate=lr, seed=0,
+                          method=method, options=MethodOptions(l1=l1)),
+        tiny_split(),
+    )
+    events = list(run.events())
+    assert events[0]["args"]["method"] == method and events[0]["args"]["l1"] == l1
+    assert "devices" in events[0]["args"]
+    last = events[-1]
+    assert last["inacc_train"] < 0.5
+    zeros = [e["num_nonzero"]["total"]["num"] - e["num_nonzero"]["total"]["numNz"] for e in events[1:]]
+    if method.startswith("proximal") or method == "ftrl":
+        assert zeros[-1] > 1000  # exact zeros, and many
+    if method.startswith("proximal"):
+        assert zeros[1] >= zeros[0]  # growing
