@@ -116,10 +116,23 @@ def proximal_adagrad_update(var, accum, grad, learning_rate, l1=0.0, l2=0.0):
 
 
 def _tf_shrink(prox_v, step, l1, l2):
+    """:func:`_shrink` in TensorFlow ops, written for speed.
+
+    ``p - clip(p, -t, t)`` is ``sign(p) * max(|p| - t, 0)`` bit for bit
+    (``|p| - t`` and ``p -+ t`` round alike), except that it gives ``+0.0``
+    where the other may give ``-0.0``; it takes fewer ops, and on CPU a step's
+    cost is its op count. ``l1``/``l2`` that are Python zeros skip their ops.
+    """
     import tensorflow as tf
 
-    zero = tf.zeros([], prox_v.dtype)
-    return tf.sign(prox_v) * tf.maximum(tf.abs(prox_v) - step * l1, zero) / (1 + step * l2)
+    if isinstance(l1, (int, float)) and l1 == 0:
+        shrunk = prox_v
+    else:
+        threshold = step * l1
+        shrunk = prox_v - tf.clip_by_value(prox_v, -threshold, threshold)
+    if isinstance(l2, (int, float)) and l2 == 0:
+        return shrunk
+    return shrunk / (1 + step * l2)
 
 
 def tf_proximal_sgd(var, grad, learning_rate, l1, l2=0.0):

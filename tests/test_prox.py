@@ -25,8 +25,10 @@ shapes = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=6)
 @st.composite
 def x_and_threshold(draw, dtype=np.float64):
     """An array, and a threshold that is a scalar, per-tensor (0-d) or per-element."""
+    # TensorFlow's CPU kernels flush subnormals to zero, NumPy keeps them: float32
+    # draws stay normal (test_subnormals_agree_up_to_flush_to_zero covers the rest).
     x = draw(hnp.arrays(dtype, draw(shapes), elements=values if dtype == np.float64 else st.floats(
-        -BOUND, BOUND, allow_nan=False, width=32)))
+        -BOUND, BOUND, allow_nan=False, allow_subnormal=False, width=32)))
     kind = draw(st.sampled_from(["scalar", "per-tensor", "per-element"]))
     if kind == "scalar":
         t = draw(thresholds)
@@ -135,6 +137,15 @@ def test_numpy_and_tensorflow_agree(case):
     expected = soft_threshold(x, t)
     actual = soft_threshold(tf.constant(x), tf.constant(np.asarray(t, np.float32))).numpy()
     np.testing.assert_array_equal(actual, expected)
+
+
+@pytest.mark.parametrize("t", [0.0, 1e-3])
+@pytest.mark.parametrize("x", [1.0493e-41, -3e-45, 1e-39])
+def test_subnormals_agree_up_to_flush_to_zero(x, t):
+    """Found by Hypothesis: TensorFlow flushed x = 1.0493e-41 to 0 where NumPy kept it."""
+    expected = soft_threshold(np.float32([x]), t)
+    actual = soft_threshold(tf.constant([x], tf.float32), t).numpy()
+    assert abs(actual[0] - expected[0]) <= np.finfo(np.float32).tiny
 
 
 # -- TensorFlow's updates -------------------------------------------------------
