@@ -37,6 +37,7 @@ slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_epoch.py
+	$(BIN)/python benchmarks/bench_steps.py
 
 clean:
 	rm -rf $(VENV) .tox out build *.egg-info
