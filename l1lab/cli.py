@@ -58,24 +58,21 @@ def _num_samples(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text} must be finite and > 0")
-    return value
+def _finite_float(accept, requirement: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (math.isfinite(value) and accept(value)):
+            raise argparse.ArgumentTypeError(f"{text}: {requirement}")
+        return value
+
+    return parse
 
 
-def _strength(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text}: an L1 strength must be finite and >= 0")
-    return value
+_positive_float = _finite_float(lambda v: v > 0, "must be finite and > 0")
+_strength = _finite_float(lambda v: v >= 0, "an L1 strength must be finite and >= 0")
 
 
 def _layer_strength(text: str) -> tuple[str, float]:
