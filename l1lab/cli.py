@@ -137,7 +137,136 @@ def build_parser() -> argparse.ArgumentParser:
         l1.add_argument(f"--{flag}", type=_strength, metavar="C",
                         help=f"the article's flag: --method {method} --l1 C" + (" --hide-gpus" if hide else ""))
     train.set_defaults(handler=cmd_train)
+
+    claims = commands.add_parser(
+        "claims",
+        help="train every scenario over several seeds and report the claims",
+        description="Train each scenario (200 epochs) for several seeds, judge its claims on the median "
+        "over seeds, compare with the golden files, and write claims.json, claims.md and claims.png.",
+    )
+    claims.add_argument("--seeds", type=_positive_int, metavar="N",
+                        help="seeds per scenario: the golden file's first N (default: all of them; 5 without one)")
+    claims.add_argument("--scenario", action="append", metavar="NAME", help="only this scenario (repeatable)")
+    claims.add_argument("--golden-dir", default="golden", metavar="DIR", help="default ./golden")
+    claims.add_argument("--out-dir", default="reports", metavar="DIR", help="default ./reports")
+    claims.add_argument("--quiet", action="store_true", help="no per-seed progress on stderr")
+    claims.set_defaults(handler=cmd_claims)
+
+    golden = commands.add_parser("golden", help="write the golden files (serially)")
+    golden_commands = golden.add_subparsers(dest="golden_command", metavar="ACTION", required=True)
+    update = golden_commands.add_parser(
+        "update",
+        help="train scenarios and rewrite their golden files",
+        description="Train each named scenario for --seeds seeds and rewrite golden/<scenario>.json "
+        "atomically, printing what changed. The only way golden files are written; run it serially.",
+    )
+    update.add_argument("scenarios", nargs="*", metavar="SCENARIO")
+    update.add_argument("--all", action="store_true", help="every scenario")
+    update.add_argument("--seeds", type=_positive_int, default=5, metavar="N", help="seeds 0..N-1 (default 5)")
+    update.add_argument("--golden-dir", default="golden", metavar="DIR", help="default ./golden")
+    update.add_argument("--quiet", action="store_true", help="no per-seed progress on stderr")
+    update.add_argument("--rejudge", action="store_true",
+                        help="only judge the claims again from the stored trajectories (no training)")
+    update.set_defaults(handler=cmd_golden_update)
     return parser
+
+
+def _scenarios(names, everything: bool):
+    from l1lab import claims as claims_lib
+
+    if everything or not names:
+        return list(claims_lib.SCENARIOS.values())
+    try:
+        return [claims_lib.get_scenario(name) for name in names]
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from exc
+
+
+def _seed_progress(name: str, quiet: bool):
+    def report(seed: int, seconds: float) -> None:
+        if not quiet:
+            print(f"{name}: seed {seed} trained in {seconds:.0f} s", file=sys.stderr, flush=True)
+
+    return report
+
+
+def cmd_claims(args: argparse.Namespace) -> int:
+    try:
+        scenarios = _scenarios(args.scenario, everything=False)
+    except _UsageError as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    from l1lab import claims as claims_lib
+    from l1lab import golden as golden_lib
+
+    results, runs, goldens, mismatches, missing = {}, {}, {}, [], []
+    for scenario in scenarios:
+        try:
+            document = golden_lib.load(args.golden_dir, scenario.name)
+        except golden_lib.GoldenError as exc:
+            missing.append(str(exc))
+            document = None
+        if document and document["config"] != scenario.describe():
+            missing.append(f"{scenario.name}: the golden file was written for another configuration; "
+                           f"regenerate it with `{golden_lib.UPDATE_COMMAND.format(name=scenario.name)}`")
+            document = None
+        try:
+            seeds = (claims_lib.seeds_for_check(document, args.seeds) if document
+                     else list(range(args.seeds or len(claims_lib.GOLDEN_SEEDS))))
+        except ValueError as exc:
+            return _fail(EXIT_USAGE, str(exc))
+        runs[scenario.name], _ = claims_lib.run(scenario, seeds, on_seed=_seed_progress(scenario.name, args.quiet))
+        if document:
+            goldens[scenario.name] = document
+            results[scenario.name], found = claims_lib.check(scenario, document, runs[scenario.name])
+            mismatches += found
+        else:
+            results[scenario.name] = claims_lib.judge(scenario, runs[scenario.name])
+    print(golden_lib.format_table(claims_lib.report_rows(results), claims_lib.REPORT_HEADER))
+    from l1lab._compat import versions
+
+    print("stack: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
+    for message in missing:
+        print(f"no comparison: {message}")
+    if mismatches:
+        print("\nOutside the golden files:\n" + golden_lib.mismatch_table(mismatches))
+    for path in claims_lib.write_reports(args.out_dir, results, runs, goldens, mismatches):
+        print(f"wrote {path}", file=sys.stderr)
+    return EXIT_FAILED if mismatches or missing else EXIT_OK
+
+
+def cmd_golden_update(args: argparse.Namespace) -> int:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return _fail(EXIT_USAGE, "golden files are written serially, never under pytest -n")
+    try:
+        scenarios = _scenarios(args.scenarios, everything=args.all)
+    except _UsageError as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    if not args.all and not args.scenarios:
+        return _fail(EXIT_USAGE, "name the scenarios to update, or --all")
+    from l1lab import claims as claims_lib
+    from l1lab import golden as golden_lib
+
+    for scenario in scenarios:
+        try:
+            old = golden_lib.load(args.golden_dir, scenario.name)
+        except golden_lib.GoldenError as exc:
+            if args.rejudge:
+                return _fail(EXIT_USAGE, str(exc))
+            old = None
+        if args.rejudge:
+            try:
+                document = claims_lib.rejudge(scenario, old)
+            except golden_lib.GoldenError as exc:
+                return _fail(EXIT_USAGE, str(exc))
+        else:
+            runs, sizes = claims_lib.run(
+                scenario, list(range(args.seeds)), on_seed=_seed_progress(scenario.name, args.quiet)
+            )
+            document = claims_lib.golden_document(scenario, runs, sizes)
+        path = golden_lib.write(args.golden_dir, scenario.name, document)
+        print(claims_lib.change_summary(old, document))
+        print(f"wrote {path}")
+    return EXIT_OK
 
 
 class EpochProgress:

@@ -1,0 +1,142 @@
+"""Scenarios, claims and golden files, on tiny runs (the real ones are in test_claims_slow.py)."""
+
+import dataclasses
+import json
+
+import pytest
+
+from l1lab import claims, golden
+from l1lab.claims import Claim, ClaimResult, Scenario
+from l1lab.methods import MethodOptions
+from tests.test_train import tiny_split
+
+TINY = Scenario(
+    name="tiny",
+    title="a tiny proximal run",
+    method="proximal-sgd",
+    options=MethodOptions(l1=0.05),
+    claims=(
+        Claim("sparse", "l1lab", "sparse", "sparsity", ">", 0.05),
+        Claim("accurate", "l1lab", "accurate", "inacc_test", "<", 0.9),
+        Claim("very-sparse", "article", "very sparse", "sparsity", ">", 0.999, asserted=False),
+    ),
+    why="tests",
+    learning_rate=0.05,
+    epochs=3,
+    num_samples=64,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_runs():
+    return claims.run(TINY, [0, 1, 2], data=tiny_split())
+
+
+def test_trajectory_is_column_wise(tiny_runs):
+    runs, sizes = tiny_runs
+    assert sorted(runs) == [0, 1, 2]
+    t = runs[0]
+    assert all(len(t[m]) == 3 for m in golden.TRAJECTORY_METRICS)
+    assert sorted(t["layers_numNz"]) == sorted(sizes)
+    assert sizes["dense_1/kernel"] == 50176
+    assert t["sparsity"][-1] > t["sparsity"][0] > 0
+
+
+def test_verdicts():
+    claim = Claim("c", "article", "over half", "sparsity", ">", 0.5)
+    assert ClaimResult(claim, {0: 0.6, 1: 0.7, 2: 0.55}).verdict == "holds"
+    fragile = ClaimResult(claim, {0: 0.6, 1: 0.49, 2: 0.51})
+    assert fragile.verdict == "fragile" and fragile.holds_on == 2
+    assert fragile.margin == pytest.approx(0.01)
+    assert ClaimResult(claim, {0: 0.4, 1: 0.6, 2: 0.3}).verdict == "fails"
+    below = Claim("b", "l1lab", "low error", "inacc_test", "<", 0.1)
+    assert ClaimResult(below, {0: 0.05}).margin == pytest.approx(0.05)
+    with pytest.raises(ValueError):
+        Claim("x", "l1lab", "", "accuracy", ">", 0.5)
+
+
+def test_golden_round_trip_and_clean_check(tiny_runs, tmp_path):
+    runs, sizes = tiny_runs
+    document = claims.golden_document(TINY, runs, sizes)
+    path = golden.write(tmp_path, "tiny", document)
+    assert path.read_text().count("\n") < 200  # one line per list: reviewable diffs
+    loaded = golden.load(tmp_path, "tiny")
+    assert loaded == json.loads(json.dumps(document))
+    assert [c["verdict"] for c in loaded["claims"]] == ["holds", "holds", "fails"]
+    assert loaded["claims"][0]["seeds"] == 3 and set(loaded["claims"][0]["values"]) == {"0", "1", "2"}
+    assert loaded["versions"]["tensorflow"] and loaded["config"]["epochs"] == 3
+    # A rerun with the golden seeds reproduces it: no mismatch.
+    seeds = claims.seeds_for_check(loaded, 2)
+    rerun, _ = claims.run(TINY, seeds, data=tiny_split())
+    results, mismatches = claims.check(TINY, loaded, rerun)
+    assert mismatches == []
+    assert [r.verdict for r in results] == ["holds", "holds", "fails"]
+
+
+def test_drift_and_broken_claims_are_told_apart(tiny_runs, tmp_path):
+    runs, sizes = tiny_runs
+    document = json.loads(json.dumps(claims.golden_document(TINY, runs, sizes)))
+    moved = {seed: dict(t) for seed, t in runs.items()}
+    moved[0]["inacc_test"] = [v + 0.5 for v in moved[0]["inacc_test"]]  # drift on seed 0
+    broken = dataclasses.replace(TINY, claims=(Claim("sparse", "l1lab", "sparse", "sparsity", ">", 0.99),))
+    _, mismatches = claims.check(broken, document, moved)
+    kinds = {m.kind for m in mismatches}
+    assert kinds == {"drift", "claim"}
+    table = golden.mismatch_table(mismatches)
+    lines = table.splitlines()
+    assert lines[0].split() == golden.MISMATCH_HEADER
+    assert "CLAIM BROKE" in lines[2]  # claims first
+    assert "sparsity > 0.99" in lines[2] and "inacc_test" in table and "drift" in table
+
+
+def test_unasserted_claims_never_break_a_check(tiny_runs):
+    runs, sizes = tiny_runs
+    document = json.loads(json.dumps(claims.golden_document(TINY, runs, sizes)))
+    results, mismatches = claims.check(TINY, document, runs)
+    assert results[2].verdict == "fails" and not results[2].claim.asserted
+    assert mismatches == []
+
+
+def test_foreign_seed_is_refused(tiny_runs):
+    runs, sizes = tiny_runs
+    document = json.loads(json.dumps(claims.golden_document(TINY, {0: runs[0]}, sizes)))
+    with pytest.raises(ValueError, match="seed 1 is not in the golden file"):
+        claims.check(TINY, document, {1: runs[1]})
+    with pytest.raises(ValueError, match="has 1"):
+        claims.seeds_for_check(document, 2)
+
+
+def test_change_summary(tiny_runs):
+    runs, sizes = tiny_runs
+    new = json.loads(json.dumps(claims.golden_document(TINY, runs, sizes)))
+    assert "new golden file" in claims.change_summary(None, new)
+    old = json.loads(json.dumps(new))
+    old["claims"][0]["median"] = 0.5
+    old["trajectories"]["1"]["sparsity"] = [0.9, 0.9, 0.9]
+    summary = claims.change_summary(old, new)
+    assert "claim sparse: median 0.5000 ->" in summary
+    assert "values outside tolerance" in summary and " 0 values" not in summary
+
+
+def test_reports(tiny_runs, tmp_path):
+    runs, sizes = tiny_runs
+    document = json.loads(json.dumps(claims.golden_document(TINY, runs, sizes)))
+    results = {"tiny": claims.judge(TINY, runs)}
+    written = claims.write_reports(tmp_path, results, {"tiny": runs}, {"tiny": document}, [])
+    names = sorted(p.name for p in written)
+    assert names[:2] == ["claims.json", "claims.md"]
+    report = json.loads((tmp_path / "claims.json").read_text())
+    assert report["scenarios"]["tiny"][0]["verdict"] == "holds"
+    markdown = (tmp_path / "claims.md").read_text()
+    assert markdown.splitlines()[0].startswith("| scenario | claim |") and "FAILS" in markdown
+    if "claims.png" in names:
+        assert (tmp_path / "claims.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scenarios_are_well_formed():
+    for name, scenario in claims.SCENARIOS.items():
+        assert scenario.name == name and scenario.epochs == claims.ARTICLE_EPOCHS
+        scenario.config(seed=0).validate()
+        assert len({c.id for c in scenario.claims}) == len(scenario.claims)
+    article = {s.article_flag for s in claims.SCENARIOS.values()}
+    assert {"regL1Try1", "regL1Try3", "regL1Alt", None} <= article
