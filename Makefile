@@ -1,22 +1,24 @@
 # The two commands of the README:
 #   make experiment   sets everything up and runs the article's experiment
-#   make test         sets everything up and passes the tests (fast suite, Keras 3 and Keras 2)
+#   make test         sets everything up and passes the tests: the fast suite in Keras 3
+#                     and Keras 2, then the slow claims against golden/
 # Both create .venv on first use; MNIST is fetched on first run (see README).
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.l1lab-installed
-# Extra flags for the experiment, e.g. make experiment ARGS="--numEpochs 200"
-ARGS ?=
+# The article's headline run: TensorFlow's ProximalAdagrad, GPUs hidden, 200 epochs.
+# Another run: make experiment ARGS="--method proximal-sgd --l1 0.001 --numEpochs 20"
+ARGS ?= --regL1Try3 0.001 --numEpochs 200
 
-.PHONY: experiment test fast fast-legacy slow bench setup clean
+.PHONY: experiment test fast fast-legacy slow claims bench setup clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --editable '.[test,legacy]' 'tox>=4'
+	$(BIN)/python -m pip install --quiet --editable '.[test,legacy,report]' 'tox>=4'
 	touch $@
 
 experiment: $(STAMP)
@@ -34,6 +36,9 @@ fast-legacy: $(STAMP)
 
 slow: $(STAMP)
 	$(BIN)/tox -e slow
+
+claims: $(STAMP)
+	$(BIN)/l1lab claims --out-dir reports
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_epoch.py

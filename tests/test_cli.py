@@ -176,3 +176,63 @@ def test_bad_strengths_exit_2_at_parse_time(capsys, argv, message):
         cli.main(["train", *argv])
     assert info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+# -- claims and golden ---------------------------------------------------------
+
+
+def _fake_golden(tmp_path, name="article-sgd", sparsity=0.001):
+    """A golden file of a real scenario with made-up (but well-formed) trajectories."""
+    from l1lab import claims, golden
+
+    scenario = claims.get_scenario(name)
+    n = scenario.epochs
+    trajectory = {
+        "sparsity": [sparsity] * n, "inacc_train": [0.05] * n, "inacc_test": [0.06] * n,
+        "ent_train": [0.2] * n, "ent_test": [0.25] * n, "layers_numNz": {"dense_1/kernel": [50000] * n},
+    }
+    document = claims.golden_document(scenario, {0: trajectory, 1: trajectory}, {"dense_1/kernel": 50176})
+    golden.write(tmp_path, name, document)
+    return document
+
+
+def test_claims_from_golden_reports_without_training(capsys, tmp_path):
+    _fake_golden(tmp_path)
+    code, out, err = run_cli(capsys, "claims", "--from-golden", "--scenario", "article-sgd",
+                             "--golden-dir", str(tmp_path), "--out-dir", str(tmp_path / "r"))
+    assert code == 0, err
+    header, rule, row = out.splitlines()[:3]
+    assert header.split()[:3] == ["scenario", "claim", "source"]
+    assert row.split()[:2] == ["article-sgd", "sparsity"] and "HOLDS" in row and "2/2" in row
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["claims.json", "claims.md", "claims.png"]
+
+
+def test_claims_from_golden_needs_the_file(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "claims", "--from-golden", "--scenario", "article-sgd", "--golden-dir", str(tmp_path))
+    assert code == 2 and "l1lab golden update article-sgd" in err
+
+
+def test_rejudge_keeps_trajectories(capsys, tmp_path):
+    from l1lab import golden
+
+    before = _fake_golden(tmp_path, sparsity=0.5)  # breaks "no-zeros"
+    code, out, err = run_cli(capsys, "golden", "update", "article-sgd", "--rejudge", "--golden-dir", str(tmp_path))
+    assert code == 0, err
+    after = golden.load(tmp_path, "article-sgd")
+    assert after["trajectories"] == json.loads(json.dumps(before["trajectories"]))
+    assert after["claims"][0]["verdict"] == "fails"
+    assert "claim no-zeros" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["golden", "update"], "name the scenarios"),
+        (["golden", "update", "nope"], "unknown scenario 'nope'"),
+        (["golden", "update", "article-sgd", "--rejudge", "--golden-dir", "/nonexistent"], "missing"),
+        (["claims", "--scenario", "nope"], "unknown scenario"),
+    ],
+)
+def test_golden_and_claims_usage_errors(capsys, argv, message):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and message in err

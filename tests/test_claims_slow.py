@@ -1,0 +1,54 @@
+"""The article's claims, and l1lab's, trained for real against the golden files.
+
+``pytest -m slow`` trains every scenario of l1lab.claims for the article's 200
+epochs, on the golden file's first ``L1LAB_CLAIM_SEEDS`` seeds (default 3),
+then:
+
+* asserts each asserted claim on the median over those seeds;
+* compares every epoch of every seed with the golden file, within the
+  tolerances of l1lab/golden.py;
+* says plainly, as a warning, when one of the article's claims is not robust.
+
+A failure prints one table: scenario, seed, epoch, metric, golden, now,
+tolerance, and whether a claim broke or only the numbers drifted. Golden files
+are regenerated with ``l1lab golden update SCENARIO`` (serially), never here.
+"""
+
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+from l1lab import claims, golden
+
+GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden"
+SEEDS = int(os.environ.get("L1LAB_CLAIM_SEEDS", claims.TEST_SEEDS_DEFAULT))
+
+
+class ArticleClaimWarning(UserWarning):
+    """One of the article's claims does not hold robustly."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(claims.SCENARIOS))
+def test_scenario_against_its_golden_file(name):
+    scenario = claims.get_scenario(name)
+    try:
+        document = golden.load(GOLDEN_DIR, name)
+        seeds = claims.seeds_for_check(document, SEEDS)
+        runs, _ = claims.run(scenario, seeds)
+        results, mismatches = claims.check(scenario, document, runs)
+    except golden.GoldenError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    for result in results:
+        if result.claim.source == "article" and result.verdict != "holds":
+            warnings.warn(ArticleClaimWarning(
+                f"{name}: the article's claim '{result.claim.text}' ({result.claim.statement()}) "
+                f"{result.verdict.upper()} here: median {result.median:.4f}, margin {result.margin:+.4f}, "
+                f"holds on {result.holds_on} of {len(result.values)} seeds"
+            ))
+    if mismatches:
+        broke = sum(m.kind == "claim" for m in mismatches)
+        headline = (f"{broke} claim(s) broke" if broke else "no claim broke, but the numbers drifted")
+        pytest.fail(f"{name}: {headline}\n{golden.mismatch_table(mismatches)}", pytrace=False)
