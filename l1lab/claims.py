@@ -351,6 +351,65 @@ def check(scenario: Scenario, document: Mapping, trajectories: Mapping[int, Mapp
     return results, mismatches
 
 
+@dataclasses.dataclass
+class Outcome:
+    """What :func:`check_scenarios` found, scenario by scenario."""
+
+    results: dict = dataclasses.field(default_factory=dict)  # name -> [ClaimResult]
+    runs: dict = dataclasses.field(default_factory=dict)  # name -> {seed: trajectory}
+    goldens: dict = dataclasses.field(default_factory=dict)  # name -> golden document
+    mismatches: list = dataclasses.field(default_factory=list)
+    missing: list = dataclasses.field(default_factory=list)  # why a scenario had no comparison
+
+
+def check_scenarios(
+    scenarios: Iterable[Scenario],
+    golden_dir,
+    *,
+    seeds: int | None = None,
+    from_golden: bool = False,
+    on_seed: Callable[[str], Callable[[int, float], None]] | None = None,
+) -> Outcome:
+    """Trains each scenario on its golden file's first ``seeds`` seeds and checks it.
+
+    Without a usable golden file a scenario trains on seeds ``0..seeds-1`` and
+    is only judged (the reason is in ``missing``). With ``from_golden``,
+    nothing trains: the golden files' own trajectories are judged.
+
+    Raises:
+      golden.GoldenError: ``from_golden`` and a golden file is unusable.
+      ValueError: more seeds asked for than a golden file has.
+    """
+    outcome = Outcome()
+    for scenario in scenarios:
+        name = scenario.name
+        try:
+            document = golden_lib.load(golden_dir, name)
+            if document["config"] != scenario.describe():
+                raise golden_lib.GoldenError(
+                    f"{name}: the golden file was written for another configuration; "
+                    f"regenerate it with `{golden_lib.UPDATE_COMMAND.format(name=name)}`"
+                )
+        except golden_lib.GoldenError as exc:
+            if from_golden:
+                raise
+            outcome.missing.append(str(exc))
+            document = None
+        if from_golden:
+            outcome.runs[name] = {int(seed): t for seed, t in document["trajectories"].items()}
+        else:
+            chosen = seeds_for_check(document, seeds) if document else list(range(seeds or len(GOLDEN_SEEDS)))
+            outcome.runs[name], _ = run(scenario, chosen, on_seed=on_seed(name) if on_seed else None)
+        if document is None or from_golden:
+            outcome.results[name] = judge(scenario, outcome.runs[name])
+        else:
+            outcome.results[name], found = check(scenario, document, outcome.runs[name])
+            outcome.mismatches += found
+        if document is not None:
+            outcome.goldens[name] = document
+    return outcome
+
+
 # --------------------------------------------------------------------------
 # Reports
 

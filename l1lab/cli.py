@@ -199,48 +199,25 @@ def cmd_claims(args: argparse.Namespace) -> int:
         return _fail(EXIT_USAGE, str(exc))
     from l1lab import claims as claims_lib
     from l1lab import golden as golden_lib
-
-    results, runs, goldens, mismatches, missing = {}, {}, {}, [], []
-    for scenario in scenarios:
-        try:
-            document = golden_lib.load(args.golden_dir, scenario.name)
-        except golden_lib.GoldenError as exc:
-            missing.append(str(exc))
-            document = None
-        if args.from_golden:
-            if document is None:
-                return _fail(EXIT_USAGE, missing[-1])
-            goldens[scenario.name] = document
-            runs[scenario.name] = {int(seed): t for seed, t in document["trajectories"].items()}
-            results[scenario.name] = claims_lib.judge(scenario, runs[scenario.name])
-            continue
-        if document and document["config"] != scenario.describe():
-            missing.append(f"{scenario.name}: the golden file was written for another configuration; "
-                           f"regenerate it with `{golden_lib.UPDATE_COMMAND.format(name=scenario.name)}`")
-            document = None
-        try:
-            seeds = (claims_lib.seeds_for_check(document, args.seeds) if document
-                     else list(range(args.seeds or len(claims_lib.GOLDEN_SEEDS))))
-        except ValueError as exc:
-            return _fail(EXIT_USAGE, str(exc))
-        runs[scenario.name], _ = claims_lib.run(scenario, seeds, on_seed=_seed_progress(scenario.name, args.quiet))
-        if document:
-            goldens[scenario.name] = document
-            results[scenario.name], found = claims_lib.check(scenario, document, runs[scenario.name])
-            mismatches += found
-        else:
-            results[scenario.name] = claims_lib.judge(scenario, runs[scenario.name])
-    print(golden_lib.format_table(claims_lib.report_rows(results), claims_lib.REPORT_HEADER))
     from l1lab._compat import versions
 
+    try:
+        outcome = claims_lib.check_scenarios(
+            scenarios, args.golden_dir, seeds=args.seeds, from_golden=args.from_golden,
+            on_seed=lambda name: _seed_progress(name, args.quiet),
+        )
+    except (ValueError, golden_lib.GoldenError) as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    print(golden_lib.format_table(claims_lib.report_rows(outcome.results), claims_lib.REPORT_HEADER))
     print("stack: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
-    for message in missing:
+    for message in outcome.missing:
         print(f"no comparison: {message}")
-    if mismatches:
-        print("\nOutside the golden files:\n" + golden_lib.mismatch_table(mismatches))
-    for path in claims_lib.write_reports(args.out_dir, results, runs, goldens, mismatches):
+    if outcome.mismatches:
+        print("\nOutside the golden files:\n" + golden_lib.mismatch_table(outcome.mismatches))
+    paths = claims_lib.write_reports(args.out_dir, outcome.results, outcome.runs, outcome.goldens, outcome.mismatches)
+    for path in paths:
         print(f"wrote {path}", file=sys.stderr)
-    return EXIT_FAILED if mismatches or missing else EXIT_OK
+    return EXIT_FAILED if outcome.mismatches or outcome.missing else EXIT_OK
 
 
 def cmd_golden_update(args: argparse.Namespace) -> int:
