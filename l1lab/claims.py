@@ -331,6 +331,14 @@ def check(scenario: Scenario, document: Mapping, trajectories: Mapping[int, Mapp
             f"({document['config']} != {scenario.describe()}): "
             f"regenerate it with `{golden_lib.UPDATE_COMMAND.format(name=scenario.name)}`"
         )
+    on_file = [c.get("id") for c in document["claims"]]
+    if on_file != [c.id for c in scenario.claims] or any(
+        c["threshold"] != claim.threshold or c["op"] != claim.op for c, claim in zip(document["claims"], scenario.claims)
+    ):
+        raise golden_lib.GoldenError(
+            f"the claims of {scenario.name} changed since its golden file was written: judge them again "
+            f"with `{golden_lib.UPDATE_COMMAND.format(name=scenario.name)} --rejudge` and review the diff"
+        )
     mismatches = []
     golden_runs = document["trajectories"]
     for seed, now in trajectories.items():

@@ -92,6 +92,10 @@ class AtomicTextFile:
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
         self._tmp = Path(tmp)
+        # mkstemp makes the file private (0600); the result should be an ordinary file.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(fd, 0o666 & ~umask)
         self._file: IO[str] | None = os.fdopen(fd, "w", encoding="utf-8")
 
     def write(self, text: str) -> None:

@@ -79,7 +79,7 @@ def test_drift_and_broken_claims_are_told_apart(tiny_runs, tmp_path):
     moved = {seed: dict(t) for seed, t in runs.items()}
     moved[0]["inacc_test"] = [v + 0.5 for v in moved[0]["inacc_test"]]  # drift on seed 0
     broken = dataclasses.replace(TINY, claims=(Claim("sparse", "l1lab", "sparse", "sparsity", ">", 0.99),))
-    _, mismatches = claims.check(broken, document, moved)
+    _, mismatches = claims.check(broken, claims.rejudge(broken, document), moved)
     kinds = {m.kind for m in mismatches}
     assert kinds == {"drift", "claim"}
     table = golden.mismatch_table(mismatches)
@@ -140,3 +140,20 @@ def test_scenarios_are_well_formed():
         assert len({c.id for c in scenario.claims}) == len(scenario.claims)
     article = {s.article_flag for s in claims.SCENARIOS.values()}
     assert {"regL1Try1", "regL1Try3", "regL1Alt", None} <= article
+
+
+def test_changed_claims_or_config_need_the_golden_file_again(tiny_runs):
+    runs, sizes = tiny_runs
+    document = json.loads(json.dumps(claims.golden_document(TINY, runs, sizes)))
+    stricter = dataclasses.replace(TINY, claims=(dataclasses.replace(TINY.claims[0], threshold=0.5), *TINY.claims[1:]))
+    with pytest.raises(golden.GoldenError, match="--rejudge"):
+        claims.check(stricter, document, runs)
+    rejudged = claims.rejudge(stricter, document)
+    assert rejudged["trajectories"] == document["trajectories"]
+    assert rejudged["claims"][0]["threshold"] == 0.5
+    claims.check(stricter, rejudged, runs)
+    longer = dataclasses.replace(TINY, epochs=4)
+    with pytest.raises(golden.GoldenError, match="another configuration"):
+        claims.check(longer, document, runs)
+    with pytest.raises(golden.GoldenError, match="configuration changed"):
+        claims.rejudge(longer, document)

@@ -49,6 +49,9 @@ def test_atomic_file_appears_only_on_commit(tmp_path):
         assert not target.exists()
     assert target.read_text() == "one\n"
     assert os.listdir(tmp_path) == ["out.jsonl"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not mkstemp's 0600
 
 
 def test_atomic_file_is_removed_on_error(tmp_path):
