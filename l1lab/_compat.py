@@ -58,6 +58,12 @@ if IS_KERAS3 and keras.backend.backend() != "tensorflow":
     )
 
 
+# Keras >= 2.13 and Keras 3 have keras.saving.register_keras_serializable; 2.12 only keras.utils'.
+register_keras_serializable = getattr(
+    getattr(keras, "saving", None), "register_keras_serializable", None
+) or keras.utils.register_keras_serializable
+
+
 def tf_variable(variable) -> tf.Variable:
     """The ``tf.Variable`` behind a Keras variable of either flavour.
 

@@ -26,7 +26,7 @@ import math
 from typing import Any, Mapping
 
 from l1lab import prox
-from l1lab._compat import IS_KERAS3, keras, tf
+from l1lab._compat import IS_KERAS3, keras, register_keras_serializable, tf
 from l1lab.sparsity import variable_name
 
 def _check_strength(name: str, value: Any) -> float:
@@ -136,7 +136,7 @@ class _Proximal(keras.optimizers.Optimizer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="l1lab")
+@register_keras_serializable(package="l1lab")
 class ProximalSGD(_Proximal):
     r"""SGD followed by soft-thresholding: TensorFlow's ``ProximalGradientDescent``.
 
@@ -172,7 +172,7 @@ class ProximalSGD(_Proximal):
             self._assign(variable, prox.tf_proximal_sgd(tf.convert_to_tensor(variable), gradient, lr, l1, self.l2))
 
 
-@keras.saving.register_keras_serializable(package="l1lab")
+@register_keras_serializable(package="l1lab")
 class ProximalAdagrad(_Proximal):
     r"""TensorFlow's ``ProximalAdagrad`` update, with per-layer L1 strengths.
 
