@@ -2,8 +2,8 @@
 
 Keras 3 is the default. With ``TF_USE_LEGACY_KERAS=1`` in the environment
 (set before this module is imported), Keras 2 comes from the ``tf_keras``
-package instead; on TensorFlow <= 2.15, whose bundled ``keras`` is Keras 2,
-that one is used. Every other module of l1lab imports ``keras`` and ``tf``
+package instead. On TensorFlow <= 2.15, Keras 2 is built in and is the only
+choice: ``tf.keras`` is used whatever the variable says. Every other module of l1lab imports ``keras`` and ``tf``
 from here and nowhere else.
 
 The variable must be settled before TensorFlow is imported because
@@ -31,18 +31,21 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import tensorflow as tf  # noqa: E402
 
-if LEGACY_KERAS_REQUESTED:
+TF_VERSION = tuple(int(part) for part in tf.__version__.split(".")[:2])
+
+if TF_VERSION < (2, 16):
+    # Keras 2 is built in, and its public API is tf.keras (a bare `import keras`
+    # gives the TF1-compatible namespace, with the legacy optimizers).
+    keras = tf.keras
+elif LEGACY_KERAS_REQUESTED:
     try:
         import tf_keras as keras  # noqa: F401
-    except ImportError:  # TensorFlow <= 2.13 bundles Keras 2 as `keras`.
-        import keras  # noqa: F401
-
-        if int(keras.__version__.split(".")[0]) >= 3:
-            raise ImportError(
-                "TF_USE_LEGACY_KERAS=1 asks for Keras 2, but the 'tf_keras' package "
-                "is not installed. Fix: pip install 'l1lab[legacy]' (or tf_keras "
-                "matching your TensorFlow), or unset TF_USE_LEGACY_KERAS."
-            ) from None
+    except ImportError:
+        raise ImportError(
+            "TF_USE_LEGACY_KERAS=1 asks for Keras 2, but the 'tf_keras' package "
+            "is not installed. Fix: pip install 'l1lab[legacy]' (or tf_keras "
+            "matching your TensorFlow), or unset TF_USE_LEGACY_KERAS."
+        ) from None
 else:
     import keras  # noqa: F401
 

@@ -8,14 +8,16 @@ from l1lab._compat import keras, tf
 
 
 def test_flavour_follows_the_environment():
-    legacy = os.environ.get("TF_USE_LEGACY_KERAS", "").lower() in ("1", "true", "yes", "on")
-    assert _compat.LEGACY_KERAS_REQUESTED == legacy
-    if legacy:
-        assert _compat.KERAS_FLAVOUR == "keras2" and keras.__name__ in ("tf_keras", "keras")
+    requested = os.environ.get("TF_USE_LEGACY_KERAS", "").lower() in ("1", "true", "yes", "on")
+    assert _compat.LEGACY_KERAS_REQUESTED == requested
+    if _compat.TF_VERSION < (2, 16):
+        assert _compat.KERAS_FLAVOUR == "keras2" and keras is tf.keras  # built in, the only choice
+    elif requested:
+        assert _compat.KERAS_FLAVOUR == "keras2" and keras.__name__ == "tf_keras"
     else:
         assert _compat.KERAS_FLAVOUR == "keras3" and keras.__name__ == "keras"
     # Written back so TensorFlow's own tf.keras loader agrees with l1lab.
-    assert os.environ["TF_USE_LEGACY_KERAS"] == ("1" if legacy else "0")
+    assert os.environ["TF_USE_LEGACY_KERAS"] == ("1" if requested else "0")
 
 
 @pytest.mark.parametrize(

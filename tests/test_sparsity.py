@@ -14,7 +14,7 @@ finite_weights = hnp.arrays(
     shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=8),
     # Values of the order of epsilon, so both sides of the threshold are hit.
     elements=st.floats(-(2.0**-10), 2.0**-10, allow_nan=False, width=32)
-    | st.sampled_from([0.0, -0.0, 1e-5, -1e-5, 2e-5]),
+    | st.sampled_from([float(np.float32(v)) for v in (0.0, -0.0, 1e-5, -1e-5, 2e-5)]),
 )
 variable_lists = st.lists(finite_weights, min_size=1, max_size=4)
 epsilons = st.floats(0.0, 1e-3, allow_nan=False)
