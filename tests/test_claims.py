@@ -112,10 +112,12 @@ def test_change_summary(tiny_runs):
     assert "new golden file" in claims.change_summary(None, new)
     old = json.loads(json.dumps(new))
     old["claims"][0]["median"] = 0.5
+    old["claims"].append({"id": "gone", "median": 0.1, "verdict": "holds"})
     old["trajectories"]["1"]["sparsity"] = [0.9, 0.9, 0.9]
     summary = claims.change_summary(old, new)
-    assert "claim sparse: median 0.5000 ->" in summary
+    assert "claim sparse: median 0.5 ->" in summary
     assert "values outside tolerance" in summary and " 0 values" not in summary
+    assert "claim gone: removed" in summary
 
 
 def test_reports(tiny_runs, tmp_path):
