@@ -26,7 +26,7 @@ experiment: $(STAMP)
 	@$(BIN)/l1lab train --out out/experiment.jsonl $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/tox -e fast,fast-legacy
+	$(BIN)/tox -e fast,fast-legacy,slow
 
 fast: $(STAMP)
 	$(BIN)/tox -e fast
