@@ -226,11 +226,24 @@ MISMATCH_HEADER = ["scenario", "seed", "epoch", "metric", "golden", "now", "tole
 
 
 def mismatch_table(mismatches: list[Mismatch], limit: int = 40) -> str:
-    """The readable failure table; the worst cases are the claims, so they come first."""
-    ordered = sorted(mismatches, key=lambda m: (m.kind != "claim", m.scenario, m.seed or 0, m.epoch or 0))
-    table = format_table((m.row() for m in ordered[:limit]), MISMATCH_HEADER)
-    if len(ordered) > limit:
-        table += f"\n... and {len(ordered) - limit} more"
+    """The readable failure table: broken claims first, then each drifted metric once.
+
+    A metric that drifts usually drifts for many epochs; its row shows the
+    first epoch outside tolerance and, in the last column, for how many.
+    """
+    claims = [m for m in mismatches if m.kind == "claim"]
+    first_drift: dict = {}
+    epochs: dict = {}
+    for m in sorted((m for m in mismatches if m.kind != "claim"), key=lambda m: m.epoch or 0):
+        key = (m.scenario, m.seed, m.metric)
+        first_drift.setdefault(key, m)
+        epochs[key] = epochs.get(key, 0) + 1
+    rows = [m.row() for m in sorted(claims, key=lambda m: m.scenario)]
+    for key, m in sorted(first_drift.items(), key=lambda item: (item[0][0], item[0][1] or 0, item[1].epoch or 0)):
+        rows.append([*m.row()[:-1], f"drift from here ({epochs[key]} epochs)"])
+    table = format_table(rows[:limit], MISMATCH_HEADER)
+    if len(rows) > limit:
+        table += f"\n... and {len(rows) - limit} more rows"
     return table
 
 

@@ -86,7 +86,7 @@ def test_drift_and_broken_claims_are_told_apart(tiny_runs, tmp_path):
     lines = table.splitlines()
     assert lines[0].split() == golden.MISMATCH_HEADER
     assert "CLAIM BROKE" in lines[2]  # claims first
-    assert "sparsity > 0.99" in lines[2] and "inacc_test" in table and "drift" in table
+    assert "sparsity > 0.99" in lines[2] and "inacc_test" in table and "drift from here (3 epochs)" in table
 
 
 def test_unasserted_claims_never_break_a_check(tiny_runs):
