@@ -154,6 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="train nothing: report the claims as the golden files measured them")
     claims.set_defaults(handler=cmd_claims)
 
+    doctor = commands.add_parser(
+        "doctor",
+        help="probe the installed TensorFlow/Keras: which of l1lab's methods work here",
+        description="Run a real probe of each thing l1lab's methods need (tiny models, one step each) and "
+        "print a table; exit 0 when every method works on this stack, 1 otherwise, naming what broke.",
+    )
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    doctor.set_defaults(handler=cmd_doctor)
+
     golden = commands.add_parser("golden", help="write the golden files (serially)")
     golden_commands = golden.add_subparsers(dest="golden_command", metavar="ACTION", required=True)
     update = golden_commands.add_parser(
@@ -218,6 +227,23 @@ def cmd_claims(args: argparse.Namespace) -> int:
     for path in paths:
         print(f"wrote {path}", file=sys.stderr)
     return EXIT_FAILED if outcome.mismatches or outcome.missing else EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from l1lab import doctor
+
+    report = doctor.run_probes()
+    if args.json:
+        print(json.dumps(doctor.as_json(report), indent=1))
+    else:
+        print(doctor.format_report(report))
+    broken = doctor.broken_methods(report)
+    if broken:
+        print(f"l1lab: methods that do not work on this stack: {', '.join(broken)}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def cmd_golden_update(args: argparse.Namespace) -> int:
