@@ -313,6 +313,31 @@ def rejudge(scenario: Scenario, document: Mapping) -> dict:
     return {**document, "claims": [r.as_dict() for r in judge(scenario, runs)]}
 
 
+def golden_for_stack(golden_dir, name: str, stack: Mapping | None = None) -> tuple[dict, bool, str]:
+    """The golden file to check scenario ``name`` against on this stack.
+
+    Trajectories may differ between TensorFlow/Keras lines (initialisers and
+    kernels change them); claims may not. So: on the line that wrote
+    ``golden/<name>.json``, compare trajectories and claims; on another line,
+    against ``golden/<line>/<name>.json`` if one was recorded there, else check
+    the claims only. Returns ``(document, compare_trajectories, note)``.
+    """
+    stack = stack or versions()
+    line = golden_lib.stack_line(stack)
+    reference = golden_lib.load(golden_dir, name)
+    if golden_lib.stack_line(reference["versions"]) == line:
+        return reference, True, f"trajectories compared ({line}, the golden file's own line)"
+    try:
+        return golden_lib.load(Path(golden_dir) / line, name), True, f"trajectories compared against golden/{line}"
+    except golden_lib.GoldenError:
+        pass
+    return reference, False, (
+        f"claims only: golden/{name}.json was written on {golden_lib.stack_line(reference['versions'])}, "
+        f"this is {line}; record its trajectories with "
+        f"`l1lab golden update {name} --golden-dir {Path(golden_dir) / line}`"
+    )
+
+
 def seeds_for_check(document: Mapping, count: int | None = None) -> list[int]:
     """The seeds a check runs: the golden file's first ``count`` (never others)."""
     seeds = list(document["seeds"])
@@ -322,12 +347,15 @@ def seeds_for_check(document: Mapping, count: int | None = None) -> list[int]:
     return seeds[:count]
 
 
-def check(scenario: Scenario, document: Mapping, trajectories: Mapping[int, Mapping]) -> tuple[list[ClaimResult], list]:
+def check(
+    scenario: Scenario, document: Mapping, trajectories: Mapping[int, Mapping], *, compare_trajectories: bool = True
+) -> tuple[list[ClaimResult], list]:
     """Claims and trajectories of a fresh run against the golden ``document``.
 
     Returns the claim results and the mismatches: ``drift`` for values outside
-    their tolerance, ``claim`` for an asserted claim that no longer holds on
-    the median over the seeds run.
+    their tolerance (only with ``compare_trajectories``: see
+    :func:`golden_for_stack`), ``claim`` for an asserted claim that no longer
+    holds on the median over the seeds run.
     """
     if document["config"] != scenario.describe():
         raise golden_lib.GoldenError(
@@ -348,7 +376,8 @@ def check(scenario: Scenario, document: Mapping, trajectories: Mapping[int, Mapp
     for seed, now in trajectories.items():
         if str(seed) not in golden_runs:
             raise ValueError(f"seed {seed} is not in the golden file of {scenario.name}: compare like with like")
-        mismatches += golden_lib.compare_trajectory(
+        if compare_trajectories:
+            mismatches += golden_lib.compare_trajectory(
             scenario.name, seed, golden_runs[str(seed)], now, document["layer_sizes"]
         )
     results = judge(scenario, trajectories)
@@ -372,6 +401,7 @@ class Outcome:
     goldens: dict = dataclasses.field(default_factory=dict)  # name -> golden document
     mismatches: list = dataclasses.field(default_factory=list)
     missing: list = dataclasses.field(default_factory=list)  # why a scenario had no comparison
+    notes: list = dataclasses.field(default_factory=list)  # scenarios checked on their claims only
 
 
 def check_scenarios(
@@ -395,8 +425,11 @@ def check_scenarios(
     outcome = Outcome()
     for scenario in scenarios:
         name = scenario.name
+        compare = True
         try:
-            document = golden_lib.load(golden_dir, name)
+            document, compare, note = golden_for_stack(golden_dir, name)
+            if not compare and not from_golden:
+                outcome.notes.append(f"{name}: {note}")
             if document["config"] != scenario.describe():
                 raise golden_lib.GoldenError(
                     f"{name}: the golden file was written for another configuration; "
@@ -415,7 +448,7 @@ def check_scenarios(
         if document is None or from_golden:
             outcome.results[name] = judge(scenario, outcome.runs[name])
         else:
-            outcome.results[name], found = check(scenario, document, outcome.runs[name])
+            outcome.results[name], found = check(scenario, document, outcome.runs[name], compare_trajectories=compare)
             outcome.mismatches += found
         if document is not None:
             outcome.goldens[name] = document

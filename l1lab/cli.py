@@ -163,6 +163,19 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
     doctor.set_defaults(handler=cmd_doctor)
 
+    matrix = commands.add_parser(
+        "matrix",
+        help="run the tests, doctor (and claims) on each pinned TensorFlow line",
+        description="For each tox environment of the version matrix, run the fast suite, l1lab doctor and, "
+        "with --claims, the claims; write matrix.json and matrix.md. Run from the repository root.",
+    )
+    matrix.add_argument("--env", action="append", metavar="ENV",
+                        help="only this tox environment (repeatable; default: tf212 tf215 tf216 tf221 tf221-legacy)")
+    matrix.add_argument("--claims", action="store_true", help="also train the claims in each (long)")
+    matrix.add_argument("--seeds", type=_positive_int, default=3, metavar="N", help="claims: seeds (default 3)")
+    matrix.add_argument("--out-dir", default="reports", metavar="DIR", help="default ./reports")
+    matrix.set_defaults(handler=cmd_matrix)
+
     golden = commands.add_parser("golden", help="write the golden files (serially)")
     golden_commands = golden.add_subparsers(dest="golden_command", metavar="ACTION", required=True)
     update = golden_commands.add_parser(
@@ -221,6 +234,8 @@ def cmd_claims(args: argparse.Namespace) -> int:
     print("stack: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
     for message in outcome.missing:
         print(f"no comparison: {message}")
+    for message in outcome.notes:
+        print(message)
     if outcome.mismatches:
         print("\nOutside the golden files:\n" + golden_lib.mismatch_table(outcome.mismatches))
     paths = claims_lib.write_reports(args.out_dir, outcome.results, outcome.runs, outcome.goldens, outcome.mismatches)
@@ -244,6 +259,28 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"l1lab: methods that do not work on this stack: {', '.join(broken)}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from l1lab import matrix
+
+    root = Path.cwd()
+    if not (root / "tox.ini").is_file():
+        return _fail(EXIT_USAGE, f"no tox.ini in {root}: run l1lab matrix from the repository root")
+
+    def show(row):
+        print(f"{row.env}: TensorFlow {row.tensorflow}, Keras {row.keras}; tests {row.tests}; "
+              f"doctor {row.doctor} ({row.seconds:.0f} s)", file=sys.stderr, flush=True)
+
+    try:
+        rows = matrix.run_matrix(args.env or matrix.ENVIRONMENTS, root, Path(args.out_dir),
+                                 claims=args.claims, seeds=args.seeds, on_row=show)
+    except FileNotFoundError as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    print(matrix.markdown(rows), end="")
+    return EXIT_OK if all(r.tests_ok and not r.broken_methods and r.doctor == "ok" for r in rows) else EXIT_FAILED
 
 
 def cmd_golden_update(args: argparse.Namespace) -> int:

@@ -13,7 +13,15 @@ tolerances absorb what may legitimately move a 200-epoch trajectory a little
 (another CPU's kernels, a patch release); they are not meant to absorb a
 change of TensorFlow or Keras version, for which golden files are written
 again and reviewed as a diff. A value passes when
-``|now - golden| <= atol + rtol * |golden|``:
+``|now - golden| <= atol + rtol * |golden|``.
+
+Across versions: what may differ between TensorFlow/Keras lines is the
+trajectory (initialisers, kernels and fusions change the numbers); what may not
+is the claims. ``golden/<scenario>.json`` belongs to the line that wrote it
+(:func:`stack_line`, e.g. ``tf2.21-keras3``); on another line the checks
+compare trajectories with ``golden/<line>/<scenario>.json`` when one was
+recorded there, and otherwise check the claims only, saying so.
+
 
 ================  ======  ======  ==========================================
 metric            rtol    atol    why
@@ -72,6 +80,12 @@ TRAJECTORY_METRICS = ("sparsity", "inacc_train", "inacc_test", "ent_train", "ent
 
 class GoldenError(Exception):
     """A golden file is missing or unusable; the message names the fix."""
+
+
+def stack_line(stack: Mapping) -> str:
+    """``"tf2.21-keras3"``: the TensorFlow line and Keras flavour a golden file belongs to."""
+    major_minor = ".".join(str(stack["tensorflow"]).split(".")[:2])
+    return f"tf{major_minor}-{stack['keras_flavour']}"
 
 
 def golden_path(directory: str | os.PathLike, name: str) -> Path:

@@ -1,0 +1,110 @@
+"""The version matrix: l1lab's tests, doctor and claims on each pinned TensorFlow line.
+
+``l1lab matrix`` runs, for each tox environment of ``tox.ini`` (``tf212``,
+``tf215``, ``tf216``, ``tf221``, ``tf221-legacy``): the fast suite
+(``tox -e ENV``), ``l1lab doctor --json`` inside it, and with ``--claims`` the
+claims (``l1lab claims`` on the golden seeds, inside it). It writes one table,
+environment by environment, as JSON and Markdown; the README shows the latest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+ENVIRONMENTS = ("tf212", "tf215", "tf216", "tf221", "tf221-legacy")
+_SUMMARY = re.compile(r"=+ (?P<body>.*?) in [\d.]+s")
+
+
+@dataclasses.dataclass
+class Row:
+    env: str
+    tensorflow: str = "?"
+    keras: str = "?"
+    tests: str = "not run"
+    tests_ok: bool = False
+    doctor: str = "not run"
+    broken_methods: list = dataclasses.field(default_factory=list)
+    claims: dict = dataclasses.field(default_factory=dict)  # "scenario claim" -> "median verdict"
+    seconds: float = 0.0
+
+
+def pytest_summary(output: str) -> str:
+    """``"272 passed, 4 skipped"`` from pytest's closing line (the last one)."""
+    found = _SUMMARY.findall(output)
+    return found[-1].strip() if found else "no pytest summary"
+
+
+def _run(command: Sequence[str], cwd: Path, timeout: int) -> subprocess.CompletedProcess:
+    return subprocess.run(list(command), cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def run_env(env: str, root: Path, tox: str, *, claims: bool, seeds: int, timeout: int = 3600) -> Row:
+    row = Row(env)
+    started = time.monotonic()
+    tests = _run([tox, "-e", env], root, timeout)
+    row.tests = pytest_summary(tests.stdout + tests.stderr)
+    row.tests_ok = tests.returncode == 0
+    doctor = _run([tox, "exec", "-qq", "-e", env, "--", "l1lab", "doctor", "--json"], root, timeout)
+    try:
+        report = json.loads(doctor.stdout[doctor.stdout.index("{"):])
+        row.tensorflow, row.keras = report["versions"]["tensorflow"], report["versions"]["keras"]
+        row.broken_methods = report["broken_methods"]
+        row.doctor = "ok" if report["ok"] else "broken: " + ", ".join(report["broken_methods"])
+    except (ValueError, KeyError):
+        row.doctor = f"no report (exit {doctor.returncode})"
+    if claims:
+        out_dir = root / "reports" / env
+        _run([tox, "exec", "-qq", "-e", env, "--", "l1lab", "claims", "--quiet", "--seeds", str(seeds),
+              "--out-dir", str(out_dir)], root, timeout)
+        try:
+            report = json.loads((out_dir / "claims.json").read_text())
+            for scenario, results in report["scenarios"].items():
+                for r in results:
+                    row.claims[f"{scenario} {r['metric']} {r['op']} {r['threshold']:g}"] = (
+                        f"{r['median']:.4f} {r['verdict']}")
+        except (OSError, ValueError, KeyError):
+            row.claims["(claims)"] = "no report"
+    row.seconds = time.monotonic() - started
+    return row
+
+
+def markdown(rows: Sequence[Row]) -> str:
+    claim_names = sorted({name for row in rows for name in row.claims})
+    header = ["environment", "TensorFlow", "Keras", "fast suite", "doctor", *claim_names]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [row.env, row.tensorflow, row.keras, row.tests, row.doctor,
+                 *(row.claims.get(name, "-") for name in claim_names)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_matrix(
+    envs: Sequence[str], root: Path, out_dir: Path, *, claims: bool = False, seeds: int = 3,
+    on_row: Callable[[Row], None] | None = None,
+) -> list[Row]:
+    """Runs every environment in turn and writes ``matrix.json`` and ``matrix.md`` into ``out_dir``."""
+    from l1lab.events import AtomicTextFile
+
+    tox = shutil.which("tox") or str(Path(sys.executable).with_name("tox"))
+    if not Path(tox).exists():
+        raise FileNotFoundError("tox is not installed: pip install tox (make setup installs it)")
+    rows = []
+    for env in envs:
+        rows.append(run_env(env, root, tox, claims=claims, seeds=seeds))
+        if on_row:
+            on_row(rows[-1])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with AtomicTextFile(out_dir / "matrix.json") as f:
+        f.write(json.dumps([dataclasses.asdict(r) for r in rows], indent=1) + "\n")
+    with AtomicTextFile(out_dir / "matrix.md") as f:
+        f.write(markdown(rows))
+    return rows
