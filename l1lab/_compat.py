@@ -49,7 +49,16 @@ elif LEGACY_KERAS_REQUESTED:
 else:
     import keras  # noqa: F401
 
-KERAS_VERSION: str = keras.__version__
+def _keras_version() -> str:
+    version = getattr(keras, "__version__", None)  # tf.keras of TF 2.15 is a lazy module without it
+    if version is None:
+        from importlib.metadata import version as installed_version
+
+        version = installed_version("tf_keras" if keras.__name__.startswith("tf_keras") else "keras")
+    return version
+
+
+KERAS_VERSION: str = _keras_version()
 KERAS_MAJOR: int = int(KERAS_VERSION.split(".")[0])
 IS_KERAS3: bool = KERAS_MAJOR >= 3
 KERAS_FLAVOUR: str = "keras3" if IS_KERAS3 else "keras2"

@@ -52,7 +52,9 @@ def run_env(env: str, root: Path, tox: str, *, claims: bool, seeds: int, timeout
     tests = _run([tox, "-e", env], root, timeout)
     row.tests = pytest_summary(tests.stdout + tests.stderr)
     row.tests_ok = tests.returncode == 0
-    doctor = _run([tox, "exec", "-qq", "-e", env, "--", "l1lab", "doctor", "--json"], root, timeout)
+    # `python -m`: tox puts the environment's own interpreter there; a bare `l1lab`
+    # could resolve to another installation on PATH.
+    doctor = _run([tox, "exec", "-qq", "-e", env, "--", "python", "-m", "l1lab", "doctor", "--json"], root, timeout)
     try:
         report = json.loads(doctor.stdout[doctor.stdout.index("{"):])
         row.tensorflow, row.keras = report["versions"]["tensorflow"], report["versions"]["keras"]
@@ -62,7 +64,7 @@ def run_env(env: str, root: Path, tox: str, *, claims: bool, seeds: int, timeout
         row.doctor = f"no report (exit {doctor.returncode})"
     if claims:
         out_dir = root / "reports" / env
-        _run([tox, "exec", "-qq", "-e", env, "--", "l1lab", "claims", "--quiet", "--seeds", str(seeds),
+        _run([tox, "exec", "-qq", "-e", env, "--", "python", "-m", "l1lab", "claims", "--quiet", "--seeds", str(seeds),
               "--out-dir", str(out_dir)], root, timeout)
         try:
             report = json.loads((out_dir / "claims.json").read_text())

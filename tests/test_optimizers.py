@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from l1lab import prox
-from l1lab._compat import IS_KERAS3, keras, tf, tf_variable
+from l1lab._compat import IS_KERAS3, KERAS_VERSION, keras, tf, tf_variable
 from l1lab.model import build_model
 from l1lab.optimizers import ProximalAdagrad, ProximalSGD, resolve_l1
 
@@ -214,16 +214,14 @@ def test_whole_train_step_compiles_with_xla(cls):
     assert any(np.any(w == 0) for w in weights[0])
 
 
-@pytest.mark.parametrize("cls", OPTIMIZERS)
-def test_mirrored_strategy_on_two_logical_cpus(cls):
+def _mirrored_weights(make_optimizer, x, y):
+    """One global batch of 64 split over two logical CPUs; each replica's weights."""
     cpus = tf.config.list_logical_devices("CPU")
     assert len(cpus) >= 2, "conftest.py configures two logical CPUs before TensorFlow starts"
     strategy = tf.distribute.MirroredStrategy([d.name for d in cpus[:2]])
-    rng = np.random.default_rng(0)
-    x, y = rng.uniform(size=(64, 784)).astype(np.float32), rng.integers(0, 10, 64).astype(np.int32)
     with strategy.scope():
         model = build_model(seed=0)
-        optimizer = cls(0.05, l1=0.01)
+        optimizer = make_optimizer()
         optimizer.build(model.trainable_variables)
 
     @tf.function
@@ -237,19 +235,48 @@ def test_mirrored_strategy_on_two_logical_cpus(cls):
 
         strategy.run(replica, args=(xb, yb))
 
-    dataset = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices((x, y)).batch(64))
-    for xb, yb in dataset:
+    for xb, yb in strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices((x, y)).batch(64)):
         step(xb, yb)
-    # Same step on one device, for comparison.
-    single = build_model(seed=0)
-    reference = cls(0.05, l1=0.01)
-    reference.build(single.trainable_variables)
-    _train_step_fn(single, reference, False)(x, y)
-    for mirrored, plain in zip(model.trainable_variables, single.trainable_variables):
-        replicas = (mirrored.value if IS_KERAS3 else mirrored).values
-        assert len(replicas) == 2
-        for replica in replicas:
-            np.testing.assert_allclose(replica.numpy(), plain.numpy(), rtol=1e-4, atol=1e-6)
+    replicas = [(v.value if IS_KERAS3 else v).values for v in model.trainable_variables]
+    assert all(len(r) == 2 for r in replicas)
+    return [[r.numpy() for r in per_variable] for per_variable in replicas]
+
+
+def _single_device_weights(make_optimizer, x, y):
+    model = build_model(seed=0)
+    optimizer = make_optimizer()
+    optimizer.build(model.trainable_variables)
+    _train_step_fn(model, optimizer, False)(x, y)
+    return [v.numpy() for v in model.trainable_variables]
+
+
+def _close(a, b):
+    return all(np.allclose(u, v, rtol=1e-4, atol=1e-6) for u, v in zip(a, b))
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS)
+def test_mirrored_strategy_on_two_logical_cpus(cls):
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(size=(64, 784)).astype(np.float32), rng.integers(0, 10, 64).astype(np.int32)
+    # l1lab's optimizer with l1 = 0 does under the strategy what Keras's own does.
+    keras_sgd = _mirrored_weights(lambda: keras.optimizers.SGD(0.05), x, y)
+    ours_plain = _mirrored_weights(lambda: ProximalSGD(0.05, l1=0.0), x, y)
+    for theirs, ours in zip(keras_sgd, ours_plain):
+        for t, o in zip(theirs, ours):
+            np.testing.assert_allclose(o, t, rtol=1e-5, atol=1e-7)
+    keras_aggregates = all(
+        _close(replica_weights, _single_device_weights(lambda: keras.optimizers.SGD(0.05), x, y))
+        for replica_weights in zip(*keras_sgd)
+    )
+    if not keras_aggregates:
+        # Keras 3.3 (TensorFlow 2.16) does not all-reduce gradients applied in a
+        # custom loop's replica context: its own SGD leaves the replicas apart.
+        pytest.xfail(f"Keras {KERAS_VERSION}'s own SGD does not aggregate replicas in a custom loop")
+    mirrored = _mirrored_weights(lambda: cls(0.05, l1=0.01), x, y)
+    single = _single_device_weights(lambda: cls(0.05, l1=0.01), x, y)
+    for replica_weights in zip(*mirrored):
+        for replica, plain in zip(replica_weights, single):
+            np.testing.assert_allclose(replica, plain, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("cls", OPTIMIZERS)
