@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make experiment   sets everything up and runs the article's experiment
-#   make test         sets everything up and passes the tests: the fast suite in Keras 3
-#                     and Keras 2, then the slow claims against golden/
+#   make test         sets everything up and passes the tests: the fast suite in Keras 3,
+#                     Keras 2 and on TensorFlow 2.12 (the oldest), then the slow claims against golden/
 # Both create .venv on first use; MNIST is fetched on first run (see README).
 
 PYTHON ?= python3
@@ -26,7 +26,7 @@ experiment: $(STAMP)
 	@$(BIN)/l1lab train --out out/experiment.jsonl $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/tox -e fast,fast-legacy,slow
+	$(BIN)/tox -e fast,fast-legacy,tf212,slow
 
 fast: $(STAMP)
 	$(BIN)/tox -e fast
