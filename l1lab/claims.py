@@ -30,6 +30,14 @@ from l1lab import train as train_lib
 from l1lab._compat import versions
 from l1lab.methods import MethodOptions
 
+class ArticleClaimWarning(UserWarning):
+    """One of the article's claims does not hold robustly (the slow tests say so with it)."""
+
+
+class StackWarning(UserWarning):
+    """No golden trajectories for this TensorFlow/Keras line: claims checked, trajectories not."""
+
+
 ARTICLE_EPOCHS = 200
 GOLDEN_SEEDS = (0, 1, 2, 3, 4)
 TEST_SEEDS_DEFAULT = 3

@@ -27,12 +27,10 @@ GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden"
 SEEDS = int(os.environ.get("L1LAB_CLAIM_SEEDS", claims.TEST_SEEDS_DEFAULT))
 
 
-class ArticleClaimWarning(UserWarning):
-    """One of the article's claims does not hold robustly."""
-
-
-class StackWarning(UserWarning):
-    """No golden trajectories for this TensorFlow/Keras line: claims checked, trajectories not."""
+# The warning classes live in l1lab, importable by pytest-xdist's controller,
+# which unpickles warnings raised in its workers.
+ArticleClaimWarning = claims.ArticleClaimWarning
+StackWarning = claims.StackWarning
 
 
 @pytest.mark.slow
