@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -260,6 +259,3 @@ def mismatch_table(mismatches: list[Mismatch], limit: int = 40) -> str:
         table += f"\n... and {len(rows) - limit} more rows"
     return table
 
-
-def finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)

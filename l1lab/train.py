@@ -159,13 +159,14 @@ class Run:
 
     def __init__(self, config: TrainConfig, data: data_lib.MnistSplit | None = None, *, data_dir=None):
         self.config = config.validate()
-        # Devices first: hiding GPUs works only before TensorFlow initialises them.
-        self.devices = methods_lib.prepare_devices(config.method, config.options)
-        self.data = data if data is not None else data_lib.load_mnist(
-            config.num_samples, pixel_scale=config.pixel_scale, data_dir=data_dir
-        )
+        # configure() sets up the devices before anything else touches TensorFlow:
+        # hiding GPUs works only before TensorFlow initialises them.
         setup = methods_lib.configure(
             config.method, learning_rate=config.learning_rate, seed=config.seed, options=config.options
+        )
+        self.devices = setup.devices
+        self.data = data if data is not None else data_lib.load_mnist(
+            config.num_samples, pixel_scale=config.pixel_scale, data_dir=data_dir
         )
         self.model = setup.model
         self.optimizer = setup.optimizer
