@@ -236,9 +236,12 @@ def cmd_claims(args: argparse.Namespace) -> int:
         print(f"no comparison: {message}")
     for message in outcome.notes:
         print(message)
+    if outcome.drift_elsewhere:
+        print("\nOutside another line's golden files (information: this line's trajectories differ; "
+              "the claims decide):\n" + golden_lib.mismatch_table(outcome.drift_elsewhere))
     if outcome.mismatches:
         print("\nOutside the golden files:\n" + golden_lib.mismatch_table(outcome.mismatches))
-    paths = claims_lib.write_reports(args.out_dir, outcome.results, outcome.runs, outcome.goldens, outcome.mismatches)
+    paths = claims_lib.write_reports(args.out_dir, outcome)
     for path in paths:
         print(f"wrote {path}", file=sys.stderr)
     return EXIT_FAILED if outcome.mismatches or outcome.missing else EXIT_OK
@@ -280,7 +283,8 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         return _fail(EXIT_USAGE, str(exc))
     print(matrix.markdown(rows), end="")
-    return EXIT_OK if all(r.tests_ok and not r.broken_methods and r.doctor == "ok" for r in rows) else EXIT_FAILED
+    healthy = all(r.tests_ok and not r.broken_methods and r.doctor == "ok" and r.claims_ok for r in rows)
+    return EXIT_OK if healthy else EXIT_FAILED
 
 
 def cmd_golden_update(args: argparse.Namespace) -> int:

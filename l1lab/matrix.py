@@ -33,6 +33,8 @@ class Row:
     doctor: str = "not run"
     broken_methods: list = dataclasses.field(default_factory=list)
     claims: dict = dataclasses.field(default_factory=dict)  # "scenario claim" -> "median verdict"
+    claims_ok: bool = True  # no asserted claim broke, no drift from this line's own golden files
+    trajectories: str = "-"  # how this line's trajectories compare with the golden files
     seconds: float = 0.0
 
 
@@ -64,28 +66,50 @@ def run_env(env: str, root: Path, tox: str, *, claims: bool, seeds: int, timeout
         row.doctor = f"no report (exit {doctor.returncode})"
     if claims:
         out_dir = root / "reports" / env
-        _run([tox, "exec", "-qq", "-e", env, "--", "python", "-m", "l1lab", "claims", "--quiet", "--seeds", str(seeds),
-              "--out-dir", str(out_dir)], root, timeout)
+        done = _run([tox, "exec", "-qq", "-e", env, "--", "python", "-m", "l1lab", "claims", "--quiet",
+                     "--seeds", str(seeds), "--out-dir", str(out_dir)], root, timeout)
+        row.claims_ok = done.returncode == 0
         try:
             report = json.loads((out_dir / "claims.json").read_text())
             for scenario, results in report["scenarios"].items():
                 for r in results:
                     row.claims[f"{scenario} {r['metric']} {r['op']} {r['threshold']:g}"] = (
                         f"{r['median']:.4f} {r['verdict']}")
+            row.trajectories = trajectory_summary(report["trajectories"])
         except (OSError, ValueError, KeyError):
             row.claims["(claims)"] = "no report"
+            row.claims_ok = False
     row.seconds = time.monotonic() - started
     return row
 
 
+def trajectory_summary(comparisons: dict) -> str:
+    """One cell: were this line's trajectories within tolerance of the golden files they were compared with?"""
+    if not comparisons:
+        return "-"
+    lines = ", ".join(sorted({c["golden_line"] for c in comparisons.values()}))
+    differ = sorted(name for name, c in comparisons.items() if c["values_outside_tolerance"])
+    if not differ:
+        return f"within tolerance of {lines}"
+    return f"differ from {lines} in {len(differ)}/{len(comparisons)}: {', '.join(differ)}"
+
+
+def _table(header: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in body)]
+
+
 def markdown(rows: Sequence[Row]) -> str:
+    """The environments, one row each; where claims ran, a second table: one row per claim, one column per line."""
     claim_names = sorted({name for row in rows for name in row.claims})
-    header = ["environment", "TensorFlow", "Keras", "fast suite", "doctor", *claim_names]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        cells = [row.env, row.tensorflow, row.keras, row.tests, row.doctor,
-                 *(row.claims.get(name, "-") for name in claim_names)]
-        lines.append("| " + " | ".join(cells) + " |")
+    extra = ["trajectories"] if claim_names else []
+    lines = _table(
+        ["environment", "TensorFlow", "Keras", "fast suite", "doctor", *extra],
+        [[row.env, row.tensorflow, row.keras, row.tests, row.doctor, *([row.trajectories] if extra else [])]
+         for row in rows],
+    )
+    if claim_names:
+        lines += ["", *_table(["claim (median, verdict)", *(row.env for row in rows)],
+                              [[name, *(row.claims.get(name, "-") for row in rows)] for name in claim_names])]
     return "\n".join(lines) + "\n"
 
 

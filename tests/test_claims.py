@@ -123,12 +123,17 @@ def test_change_summary(tiny_runs):
 def test_reports(tiny_runs, tmp_path):
     runs, sizes = tiny_runs
     document = json.loads(json.dumps(claims.golden_document(TINY, runs, sizes)))
-    results = {"tiny": claims.judge(TINY, runs)}
-    written = claims.write_reports(tmp_path, results, {"tiny": runs}, {"tiny": document}, [])
+    comparison = {"golden_line": "tf2.99-keras9", "drift_fails": False, "values_outside_tolerance": 1}
+    drift = golden.Mismatch("tiny", 0, 2, "sparsity", 0.1, 0.2, "±0.02", "drift")
+    outcome = claims.Outcome(results={"tiny": claims.judge(TINY, runs)}, runs={"tiny": runs},
+                             goldens={"tiny": document}, drift_elsewhere=[drift], comparisons={"tiny": comparison})
+    written = claims.write_reports(tmp_path, outcome)
     names = sorted(p.name for p in written)
     assert names[:2] == ["claims.json", "claims.md"]
     report = json.loads((tmp_path / "claims.json").read_text())
     assert report["scenarios"]["tiny"][0]["verdict"] == "holds"
+    assert report["trajectories"] == {"tiny": comparison}
+    assert report["mismatches"] == [] and report["drift_elsewhere"][0]["now"] == 0.2
     markdown = (tmp_path / "claims.md").read_text()
     assert markdown.splitlines()[0].startswith("| scenario | claim |") and "FAILS" in markdown
     if "claims.png" in names:
@@ -161,24 +166,31 @@ def test_changed_claims_or_config_need_the_golden_file_again(tiny_runs):
         claims.rejudge(longer, document)
 
 
-def test_golden_for_stack_compares_trajectories_only_on_their_line(tiny_runs, tmp_path, monkeypatch):
+def test_golden_for_stack_fails_drift_only_on_a_recorded_line(tiny_runs, tmp_path, monkeypatch):
     runs, sizes = tiny_runs
     monkeypatch.setitem(claims.SCENARIOS, "tiny", TINY)
     document = claims.golden_document(TINY, runs, sizes)
     golden.write(tmp_path, "tiny", document)
     here = document["versions"]
     line = golden.stack_line(here)
-    assert claims.golden_for_stack(tmp_path, "tiny", here)[1] is True
-    other = {**here, "tensorflow": "2.99.0", "keras_flavour": "keras9"}  # a line that is never this one
-    found, compare, note = claims.golden_for_stack(tmp_path, "tiny", other)
-    assert compare is False and "claims only" in note and "golden update tiny --golden-dir" in note
-    assert found["versions"] == json.loads(json.dumps(here))
-    # Recorded for that line: compared against it.
-    golden.write(tmp_path / "tf2.99-keras9", "tiny", {**document, "versions": other})
-    found, compare, note = claims.golden_for_stack(tmp_path, "tiny", other)
-    assert compare is True and found["versions"]["tensorflow"] == "2.99.0" and "tf2.99-keras9" in note
     assert line.startswith("tf2.") and line.endswith(("keras2", "keras3"))
-    # Claims only: drift is not reported, broken claims are.
-    moved = {seed: {**t, "inacc_test": [v + 0.5 for v in t["inacc_test"]]} for seed, t in runs.items()}
-    _, mismatches = claims.check(TINY, document, moved, compare_trajectories=False)
-    assert [m.kind for m in mismatches] == []
+    assert claims.golden_for_stack(tmp_path, "tiny", here).strict is True
+    other = {**here, "tensorflow": "2.99.0", "keras_flavour": "keras9"}  # a line that is never this one
+    choice = claims.golden_for_stack(tmp_path, "tiny", other)
+    assert choice.strict is False and choice.document["versions"] == json.loads(json.dumps(here))
+    assert "for information" in choice.note and "golden update tiny --seeds 3 --golden-dir" in choice.note
+    assert str(tmp_path / "tf2.99-keras9") in choice.note
+
+    # Another line's file: drift informs, a broken claim still fails.
+    moved = {seed: {**t, "inacc_test": [v + 0.9 for v in t["inacc_test"]]} for seed, t in runs.items()}
+    _, found = claims.check(TINY, document, moved)
+    failures, information = choice.split(found)
+    assert [m.kind for m in failures] == ["claim"] and failures[0].metric.startswith("accurate")
+    assert information and {m.kind for m in information} == {"drift"} and len(information) == len(found) - 1
+
+    # Recorded for that line: compared against it, and drift fails.
+    golden.write(tmp_path / "tf2.99-keras9", "tiny", {**document, "versions": other})
+    choice = claims.golden_for_stack(tmp_path, "tiny", other)
+    assert choice.strict is True and choice.document["versions"]["tensorflow"] == "2.99.0"
+    assert "tf2.99-keras9" in choice.note
+    assert choice.split(found) == (found, [])
