@@ -117,20 +117,24 @@ def run_matrix(
     envs: Sequence[str], root: Path, out_dir: Path, *, claims: bool = False, seeds: int = 3,
     on_row: Callable[[Row], None] | None = None,
 ) -> list[Row]:
-    """Runs every environment in turn and writes ``matrix.json`` and ``matrix.md`` into ``out_dir``."""
+    """Runs every environment in turn and writes ``matrix.json`` and ``matrix.md`` into ``out_dir``.
+
+    Both files are rewritten (atomically) after each environment: a matrix with
+    claims runs for an hour or more, and what it measured so far is kept.
+    """
     from l1lab.events import AtomicTextFile
 
     tox = shutil.which("tox") or str(Path(sys.executable).with_name("tox"))
     if not Path(tox).exists():
         raise FileNotFoundError("tox is not installed: pip install tox (make setup installs it)")
+    out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for env in envs:
         rows.append(run_env(env, root, tox, claims=claims, seeds=seeds))
+        with AtomicTextFile(out_dir / "matrix.json") as f:
+            f.write(json.dumps([dataclasses.asdict(r) for r in rows], indent=1) + "\n")
+        with AtomicTextFile(out_dir / "matrix.md") as f:
+            f.write(markdown(rows))
         if on_row:
             on_row(rows[-1])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with AtomicTextFile(out_dir / "matrix.json") as f:
-        f.write(json.dumps([dataclasses.asdict(r) for r in rows], indent=1) + "\n")
-    with AtomicTextFile(out_dir / "matrix.md") as f:
-        f.write(markdown(rows))
     return rows
