@@ -1,3 +1,5 @@
+import pytest
+
 from l1lab import matrix
 
 
@@ -39,3 +41,38 @@ def test_environments_are_the_tox_ones():
     tox_ini = (Path(__file__).resolve().parents[1] / "tox.ini").read_text()
     for env in matrix.ENVIRONMENTS:
         assert f"[testenv:{env}]" in tox_ini
+
+
+FAKE_TOX = r'''#!{python}
+import json, pathlib, sys
+args = sys.argv[1:]
+if args[0] == "-e":
+    print("============ 3 passed, 1 skipped in 1.50s ============")
+elif "doctor" in args:
+    print("some TensorFlow noise")
+    print(json.dumps({{"versions": {{"tensorflow": "2.99.0", "keras": "9.0"}}, "broken_methods": [], "ok": True}}))
+elif "claims" in args:
+    out = pathlib.Path(args[args.index("--out-dir") + 1])
+    out.mkdir(parents=True)
+    claim = {{"metric": "sparsity", "op": ">", "threshold": 0.35, "median": 0.3612, "verdict": "fragile"}}
+    comparison = {{"golden_line": "tf2.21-keras3", "drift_fails": False, "values_outside_tolerance": 12}}
+    (out / "claims.json").write_text(json.dumps({{"scenarios": {{"article-try3": [claim]}},
+                                                   "trajectories": {{"article-try3": comparison}}}}))
+    sys.exit({claims_exit})
+'''
+
+
+@pytest.mark.parametrize("claims_exit", [0, 1])
+def test_run_env_reads_tests_doctor_and_claims(tmp_path, claims_exit):
+    import sys
+
+    tox = tmp_path / "tox"
+    tox.write_text(FAKE_TOX.format(python=sys.executable, claims_exit=claims_exit))
+    tox.chmod(0o755)
+    row = matrix.run_env("tf299", tmp_path, str(tox), claims=True, seeds=1)
+    assert (row.tests, row.tests_ok) == ("3 passed, 1 skipped", True)
+    assert (row.tensorflow, row.keras, row.doctor) == ("2.99.0", "9.0", "ok")
+    assert row.claims == {"article-try3 sparsity > 0.35": "0.3612 fragile"}
+    assert row.trajectories == "differ from tf2.21-keras3 in 1/1: article-try3"
+    assert row.claims_ok is (claims_exit == 0)
+    assert (tmp_path / "reports" / "tf299" / "claims.json").exists()
