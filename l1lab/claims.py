@@ -286,14 +286,17 @@ def judge(scenario: Scenario, trajectories: Mapping[int, Mapping]) -> list[Claim
     ]
 
 
-def golden_document(scenario: Scenario, trajectories: Mapping[int, Mapping], sizes: Mapping) -> dict:
+def golden_document(
+    scenario: Scenario, trajectories: Mapping[int, Mapping], sizes: Mapping, golden_dir: str = "golden"
+) -> dict:
     seeds = sorted(trajectories)
+    where = "" if Path(golden_dir) == Path("golden") else f" --golden-dir {golden_dir}"
     return {
         "schema": golden_lib.SCHEMA,
         "scenario": scenario.name,
         "title": scenario.title,
         "why": scenario.why,
-        "command": f"l1lab golden update {scenario.name} --seeds {len(seeds)}",
+        "command": f"l1lab golden update {scenario.name} --seeds {len(seeds)}{where}",
         "config": scenario.describe(),
         "seeds": seeds,
         "versions": versions(),

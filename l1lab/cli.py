@@ -313,7 +313,7 @@ def cmd_golden_update(args: argparse.Namespace) -> int:
             runs, sizes = claims_lib.run(
                 scenario, list(range(args.seeds)), on_seed=_seed_progress(scenario.name, args.quiet)
             )
-            document = claims_lib.golden_document(scenario, runs, sizes)
+            document = claims_lib.golden_document(scenario, runs, sizes, args.golden_dir)
         path = golden_lib.write(args.golden_dir, scenario.name, document)
         print(claims_lib.change_summary(old, document))
         print(f"wrote {path}")

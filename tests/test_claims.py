@@ -189,7 +189,10 @@ def test_golden_for_stack_fails_drift_only_on_a_recorded_line(tiny_runs, tmp_pat
     assert information and {m.kind for m in information} == {"drift"} and len(information) == len(found) - 1
 
     # Recorded for that line: compared against it, and drift fails.
-    golden.write(tmp_path / "tf2.99-keras9", "tiny", {**document, "versions": other})
+    line_document = claims.golden_document(TINY, runs, sizes, "golden/tf2.99-keras9")
+    assert line_document["command"] == "l1lab golden update tiny --seeds 3 --golden-dir golden/tf2.99-keras9"
+    assert document["command"] == "l1lab golden update tiny --seeds 3"
+    golden.write(tmp_path / "tf2.99-keras9", "tiny", {**line_document, "versions": other})
     choice = claims.golden_for_stack(tmp_path, "tiny", other)
     assert choice.strict is True and choice.document["versions"]["tensorflow"] == "2.99.0"
     assert "tf2.99-keras9" in choice.note
