@@ -18,9 +18,12 @@ again and reviewed as a diff. A value passes when
 Across versions: what may differ between TensorFlow/Keras lines is the
 trajectory (initialisers, kernels and fusions change the numbers); what may not
 is the claims. ``golden/<scenario>.json`` belongs to the line that wrote it
-(:func:`stack_line`, e.g. ``tf2.21-keras3``); on another line the checks
-compare trajectories with ``golden/<line>/<scenario>.json`` when one was
-recorded there, and otherwise check the claims only, saying so.
+(:func:`stack_line`, e.g. ``tf2.21-keras3``), the reference. On another line
+the checks compare trajectories with ``golden/<line>/<scenario>.json`` when
+one was recorded for that line (drift fails, as on the reference line), and
+otherwise with the reference, reporting drift as information: a line whose
+trajectories differ gets its own recording (``l1lab golden update --all
+--seeds 3 --golden-dir golden/<line>``). The claims are asserted on every line.
 
 
 ================  ======  ======  ==========================================
