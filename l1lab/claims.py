@@ -544,6 +544,8 @@ def plot(path: Path, runs: Mapping[str, Mapping[int, Mapping]], goldens: Mapping
     except ImportError:
         return None
     names = list(runs)
+    if not names:
+        return None
     fig, axes = plt.subplots(2, len(names), figsize=(3.2 * len(names), 5.5), squeeze=False)
 
     def median_column(trajectories, metric):

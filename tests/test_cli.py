@@ -239,3 +239,21 @@ def test_rejudge_keeps_trajectories(capsys, tmp_path):
 def test_golden_and_claims_usage_errors(capsys, argv, message):
     code, out, err = run_cli(capsys, *argv)
     assert code == 2 and message in err
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_claims_exit_code_drift_elsewhere_informs_a_broken_claim_fails(capsys, tmp_path, monkeypatch, broken):
+    from l1lab import claims, golden
+
+    drift = golden.Mismatch("article-sgd", 0, 5, "sparsity predictions/bias", 0.1, 0.2, "±0.05", "drift")
+    claim = golden.Mismatch("article-sgd", None, 199, "no-zeros: median of 3 seeds", 0.0001, 0.3, "sparsity < 0.01",
+                            "claim")
+    outcome = claims.Outcome(drift_elsewhere=[drift], mismatches=[claim] if broken else [],
+                             notes=["article-sgd: no golden/tf2.99-keras9/article-sgd.json: ... for information"])
+    monkeypatch.setattr(claims, "check_scenarios", lambda *args, **kwargs: outcome)
+    code, out, err = run_cli(capsys, "claims", "--scenario", "article-sgd", "--out-dir", str(tmp_path))
+    assert code == (1 if broken else 0), err
+    assert "Outside another line's golden files (information" in out and "sparsity predictions/bias" in out
+    assert ("CLAIM BROKE" in out) is broken
+    report = json.loads((tmp_path / "claims.json").read_text())
+    assert len(report["drift_elsewhere"]) == 1 and len(report["mismatches"]) == int(broken)
