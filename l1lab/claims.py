@@ -343,12 +343,14 @@ def golden_for_stack(golden_dir, name: str, stack: Mapping | None = None) -> Gol
     """The golden file to check scenario ``name`` against on this stack.
 
     Trajectories may differ between TensorFlow/Keras lines (initialisers and
-    kernels change them); claims may not. So: on the line that wrote
-    ``golden/<name>.json``, or against ``golden/<line>/<name>.json`` where one
-    was recorded for this line, drift beyond tolerance fails. On any other
-    line the trajectories are still compared with ``golden/<name>.json``, and
-    the drift is reported as information (where it is not empty, that line's
-    trajectories differ and should be recorded); the claims are asserted
+    kernels change them); claims may not. ``golden/<name>.json`` is the
+    reference, written on one line. Drift beyond tolerance fails on that line
+    and on every line measured by ``l1lab golden record-line`` (which wrote
+    ``golden/<line>/line.json``): against ``golden/<line>/<name>.json`` where
+    that line's trajectories differed from the reference's, against the
+    reference where they were identical. On a line never measured (a new
+    TensorFlow, say), the trajectories are compared with the reference for
+    information: drift is reported, not failed. The claims are asserted
     everywhere.
     """
     stack = stack or versions()
@@ -357,17 +359,96 @@ def golden_for_stack(golden_dir, name: str, stack: Mapping | None = None) -> Gol
     reference_line = golden_lib.stack_line(reference["versions"])
     if reference_line == line:
         return GoldenChoice(reference, True, f"trajectories compared ({line}, the golden file's own line)")
+    line_dir = Path(golden_dir) / line
+    manifest = golden_lib.load_line(line_dir) or {"scenarios": {}}
+    measured = manifest["scenarios"].get(name, {}).get("trajectories")
+    if measured == "reference":
+        return GoldenChoice(reference, True, (
+            f"trajectories compared with golden/{name}.json ({reference_line}): identical on {line} "
+            f"when measured (golden/{line}/{golden_lib.LINE_FILE})"
+        ))
     try:
-        recorded = golden_lib.load(Path(golden_dir) / line, name)
+        recorded = golden_lib.load(line_dir, name)
     except golden_lib.GoldenError:
-        pass
+        if measured == "recorded":
+            raise
     else:
         return GoldenChoice(recorded, True, f"trajectories compared against golden/{line}")
     return GoldenChoice(reference, False, (
-        f"no golden/{line}/{name}.json: trajectories compared with golden/{name}.json ({reference_line}) "
-        f"for information, claims asserted; where they differ beyond tolerance, record this line's with "
-        f"`l1lab golden update {name} --seeds {TEST_SEEDS_DEFAULT} --golden-dir {Path(golden_dir) / line}`"
+        f"{line} was not measured for {name}: trajectories compared with golden/{name}.json ({reference_line}) "
+        f"for information, claims asserted; measure this line with "
+        f"`l1lab golden record-line {name} --golden-dir {golden_dir}`"
     ))
+
+
+def record_line(
+    scenarios: Iterable[Scenario],
+    golden_dir,
+    *,
+    seeds: int = TEST_SEEDS_DEFAULT,
+    on_seed: Callable[[str], Callable[[int, float], None]] | None = None,
+) -> tuple[dict, list[str]]:
+    """Measures this TensorFlow/Keras line against the reference golden files.
+
+    Trains each scenario on the reference's first ``seeds`` seeds. Where the
+    trajectories are identical to the reference's, nothing is recorded (the
+    reference serves this line); where they differ, they are written to
+    ``golden/<line>/<name>.json``. The manifest ``golden/<line>/line.json``
+    says which, so that drift fails on this line from then on. Returns the
+    manifest and one line per scenario saying what was found.
+
+    Raises:
+      golden.GoldenError: this is the reference's own line (use ``golden
+        update``), or a reference golden file is unusable.
+    """
+    stack = versions()
+    line = golden_lib.stack_line(stack)
+    line_dir = Path(golden_dir) / line
+    manifest = golden_lib.load_line(line_dir) or {"scenarios": {}}
+    said = []
+    for scenario in scenarios:
+        name = scenario.name
+        reference = golden_lib.load(golden_dir, name)
+        if golden_lib.stack_line(reference["versions"]) == line:
+            raise golden_lib.GoldenError(
+                f"{line} is the line of golden/{name}.json itself: update it with "
+                f"`{golden_lib.UPDATE_COMMAND.format(name=name)}`"
+            )
+        if reference["config"] != scenario.describe():
+            raise golden_lib.GoldenError(f"golden/{name}.json is out of date: {golden_lib.regenerate_hint(name)}")
+        chosen = seeds_for_check(reference, seeds)
+        runs, sizes = run(scenario, chosen, on_seed=on_seed(name) if on_seed else None)
+        runs = json.loads(json.dumps(runs))  # as a golden file would hold them
+        outside = sum(
+            len(golden_lib.compare_trajectory(name, seed, reference["trajectories"][str(seed)], runs[str(seed)],
+                                              reference["layer_sizes"]))
+            for seed in chosen
+        )
+        identical = all(runs[str(seed)] == reference["trajectories"][str(seed)] for seed in chosen)
+        recorded = line_dir / f"{name}.json"
+        if identical:
+            recorded.unlink(missing_ok=True)
+            said.append(f"{name}: identical to golden/{name}.json on seeds {chosen}: the reference serves {line}")
+        else:
+            document = golden_document(scenario, {int(s): t for s, t in runs.items()}, sizes, str(line_dir))
+            golden_lib.write(line_dir, name, document)
+            said.append(f"{name}: differs from golden/{name}.json ({outside} values outside tolerance on seeds "
+                        f"{chosen}): recorded {recorded}")
+        manifest["scenarios"][name] = {
+            "trajectories": "reference" if identical else "recorded",
+            "seeds": chosen,
+            "values_outside_reference_tolerance": outside,
+        }
+    manifest.update({
+        "schema": golden_lib.LINE_SCHEMA,
+        "line": line,
+        "versions": stack,
+        "command": f"l1lab golden record-line --all --seeds {seeds} --golden-dir {golden_dir}",
+        "policy": "per scenario: 'reference' = trajectories identical to golden/<name>.json on these seeds, "
+        "compared with it; 'recorded' = they differed, compared with golden/<line>/<name>.json; drift fails either way",
+    })
+    golden_lib.write_line(line_dir, manifest)
+    return manifest, said
 
 
 def seeds_for_check(document: Mapping, count: int | None = None) -> list[int]:

@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Sequence
 
 # The names of l1lab.methods.METHODS, copied so that --help and parsing import no
@@ -192,6 +193,23 @@ def build_parser() -> argparse.ArgumentParser:
     update.add_argument("--rejudge", action="store_true",
                         help="only judge the claims again from the stored trajectories (no training)")
     update.set_defaults(handler=cmd_golden_update)
+
+    record = golden_commands.add_parser(
+        "record-line",
+        help="measure this TensorFlow/Keras line against the reference golden files",
+        description="Train each scenario on the reference golden file's first --seeds seeds on the installed "
+        "stack. Where the trajectories are identical to the reference's, record nothing; where they differ, "
+        "write golden/<line>/<scenario>.json. golden/<line>/line.json says which; from then on drift fails on "
+        "this line. Run it inside the line's environment (tox exec -e tf212 -- python -m l1lab golden "
+        "record-line --all), serially.",
+    )
+    record.add_argument("scenarios", nargs="*", metavar="SCENARIO")
+    record.add_argument("--all", action="store_true", help="every scenario")
+    record.add_argument("--seeds", type=_positive_int, default=3, metavar="N",
+                        help="the reference's first N seeds (default 3, what the slow tests run)")
+    record.add_argument("--golden-dir", default="golden", metavar="DIR", help="default ./golden")
+    record.add_argument("--quiet", action="store_true", help="no per-seed progress on stderr")
+    record.set_defaults(handler=cmd_golden_record_line)
     return parser
 
 
@@ -265,8 +283,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from l1lab import matrix
 
     root = Path.cwd()
@@ -317,6 +333,27 @@ def cmd_golden_update(args: argparse.Namespace) -> int:
         path = golden_lib.write(args.golden_dir, scenario.name, document)
         print(claims_lib.change_summary(old, document))
         print(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_golden_record_line(args: argparse.Namespace) -> int:
+    try:
+        scenarios = _scenarios(args.scenarios, everything=args.all)
+    except _UsageError as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    if not args.all and not args.scenarios:
+        return _fail(EXIT_USAGE, "name the scenarios to measure, or --all")
+    from l1lab import claims as claims_lib
+    from l1lab import golden as golden_lib
+
+    try:
+        manifest, said = claims_lib.record_line(
+            scenarios, args.golden_dir, seeds=args.seeds, on_seed=lambda name: _seed_progress(name, args.quiet)
+        )
+    except (ValueError, golden_lib.GoldenError) as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    print("\n".join(said))
+    print(f"wrote {Path(args.golden_dir) / manifest['line'] / golden_lib.LINE_FILE}")
     return EXIT_OK
 
 

@@ -94,7 +94,7 @@ def golden_path(directory: str | os.PathLike, name: str) -> Path:
     return Path(directory) / f"{name}.json"
 
 
-def _regenerate_hint(name: str) -> str:
+def regenerate_hint(name: str) -> str:
     return f"regenerate it with `{UPDATE_COMMAND.format(name=name)}` (serially) and review the diff"
 
 
@@ -109,16 +109,16 @@ def load(directory: str | os.PathLike, name: str) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise GoldenError(f"golden file {path} is missing: {_regenerate_hint(name)}") from None
+        raise GoldenError(f"golden file {path} is missing: {regenerate_hint(name)}") from None
     except OSError as exc:
-        raise GoldenError(f"golden file {path} cannot be read ({exc}): {_regenerate_hint(name)}") from exc
+        raise GoldenError(f"golden file {path} cannot be read ({exc}): {regenerate_hint(name)}") from exc
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise GoldenError(f"golden file {path} is corrupt ({exc}): {_regenerate_hint(name)}") from exc
+        raise GoldenError(f"golden file {path} is corrupt ({exc}): {regenerate_hint(name)}") from exc
     problem = _schema_problem(document, name)
     if problem:
-        raise GoldenError(f"golden file {path} is corrupt ({problem}): {_regenerate_hint(name)}")
+        raise GoldenError(f"golden file {path} is corrupt ({problem}): {regenerate_hint(name)}")
     return document
 
 
@@ -176,6 +176,47 @@ def dumps(value: Any, indent: int = 0) -> str:
     if isinstance(value, (list, tuple)):
         return "[\n" + ",\n".join(pad + dumps(v, indent + 1) for v in value) + "\n" + " " * indent + "]"
     return json.dumps(value, allow_nan=False)
+
+
+LINE_SCHEMA = "l1lab.golden-line/1"
+LINE_FILE = "line.json"
+LINE_TRAJECTORIES = ("reference", "recorded")  # identical to the reference's, or recorded for the line
+
+
+def load_line(directory: str | os.PathLike) -> dict | None:
+    """The manifest ``<directory>/line.json`` of a measured line, or None where the line was never measured.
+
+    It says, per scenario, whether this line's trajectories were identical to
+    the reference's (``"reference"``) or differed and were recorded beside it
+    (``"recorded"``). Written by ``l1lab golden record-line``.
+
+    Raises:
+      GoldenError: the manifest exists but is not one.
+    """
+    path = Path(directory) / LINE_FILE
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GoldenError(f"{path} is corrupt ({exc}): measure the line again with `l1lab golden record-line --all`")
+    scenarios = document.get("scenarios") if isinstance(document, dict) else None
+    if (
+        not isinstance(scenarios, dict)
+        or document.get("schema") != LINE_SCHEMA
+        or any(not isinstance(e, dict) or e.get("trajectories") not in LINE_TRAJECTORIES for e in scenarios.values())
+    ):
+        raise GoldenError(f"{path} is not a line manifest of schema {LINE_SCHEMA!r}: "
+                          "measure the line again with `l1lab golden record-line --all`")
+    return document
+
+
+def write_line(directory: str | os.PathLike, document: Mapping) -> Path:
+    path = Path(directory) / LINE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with AtomicTextFile(path) as f:
+        f.write(dumps(document) + "\n")
+    return path
 
 
 @dataclasses.dataclass(frozen=True)

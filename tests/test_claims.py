@@ -178,8 +178,7 @@ def test_golden_for_stack_fails_drift_only_on_a_recorded_line(tiny_runs, tmp_pat
     other = {**here, "tensorflow": "2.99.0", "keras_flavour": "keras9"}  # a line that is never this one
     choice = claims.golden_for_stack(tmp_path, "tiny", other)
     assert choice.strict is False and choice.document["versions"] == json.loads(json.dumps(here))
-    assert "for information" in choice.note and "golden update tiny --seeds 3 --golden-dir" in choice.note
-    assert str(tmp_path / "tf2.99-keras9") in choice.note
+    assert "for information" in choice.note and f"golden record-line tiny --golden-dir {tmp_path}" in choice.note
 
     # Another line's file: drift informs, a broken claim still fails.
     moved = {seed: {**t, "inacc_test": [v + 0.9 for v in t["inacc_test"]]} for seed, t in runs.items()}
@@ -197,3 +196,50 @@ def test_golden_for_stack_fails_drift_only_on_a_recorded_line(tiny_runs, tmp_pat
     assert choice.strict is True and choice.document["versions"]["tensorflow"] == "2.99.0"
     assert "tf2.99-keras9" in choice.note
     assert choice.split(found) == (found, [])
+
+
+def test_record_line_records_only_what_differs_and_makes_drift_fail(tiny_runs, tmp_path, monkeypatch):
+    runs, sizes = tiny_runs
+    monkeypatch.setitem(claims.SCENARIOS, "tiny", TINY)
+    reference = json.loads(json.dumps(claims.golden_document(TINY, runs, sizes)))
+    golden.write(tmp_path, "tiny", reference)
+    here = reference["versions"]
+    with pytest.raises(golden.GoldenError, match="is the line of golden/tiny.json itself"):
+        claims.record_line([TINY], tmp_path, seeds=1)
+
+    other = {**here, "tensorflow": "2.99.0", "keras_flavour": "keras9"}
+    monkeypatch.setattr(claims, "versions", lambda: other)
+    train = claims.run
+    monkeypatch.setattr(claims, "run", lambda scenario, seeds, on_seed=None: train(scenario, seeds, data=tiny_split()))
+    line_dir = tmp_path / "tf2.99-keras9"
+    assert golden.load_line(line_dir) is None
+
+    # Identical to the reference: nothing recorded, and drift now fails against the reference.
+    manifest, said = claims.record_line([TINY], tmp_path, seeds=1)
+    assert manifest["scenarios"]["tiny"] == {
+        "trajectories": "reference", "seeds": [0], "values_outside_reference_tolerance": 0}
+    assert "identical" in said[0] and not (line_dir / "tiny.json").exists()
+    assert golden.load_line(line_dir)["line"] == "tf2.99-keras9"
+    choice = claims.golden_for_stack(tmp_path, "tiny", other)
+    assert choice.strict is True and choice.document == reference and "identical on tf2.99-keras9" in choice.note
+
+    # The reference moved away: this line's trajectories are recorded beside it.
+    moved = json.loads(json.dumps(reference))
+    moved["trajectories"]["0"]["sparsity"] = [v + 0.5 for v in moved["trajectories"]["0"]["sparsity"]]
+    golden.write(tmp_path, "tiny", moved)
+    manifest, said = claims.record_line([TINY], tmp_path, seeds=1)
+    entry = manifest["scenarios"]["tiny"]
+    assert entry["trajectories"] == "recorded" and entry["values_outside_reference_tolerance"] == TINY.epochs
+    recorded = golden.load(line_dir, "tiny")
+    assert recorded["versions"]["tensorflow"] == "2.99.0" and recorded["trajectories"]["0"] == runs[0]
+    assert recorded["command"] == f"l1lab golden update tiny --seeds 1 --golden-dir {line_dir}"
+    choice = claims.golden_for_stack(tmp_path, "tiny", other)
+    assert choice.strict is True and choice.document == recorded
+
+    # A recorded file the manifest needs is missing: say so, do not fall back.
+    (line_dir / "tiny.json").unlink()
+    with pytest.raises(golden.GoldenError, match="missing"):
+        claims.golden_for_stack(tmp_path, "tiny", other)
+    (line_dir / golden.LINE_FILE).write_text('{"schema": "something else"}')
+    with pytest.raises(golden.GoldenError, match="record-line --all"):
+        claims.golden_for_stack(tmp_path, "tiny", other)

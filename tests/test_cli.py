@@ -234,6 +234,8 @@ def test_rejudge_keeps_trajectories(capsys, tmp_path):
         (["golden", "update", "nope"], "unknown scenario 'nope'"),
         (["golden", "update", "article-sgd", "--rejudge", "--golden-dir", "/nonexistent"], "missing"),
         (["claims", "--scenario", "nope"], "unknown scenario"),
+        (["golden", "record-line"], "name the scenarios to measure"),
+        (["golden", "record-line", "article-sgd", "--golden-dir", "/nonexistent"], "missing"),
     ],
 )
 def test_golden_and_claims_usage_errors(capsys, argv, message):
