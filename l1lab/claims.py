@@ -439,15 +439,17 @@ def record_line(
             "seeds": chosen,
             "values_outside_reference_tolerance": outside,
         }
-    manifest.update({
-        "schema": golden_lib.LINE_SCHEMA,
-        "line": line,
-        "versions": stack,
-        "command": f"l1lab golden record-line --all --seeds {seeds} --golden-dir {golden_dir}",
-        "policy": "per scenario: 'reference' = trajectories identical to golden/<name>.json on these seeds, "
-        "compared with it; 'recorded' = they differed, compared with golden/<line>/<name>.json; drift fails either way",
-    })
-    golden_lib.write_line(line_dir, manifest)
+        manifest.update({
+            "schema": golden_lib.LINE_SCHEMA,
+            "line": line,
+            "versions": stack,
+            "command": f"l1lab golden record-line --all --seeds {seeds} --golden-dir {golden_dir}",
+            "policy": "per scenario: 'reference' = trajectories identical to golden/<name>.json on these seeds, "
+            "compared with it; 'recorded' = they differed, compared with golden/<line>/<name>.json; "
+            "drift fails either way",
+        })
+        # After each scenario: an interrupted measurement keeps what it measured, consistently.
+        golden_lib.write_line(line_dir, manifest)
     return manifest, said
 
 
