@@ -35,6 +35,7 @@ class Row:
     claims: dict = dataclasses.field(default_factory=dict)  # "scenario claim" -> "median verdict"
     claims_ok: bool = True  # no asserted claim broke, no drift from this line's own golden files
     trajectories: str = "-"  # how this line's trajectories compare with the golden files
+    golden: str = "-"  # what golden/<line>/line.json says of this line
     seconds: float = 0.0
 
 
@@ -62,6 +63,7 @@ def run_env(env: str, root: Path, tox: str, *, claims: bool, seeds: int, timeout
         row.tensorflow, row.keras = report["versions"]["tensorflow"], report["versions"]["keras"]
         row.broken_methods = report["broken_methods"]
         row.doctor = "ok" if report["ok"] else "broken: " + ", ".join(report["broken_methods"])
+        row.golden = golden_summary(root / "golden", report["versions"])
     except (ValueError, KeyError):
         row.doctor = f"no report (exit {doctor.returncode})"
     if claims:
@@ -81,6 +83,25 @@ def run_env(env: str, root: Path, tox: str, *, claims: bool, seeds: int, timeout
             row.claims_ok = False
     row.seconds = time.monotonic() - started
     return row
+
+
+def golden_summary(golden_dir: Path, stack: dict) -> str:
+    """One cell: the golden files this line is checked against (see l1lab.claims.golden_for_stack)."""
+    from l1lab import golden
+
+    line = golden.stack_line(stack)
+    try:
+        references = {golden.stack_line(golden.load(golden_dir, p.stem)["versions"])
+                      for p in golden_dir.glob("*.json")}
+        if line in references:
+            return f"{line}: the reference"
+        manifest = golden.load_line(golden_dir / line)
+    except golden.GoldenError as exc:
+        return f"{line}: {exc}"
+    if manifest is None:
+        return f"{line}: not measured (drift warns)"
+    kinds = [entry["trajectories"] for entry in manifest["scenarios"].values()]
+    return f"{line}: {kinds.count('reference')} as reference, {kinds.count('recorded')} recorded"
 
 
 def trajectory_summary(comparisons: dict) -> str:
@@ -103,9 +124,9 @@ def markdown(rows: Sequence[Row]) -> str:
     claim_names = sorted({name for row in rows for name in row.claims})
     extra = ["trajectories"] if claim_names else []
     lines = _table(
-        ["environment", "TensorFlow", "Keras", "fast suite", "doctor", *extra],
-        [[row.env, row.tensorflow, row.keras, row.tests, row.doctor, *([row.trajectories] if extra else [])]
-         for row in rows],
+        ["environment", "TensorFlow", "Keras", "fast suite", "doctor", "golden files", *extra],
+        [[row.env, row.tensorflow, row.keras, row.tests, row.doctor, row.golden,
+          *([row.trajectories] if extra else [])] for row in rows],
     )
     if claim_names:
         lines += ["", *_table(["claim (median, verdict)", *(row.env for row in rows)],

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from l1lab import matrix
@@ -12,17 +14,19 @@ def test_pytest_summary_takes_the_closing_line():
 def test_markdown_has_a_row_per_environment_and_per_claim():
     rows = [
         matrix.Row("tf212", "2.12.1", "2.12.0", "272 passed", True, "ok", [], {"article-try3 sparsity > 0.35": "0.36 fragile"},
-                   trajectories="within tolerance of tf2.21-keras3"),
+                   trajectories="within tolerance of tf2.21-keras3", golden="tf2.12-keras2: 4 as reference, 2 recorded"),
         matrix.Row("tf221", "2.21.0", "3.15.1", "272 passed", True, "broken: ftrl", ["ftrl"], {}),
     ]
     lines = matrix.markdown(rows).splitlines()
-    assert lines[0] == "| environment | TensorFlow | Keras | fast suite | doctor | trajectories |"
-    assert lines[2] == "| tf212 | 2.12.1 | 2.12.0 | 272 passed | ok | within tolerance of tf2.21-keras3 |"
-    assert lines[3] == "| tf221 | 2.21.0 | 3.15.1 | 272 passed | broken: ftrl | - |"
+    assert lines[0] == "| environment | TensorFlow | Keras | fast suite | doctor | golden files | trajectories |"
+    assert lines[2] == ("| tf212 | 2.12.1 | 2.12.0 | 272 passed | ok | tf2.12-keras2: 4 as reference, 2 recorded "
+                        "| within tolerance of tf2.21-keras3 |")
+    assert lines[3] == "| tf221 | 2.21.0 | 3.15.1 | 272 passed | broken: ftrl | - | - |"
     assert lines[5] == "| claim (median, verdict) | tf212 | tf221 |"
     assert lines[7] == "| article-try3 sparsity > 0.35 | 0.36 fragile | - |"
     without_claims = matrix.markdown(rows[1:]).splitlines()
-    assert without_claims[0] == "| environment | TensorFlow | Keras | fast suite | doctor |" and len(without_claims) == 3
+    assert without_claims[0] == "| environment | TensorFlow | Keras | fast suite | doctor | golden files |"
+    assert len(without_claims) == 3
 
 
 def test_trajectory_summary_names_the_scenarios_that_differ():
@@ -50,7 +54,8 @@ if args[0] == "-e":
     print("============ 3 passed, 1 skipped in 1.50s ============")
 elif "doctor" in args:
     print("some TensorFlow noise")
-    print(json.dumps({{"versions": {{"tensorflow": "2.99.0", "keras": "9.0"}}, "broken_methods": [], "ok": True}}))
+    versions = {{"tensorflow": "2.99.0", "keras": "9.0", "keras_flavour": "keras9"}}
+    print(json.dumps({{"versions": versions, "broken_methods": [], "ok": True}}))
 elif "claims" in args:
     out = pathlib.Path(args[args.index("--out-dir") + 1])
     out.mkdir(parents=True)
@@ -72,7 +77,26 @@ def test_run_env_reads_tests_doctor_and_claims(tmp_path, claims_exit):
     row = matrix.run_env("tf299", tmp_path, str(tox), claims=True, seeds=1)
     assert (row.tests, row.tests_ok) == ("3 passed, 1 skipped", True)
     assert (row.tensorflow, row.keras, row.doctor) == ("2.99.0", "9.0", "ok")
+    assert row.golden == "tf2.99-keras9: not measured (drift warns)"
     assert row.claims == {"article-try3 sparsity > 0.35": "0.3612 fragile"}
     assert row.trajectories == "differ from tf2.21-keras3 in 1/1: article-try3"
     assert row.claims_ok is (claims_exit == 0)
     assert (tmp_path / "reports" / "tf299" / "claims.json").exists()
+
+
+def test_golden_summary_reads_the_line_manifest(tmp_path):
+    from l1lab import golden
+
+    stack = {"tensorflow": "2.99.1", "keras_flavour": "keras9"}
+    assert matrix.golden_summary(tmp_path, stack) == "tf2.99-keras9: not measured (drift warns)"
+    entries = {"a": "reference", "b": "recorded", "c": "reference"}
+    golden.write_line(tmp_path / "tf2.99-keras9", {
+        "schema": golden.LINE_SCHEMA, "line": "tf2.99-keras9",
+        "scenarios": {name: {"trajectories": kind} for name, kind in entries.items()},
+    })
+    assert matrix.golden_summary(tmp_path, stack) == "tf2.99-keras9: 2 as reference, 1 recorded"
+    (tmp_path / "tf2.99-keras9" / golden.LINE_FILE).write_text("[]")
+    assert "record-line --all" in matrix.golden_summary(tmp_path, stack)
+    real = Path(__file__).resolve().parents[1] / "golden"
+    versions = golden.load(real, "article-sgd")["versions"]
+    assert matrix.golden_summary(real, versions) == f"{golden.stack_line(versions)}: the reference"
