@@ -26,16 +26,19 @@ shapes = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=6)
 def x_and_threshold(draw, dtype=np.float64):
     """An array, and a threshold that is a scalar, per-tensor (0-d) or per-element."""
     # TensorFlow's CPU kernels flush subnormals to zero, NumPy keeps them: float32
-    # draws stay normal (test_subnormals_agree_up_to_flush_to_zero covers the rest).
-    x = draw(hnp.arrays(dtype, draw(shapes), elements=values if dtype == np.float64 else st.floats(
+    # draws, of x and of the threshold, stay normal (test_subnormals_agree_up_to_flush_to_zero
+    # and test_subnormal_thresholds_agree_up_to_flush_to_zero cover the rest).
+    normal32 = dtype == np.float32
+    x = draw(hnp.arrays(dtype, draw(shapes), elements=values if not normal32 else st.floats(
         -BOUND, BOUND, allow_nan=False, allow_subnormal=False, width=32)))
+    scalar_thresholds = st.floats(0.0, 10.0, width=32, allow_subnormal=False) if normal32 else thresholds
     kind = draw(st.sampled_from(["scalar", "per-tensor", "per-element"]))
     if kind == "scalar":
-        t = draw(thresholds)
+        t = draw(scalar_thresholds)
     elif kind == "per-tensor":
-        t = np.asarray(draw(thresholds), dtype)
+        t = np.asarray(draw(scalar_thresholds), dtype)
     else:
-        t = draw(hnp.arrays(dtype, x.shape, elements=st.floats(0.0, 10.0, width=32)))
+        t = draw(hnp.arrays(dtype, x.shape, elements=st.floats(0.0, 10.0, width=32, allow_subnormal=not normal32)))
     return x, t
 
 
@@ -145,6 +148,15 @@ def test_subnormals_agree_up_to_flush_to_zero(x, t):
     """Found by Hypothesis: TensorFlow flushed x = 1.0493e-41 to 0 where NumPy kept it."""
     expected = soft_threshold(np.float32([x]), t)
     actual = soft_threshold(tf.constant([x], tf.float32), t).numpy()
+    assert abs(actual[0] - expected[0]) <= np.finfo(np.float32).tiny
+
+
+@pytest.mark.parametrize("t", [1.6900018605400036e-40, 1e-45])
+@pytest.mark.parametrize("x", [1.8092177e-35, -2e-38, 3.0])
+def test_subnormal_thresholds_agree_up_to_flush_to_zero(x, t):
+    """Found by Hypothesis: a float32 threshold of 1.69e-40 is flushed to 0 by TensorFlow, not by NumPy."""
+    expected = soft_threshold(np.float32([x]), np.float32(t))
+    actual = soft_threshold(tf.constant([x], tf.float32), tf.constant(t, tf.float32)).numpy()
     assert abs(actual[0] - expected[0]) <= np.finfo(np.float32).tiny
 
 
