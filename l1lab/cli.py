@@ -303,13 +303,18 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     return EXIT_OK if healthy else EXIT_FAILED
 
 
+def _golden_scenarios(args: argparse.Namespace, verb: str):
+    """The scenarios a golden command names, or every one with --all; naming none is a usage error."""
+    if not args.all and not args.scenarios:
+        raise _UsageError(f"name the scenarios to {verb}, or --all")
+    return _scenarios(args.scenarios, everything=args.all)
+
+
 def cmd_golden_update(args: argparse.Namespace) -> int:
     try:
-        scenarios = _scenarios(args.scenarios, everything=args.all)
+        scenarios = _golden_scenarios(args, "update")
     except _UsageError as exc:
         return _fail(EXIT_USAGE, str(exc))
-    if not args.all and not args.scenarios:
-        return _fail(EXIT_USAGE, "name the scenarios to update, or --all")
     from l1lab import claims as claims_lib
     from l1lab import golden as golden_lib
 
@@ -338,11 +343,9 @@ def cmd_golden_update(args: argparse.Namespace) -> int:
 
 def cmd_golden_record_line(args: argparse.Namespace) -> int:
     try:
-        scenarios = _scenarios(args.scenarios, everything=args.all)
+        scenarios = _golden_scenarios(args, "measure")
     except _UsageError as exc:
         return _fail(EXIT_USAGE, str(exc))
-    if not args.all and not args.scenarios:
-        return _fail(EXIT_USAGE, "name the scenarios to measure, or --all")
     from l1lab import claims as claims_lib
     from l1lab import golden as golden_lib
 
