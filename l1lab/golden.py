@@ -18,12 +18,13 @@ again and reviewed as a diff. A value passes when
 Across versions: what may differ between TensorFlow/Keras lines is the
 trajectory (initialisers, kernels and fusions change the numbers); what may not
 is the claims. ``golden/<scenario>.json`` belongs to the line that wrote it
-(:func:`stack_line`, e.g. ``tf2.21-keras3``), the reference. On another line
-the checks compare trajectories with ``golden/<line>/<scenario>.json`` when
-one was recorded for that line (drift fails, as on the reference line), and
-otherwise with the reference, reporting drift as information: a line whose
-trajectories differ gets its own recording (``l1lab golden update --all
---seeds 3 --golden-dir golden/<line>``). The claims are asserted on every line.
+(:func:`stack_line`, e.g. ``tf2.21-keras3``), the reference. A line measured
+by ``l1lab golden record-line --all`` has ``golden/<line>/line.json`` (see
+:func:`load_line`): there drift fails, against ``golden/<line>/<scenario>.json``
+where that line's trajectories differed from the reference's, against the
+reference where they were identical. On a line never measured, trajectories
+are compared with the reference and drift is reported as information. The
+claims are asserted on every line.
 
 
 ================  ======  ======  ==========================================
