@@ -16,18 +16,14 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import IO, Any, Iterable, Mapping
+
+from l1lab._io import AtomicTextFile
 
 ARGS = "args"
 MEASURE_TEST = "measure_test"
 MEASURE_KEYS = ("epochAfter", "ent_train", "inacc_train", "ent_test", "inacc_test", "num_nonzero")
-
-
-class OutputError(OSError):
-    """An output file cannot be written."""
 
 
 def args_event(args: Mapping[str, Any], started: float | None = None) -> dict:
@@ -73,58 +69,6 @@ def dumps(event: Mapping) -> str:
 def read_events(lines: Iterable[str]) -> list[dict]:
     """Parses JSON lines (blank lines ignored)."""
     return [json.loads(line) for line in lines if line.strip()]
-
-
-class AtomicTextFile:
-    """A text file that appears at ``path`` only when :meth:`commit` is called.
-
-    It is written to a temporary file beside ``path`` (so the final rename is
-    atomic), created at once so an unwritable destination fails before any
-    work is done; :meth:`abort` or an exception removes it.
-    """
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        if self.path.is_dir():
-            raise OutputError(f"{self.path} is a directory; name a file")
-        try:
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent or ".", prefix=f".{self.path.name}.", suffix=".tmp")
-        except OSError as exc:
-            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
-        self._tmp = Path(tmp)
-        # mkstemp makes the file private (0600); the result should be an ordinary file.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(fd, 0o666 & ~umask)
-        self._file: IO[str] | None = os.fdopen(fd, "w", encoding="utf-8")
-
-    def write(self, text: str) -> None:
-        assert self._file is not None, "file already committed or aborted"
-        self._file.write(text)
-
-    def commit(self) -> None:
-        if self._file is None:
-            return
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self._file = None
-        os.replace(self._tmp, self.path)
-
-    def abort(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-            self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> "AtomicTextFile":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
 
 
 class EventWriter:

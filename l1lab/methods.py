@@ -23,59 +23,13 @@ article did (the first step then has SGD's size), unless told otherwise.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Callable, Mapping
 
 from l1lab import devices
 from l1lab._compat import keras, tf, tf_variable
+from l1lab.config import MethodOptions
 from l1lab.model import HIDDEN_UNITS, build_model, layer_names
 from l1lab.optimizers import ProximalAdagrad, ProximalSGD
-
-@dataclasses.dataclass(frozen=True)
-class MethodOptions:
-    """The L1 settings of a run, whatever its method."""
-
-    l1: float = 0.0
-    # Per-layer strengths, overriding ``l1`` for the layers they name.
-    l1_layers: tuple[tuple[str, float], ...] = ()
-    # l1-regularizer: penalise every kernel, not only the first (the article).
-    l1_all_kernels: bool = False
-    # Proximal methods: threshold biases too (TensorFlow's behaviour).
-    apply_to_biases: bool = True
-    # Hide all GPUs before TensorFlow initialises them (the article's Try3).
-    hide_gpus: bool = False
-    # Adagrad methods: initial accumulator; None means learning_rate ** 2.
-    initial_accumulator: float | None = None
-
-    def validate(self, method: "MethodSpec") -> "MethodOptions":
-        for name, value in (("l1", self.l1), *((f"l1 for {k}", v) for k, v in self.l1_layers)):
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name}={value!r}: an L1 strength must be finite and >= 0")
-        if self.initial_accumulator is not None and not (
-            math.isfinite(self.initial_accumulator) and self.initial_accumulator > 0
-        ):
-            raise ValueError(f"initial_accumulator={self.initial_accumulator!r} must be finite and > 0")
-        if not method.uses_l1 and (self.l1 or self.l1_layers):
-            raise ValueError(f"method {method.name!r} takes no L1 strength; choose an L1 method")
-        if self.l1_layers and not method.per_layer:
-            raise ValueError(
-                f"method {method.name!r} has one L1 strength for all layers; per-layer strengths "
-                "need l1-regularizer, proximal-sgd or proximal-adagrad"
-            )
-        known = set(layer_names(len(HIDDEN_UNITS)))
-        unknown = sorted({name for name, _ in self.l1_layers} - known)
-        if unknown:
-            raise ValueError(f"unknown layers {unknown} in per-layer L1; layers are {sorted(known)}")
-        return self
-
-    def per_layer(self, names: list[str], default: float) -> dict[str, float]:
-        strengths = {name: default for name in names}
-        strengths.update(dict(self.l1_layers))
-        return strengths
-
-    def accumulator(self, learning_rate: float) -> float:
-        return learning_rate**2 if self.initial_accumulator is None else self.initial_accumulator
-
 
 class V1OptimizerAdapter:
     """A ``tf.compat.v1.train`` optimizer behind the Keras optimizer calls l1lab uses.
@@ -101,6 +55,8 @@ class V1OptimizerAdapter:
 
 @dataclasses.dataclass(frozen=True)
 class MethodSpec:
+    """A method: how to build its optimizer and regularizers, and what it needs (build it by keyword)."""
+
     name: str
     summary: str
     uses_l1: bool
@@ -140,31 +96,51 @@ METHODS: dict[str, MethodSpec] = {
     spec.name: spec
     for spec in (
         MethodSpec(
-            "sgd", "plain SGD, no L1 (the article's control)", False, False,
-            lambda o, lr: keras.optimizers.SGD(learning_rate=lr),
+            name="sgd",
+            summary="plain SGD, no L1 (the article's control)",
+            uses_l1=False,
+            per_layer=False,
+            make_optimizer=lambda o, lr: keras.optimizers.SGD(learning_rate=lr),
         ),
         MethodSpec(
-            "l1-regularizer", "keras.regularizers.L1 on the first kernel (or all), plain SGD", True, True,
-            lambda o, lr: keras.optimizers.SGD(learning_rate=lr), regularizers=_l1_regularizers,
+            name="l1-regularizer",
+            summary="keras.regularizers.L1 on the first kernel (or all), plain SGD",
+            uses_l1=True,
+            per_layer=True,
+            make_optimizer=lambda o, lr: keras.optimizers.SGD(learning_rate=lr),
+            regularizers=_l1_regularizers,
         ),
         MethodSpec(
-            "proximal-adagrad-tf", "tf.compat.v1.train.ProximalAdagradOptimizer, one L1 for all", True, False,
-            _tf_proximal_adagrad, device_ops=(devices.PROXIMAL_ADAGRAD_OP,),
+            name="proximal-adagrad-tf",
+            summary="tf.compat.v1.train.ProximalAdagradOptimizer, one L1 for all",
+            uses_l1=True,
+            per_layer=False,
+            make_optimizer=_tf_proximal_adagrad,
+            device_ops=(devices.PROXIMAL_ADAGRAD_OP,),
         ),
         MethodSpec(
-            "proximal-sgd", "l1lab's ProximalSGD: SGD then soft-thresholding", True, True,
-            lambda o, lr: ProximalSGD(lr, l1=_proximal_l1(o), apply_to_biases=o.apply_to_biases),
+            name="proximal-sgd",
+            summary="l1lab's ProximalSGD: SGD then soft-thresholding",
+            uses_l1=True,
+            per_layer=True,
+            make_optimizer=lambda o, lr: ProximalSGD(lr, l1=_proximal_l1(o), apply_to_biases=o.apply_to_biases),
         ),
         MethodSpec(
-            "proximal-adagrad", "l1lab's ProximalAdagrad: TensorFlow's update, per-layer L1", True, True,
-            lambda o, lr: ProximalAdagrad(
+            name="proximal-adagrad",
+            summary="l1lab's ProximalAdagrad: TensorFlow's update, per-layer L1",
+            uses_l1=True,
+            per_layer=True,
+            make_optimizer=lambda o, lr: ProximalAdagrad(
                 lr, initial_accumulator_value=o.accumulator(lr), l1=_proximal_l1(o),
                 apply_to_biases=o.apply_to_biases,
             ),
         ),
         MethodSpec(
-            "ftrl", "keras.optimizers.Ftrl with l1_regularization_strength", True, False,
-            lambda o, lr: keras.optimizers.Ftrl(learning_rate=lr, l1_regularization_strength=o.l1),
+            name="ftrl",
+            summary="keras.optimizers.Ftrl with l1_regularization_strength",
+            uses_l1=True,
+            per_layer=False,
+            make_optimizer=lambda o, lr: keras.optimizers.Ftrl(learning_rate=lr, l1_regularization_strength=o.l1),
         ),
     )
 }

@@ -22,27 +22,17 @@ The updates are TensorFlow's kernels' (``ApplyProximalGradientDescent``,
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping
 
 from l1lab import prox
 from l1lab._compat import IS_KERAS3, keras, register_keras_serializable, tf
-from l1lab.sparsity import variable_name
-
-def _check_strength(name: str, value: Any) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name}={value} must be finite and >= 0")
-    return value
-
+from l1lab._names import is_bias, layer_of, variable_name
+from l1lab.config import check_positive, check_strength
 
 def _check_l1(l1: Any) -> float | dict:
     if isinstance(l1, Mapping):
-        return {str(k): _check_strength(f"l1[{k!r}]", v) for k, v in l1.items()}
-    return _check_strength("l1", l1)
+        return {str(k): check_strength(f"l1[{k!r}]", v) for k, v in l1.items()}
+    return check_strength("l1", l1)
 
 
 def resolve_l1(l1: float | Mapping[str, float], names: list[str], apply_to_biases: bool = True) -> list[float]:
@@ -65,12 +55,11 @@ def resolve_l1(l1: float | Mapping[str, float], names: list[str], apply_to_biase
             raise ValueError(f"l1 names {unused}, which match no variable of {names}")
         strengths = []
         for name in names:
-            layer = name.rsplit("/", 1)[0]
-            strengths.append(float(l1.get(name, l1.get(layer, 0.0))))
+            strengths.append(float(l1.get(name, l1.get(layer_of(name), 0.0))))
     else:
         strengths = [float(l1)] * len(names)
     if not apply_to_biases:
-        strengths = [0.0 if name.rsplit("/", 1)[-1] == "bias" else s for name, s in zip(names, strengths)]
+        strengths = [0.0 if is_bias(name) else s for name, s in zip(names, strengths)]
     return strengths
 
 
@@ -84,7 +73,7 @@ class _Proximal(keras.optimizers.Optimizer):
             super().__init__(name=name, **kwargs)
             self._learning_rate = self._build_learning_rate(learning_rate)
         self.l1 = _check_l1(l1)
-        self.l2 = _check_strength("l2", l2)
+        self.l2 = check_strength("l2", l2)
         self.apply_to_biases = bool(apply_to_biases)
         self._l1_names: list[str] = []
         self._l1_per_variable: list[float] = []
@@ -204,10 +193,7 @@ class ProximalAdagrad(_Proximal):
         **kwargs,
     ):
         super().__init__(learning_rate, l1, l2, apply_to_biases, name, **kwargs)
-        value = _check_strength("initial_accumulator_value", initial_accumulator_value)
-        if value <= 0:
-            raise ValueError(f"initial_accumulator_value={value} must be > 0")
-        self.initial_accumulator_value = value
+        self.initial_accumulator_value = check_positive("initial_accumulator_value", initial_accumulator_value)
 
     def _build_slots(self, var_list) -> None:
         self._accumulators = [self._slot(v, "accumulator", self.initial_accumulator_value) for v in var_list]

@@ -21,24 +21,15 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from l1lab._io import format_table as _format_table
+from l1lab._names import variable_name
+
 EPSILON_ZERO = 1e-5
 TOTAL = "total"
 
 
 class NonFiniteWeightsError(ValueError):
     """A variable holds NaN or infinite values, so its sparsity means nothing."""
-
-
-def variable_name(variable: Any) -> str:
-    """A name stable across Keras flavours: ``"dense_1/kernel"``.
-
-    Keras 3 variables carry it as ``path``; Keras 2 and ``tf.Variable`` as
-    ``name`` with a ``":0"`` suffix, which is dropped.
-    """
-    name = getattr(variable, "path", None) or getattr(variable, "name", None)
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"cannot name {type(variable).__name__}; pass a mapping name -> array")
-    return name[:-2] if name.endswith(":0") else name
 
 
 def _as_named_arrays(model_or_variables: Any) -> list[tuple[str, np.ndarray]]:
@@ -102,10 +93,14 @@ def count_nonzero(model_or_variables: Any, epsilon: float = EPSILON_ZERO) -> dic
     return counts
 
 
+def fraction_zero(entry: Mapping) -> float:
+    """``(num - numNz) / num`` of one ``{"num": .., "numNz": ..}`` entry (0.0 for no weights)."""
+    return (entry["num"] - entry["numNz"]) / entry["num"] if entry["num"] else 0.0
+
+
 def sparsity_of_counts(counts: Mapping) -> float:
-    """``(num - numNz) / num`` of the ``"total"`` entry (0.0 for no weights)."""
-    total = counts[TOTAL]
-    return (total["num"] - total["numNz"]) / total["num"] if total["num"] else 0.0
+    """The sparsity of the ``"total"`` entry of :func:`count_nonzero`'s result."""
+    return fraction_zero(counts[TOTAL])
 
 
 def model_sparsity(model_or_counts: Any, epsilon: float = EPSILON_ZERO) -> float:
@@ -120,16 +115,8 @@ def model_sparsity(model_or_counts: Any, epsilon: float = EPSILON_ZERO) -> float
 
 def format_table(counts: Mapping) -> str:
     """The article's table: variable, nonzero weights, weights, and sparsity."""
-    header = ("variable", "numNz", "num", "sparsity")
     rows = [
-        (name, str(c["numNz"]), str(c["num"]), f"{(c['num'] - c['numNz']) / c['num']:.2%}" if c["num"] else "-")
+        (name, str(c["numNz"]), str(c["num"]), f"{fraction_zero(c):.2%}" if c["num"] else "-")
         for name, c in counts.items()
     ]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-
-    def line(row):
-        return "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))
-        )
-
-    return "\n".join([line(header), *(line(r) for r in rows)])
+    return _format_table(rows, ("variable", "numNz", "num", "sparsity"), align="lrrr")

@@ -14,75 +14,16 @@ shuffle, reshuffled each epoch), seeded by ``seed``.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from typing import Iterator
-
-import numpy as np
 
 from l1lab import data as data_lib
 from l1lab import events as events_lib
 from l1lab import methods as methods_lib
 from l1lab import sparsity
 from l1lab._compat import tf, versions
+from l1lab.config import TrainConfig
 
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Everything that decides what a run computes; the article's defaults."""
-
-    epochs: int = 20
-    num_samples: int = data_lib.DEFAULT_NUM_SAMPLES
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    shuffle_buffer: int = 1024
-    seed: int = 0
-    pixel_scale: str = "raw"
-    method: str = "sgd"
-    options: methods_lib.MethodOptions = methods_lib.MethodOptions()
-    epsilon: float = sparsity.EPSILON_ZERO
-    # The article's flag this run was asked for by (``"regL1Try3"``), if any.
-    article_flag: str | None = None
-
-    def validate(self) -> "TrainConfig":
-        def positive_int(name):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name}={value!r} must be a positive integer")
-
-        for name in ("epochs", "num_samples", "batch_size", "shuffle_buffer"):
-            positive_int(name)
-        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise ValueError(f"learning_rate={self.learning_rate!r} must be finite and > 0")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise ValueError(f"seed={self.seed!r} must be a non-negative integer")
-        if self.pixel_scale not in data_lib.PIXEL_SCALES:
-            raise ValueError(f"pixel_scale={self.pixel_scale!r} is not one of {data_lib.PIXEL_SCALES}")
-        self.options.validate(methods_lib.get_method(self.method))
-        if not (math.isfinite(self.epsilon) and self.epsilon >= 0):
-            raise ValueError(f"epsilon={self.epsilon!r} must be finite and >= 0")
-        return self
-
-    def as_args(self) -> dict:
-        """The ``args`` of the article's first event, in its camelCase."""
-        return {
-            "numEpochs": self.epochs,
-            "numSamples": self.num_samples,
-            "batchSize": self.batch_size,
-            "learningRate": self.learning_rate,
-            "shuffleBuffer": self.shuffle_buffer,
-            "seed": self.seed,
-            "pixelScale": self.pixel_scale,
-            "method": self.method,
-            "l1": self.options.l1,
-            "l1Layers": dict(self.options.l1_layers),
-            "l1AllKernels": self.options.l1_all_kernels,
-            "l1Biases": self.options.apply_to_biases,
-            "initialAccumulator": self.options.initial_accumulator,
-            "hideGpus": self.options.hide_gpus,
-            "epsilonZero": self.epsilon,
-            "articleFlag": self.article_flag,
-        }
+__all__ = ["CompiledLoop", "Run", "TrainConfig", "epoch_orders", "train"]
 
 
 def _cross_entropy(labels, logits):
@@ -109,7 +50,7 @@ class CompiledLoop:
         logits = self.model(x, training=training)
         loss = tf.reduce_mean(_cross_entropy(y, logits))
         # The penalties of kernel regularizers are part of the objective; the
-        # article's loop dropped them (SEED-FACTS, defect 1).
+        # article's loop dropped them (docs/article.md, defect 1).
         penalties = self.model.losses
         if penalties:
             loss = loss + tf.add_n(penalties)

@@ -1,7 +1,6 @@
 import io
 import json
 import math
-import os
 
 import pytest
 
@@ -40,36 +39,6 @@ def test_read_events_skips_blank_lines():
         {"event": "args"},
         {"event": "x"},
     ]
-
-
-def test_atomic_file_appears_only_on_commit(tmp_path):
-    target = tmp_path / "out.jsonl"
-    with events.AtomicTextFile(target) as f:
-        f.write("one\n")
-        assert not target.exists()
-    assert target.read_text() == "one\n"
-    assert os.listdir(tmp_path) == ["out.jsonl"]
-    umask = os.umask(0)
-    os.umask(umask)
-    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not mkstemp's 0600
-
-
-def test_atomic_file_is_removed_on_error(tmp_path):
-    target = tmp_path / "out.jsonl"
-    target.write_text("previous run\n")
-    with pytest.raises(RuntimeError):
-        with events.AtomicTextFile(target) as f:
-            f.write("half")
-            raise RuntimeError("training crashed")
-    assert target.read_text() == "previous run\n"  # the old file is untouched
-    assert os.listdir(tmp_path) == ["out.jsonl"]
-
-
-@pytest.mark.parametrize("where", ["missing-dir", "directory"])
-def test_unwritable_destination_fails_before_any_work(tmp_path, where):
-    path = tmp_path / "absent" / "out.jsonl" if where == "missing-dir" else tmp_path
-    with pytest.raises(events.OutputError, match=str(path)):
-        events.AtomicTextFile(path)
 
 
 def test_event_writer_writes_stream_and_file(tmp_path):

@@ -4,7 +4,6 @@ import pytest
 from l1lab import methods, train
 from l1lab._compat import keras, tf
 from l1lab.methods import MethodOptions
-from tests.test_train import tiny_split
 
 
 def setup(method, lr=0.05, **options):
@@ -17,7 +16,7 @@ def setup(method, lr=0.05, **options):
         ("proximal-sgd", {"l1": -1e-3}, "finite and >= 0"),
         ("proximal-sgd", {"l1": float("nan")}, "finite and >= 0"),
         ("proximal-adagrad", {"l1": float("inf")}, "finite and >= 0"),
-        ("proximal-sgd", {"l1_layers": (("dense_1", -1.0),)}, "l1 for dense_1"),
+        ("proximal-sgd", {"l1_layers": (("dense_1", -1.0),)}, "dense_1"),
         ("sgd", {"l1": 1e-3}, "takes no L1 strength"),
         ("proximal-adagrad-tf", {"l1": 1e-3, "l1_layers": (("dense_1", 1e-3),)}, "one L1 strength"),
         ("ftrl", {"l1": 1e-3, "l1_layers": (("dense_1", 1e-3),)}, "one L1 strength"),
@@ -47,7 +46,7 @@ def test_l1_regularizer_on_every_kernel_and_per_layer():
     assert float(per_layer.get_layer("predictions").kernel_regularizer.l1) == pytest.approx(2e-4)
 
 
-def test_l1_regularizer_penalty_reaches_the_gradient():
+def test_l1_regularizer_penalty_reaches_the_gradient(tiny_split):
     """The article's Try1 never applied its penalty; here one step shows it acting."""
     lr, c = 0.05, 0.01
     split = tiny_split()
@@ -76,7 +75,7 @@ def test_adagrad_methods_start_accumulators_at_lr_squared():
     assert setup("proximal-adagrad", initial_accumulator=0.1, l1=0.0).optimizer.initial_accumulator_value == 0.1
 
 
-def test_tensorflow_proximal_adagrad_equals_l1labs(global_random_seed):
+def test_tensorflow_proximal_adagrad_equals_l1labs(global_random_seed, tiny_split):
     """TensorFlow's v1 optimizer (on the tf.Variables under Keras's) and l1lab's, step for step."""
     split = tiny_split(seed=global_random_seed)
     order = tf.constant(np.random.default_rng(global_random_seed).permutation(len(split.y_train)))
@@ -108,7 +107,7 @@ def test_method_settings_cover_every_method():
 
 
 @pytest.mark.parametrize("method", sorted(METHOD_SETTINGS))
-def test_every_method_trains_an_epoch(method):
+def test_every_method_trains_an_epoch(method, tiny_split):
     l1, lr = METHOD_SETTINGS[method]
     run = train.Run(
         train.TrainConfig(epochs=2, num_samples=64, batch_size=32, learning_rate=lr, seed=0,

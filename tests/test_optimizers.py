@@ -65,7 +65,7 @@ def test_learning_rate_schedule_is_accepted_and_serialised():
 @pytest.mark.parametrize(
     "kwargs, message",
     [({"l1": -1e-3}, "l1=-0.001"), ({"l1": float("nan")}, "l1=nan"), ({"l1": float("inf")}, "l1=inf"),
-     ({"l2": -1.0}, "l2=-1.0"), ({"l1": {"dense_1": -1.0}}, "l1\\['dense_1'\\]"), ({"l1": "big"}, "not a number")],
+     ({"l2": -1.0}, "l2=-1.0"), ({"l1": {"dense_1": -1.0}}, "l1\\['dense_1'\\]"), ({"l1": "big"}, "needs to be a number")],
 )
 def test_bad_strengths_are_refused(cls, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -73,7 +73,7 @@ def test_bad_strengths_are_refused(cls, kwargs, message):
 
 
 def test_bad_accumulator_is_refused():
-    with pytest.raises(ValueError, match="initial_accumulator_value=0.0 must be > 0"):
+    with pytest.raises(ValueError, match="initial_accumulator_value=0.0"):
         ProximalAdagrad(0.1, initial_accumulator_value=0.0)
 
 

@@ -8,24 +8,6 @@ from l1lab import train
 from l1lab._compat import keras, tf
 
 
-def tiny_split(seed=0, n_train=320, n_test=64):
-    """Learnable synthetic digits: the label is written in the brightest pixel block."""
-    rng = np.random.default_rng(seed)
-
-    def make(n):
-        y = rng.integers(0, 10, n).astype(np.int32)
-        x = rng.uniform(0, 0.2, (n, 784)).astype(np.float32)
-        for i, label in enumerate(y):
-            x[i, label * 78 : label * 78 + 78] += 1.0
-        return x, y
-
-    x_train, y_train = make(n_train)
-    x_test, y_test = make(n_test)
-    return data_lib.MnistSplit(
-        x_train, y_train, x_test, y_test, x_test, y_test, num_samples=n_test, pixel_scale="unit", source="synthetic"
-    )
-
-
 def config(**overrides):
     base = dict(epochs=2, num_samples=64, batch_size=32, learning_rate=0.05, shuffle_buffer=64, seed=0)
     return train.TrainConfig(**{**base, **overrides})
@@ -73,14 +55,14 @@ def test_epoch_orders_are_seeded_buffered_shuffles(global_random_seed):
     assert all(example < k + buffer for k, example in enumerate(epoch0))
 
 
-def test_one_epoch_applies_one_step_per_batch():
+def test_one_epoch_applies_one_step_per_batch(tiny_split):
     run = train.Run(config(epochs=1, batch_size=48), tiny_split(n_train=200))
     assert run.loop.num_batches == 5  # 4 full batches and one of 8
     list(run.events())
     assert int(run.optimizer.iterations.numpy()) == 5
 
 
-def test_events_follow_the_article_schema():
+def test_events_follow_the_article_schema(tiny_split):
     events = list(train.Run(config(epochs=3), tiny_split()).events())
     assert [e["event"] for e in events] == ["args", "measure_test", "measure_test", "measure_test"]
     assert [e["epochAfter"] for e in events[1:]] == [0, 1, 2]
@@ -92,7 +74,7 @@ def test_events_follow_the_article_schema():
     assert events[-1]["inacc_train"] < 0.2 and events[-1]["ent_train"] < events[1]["ent_train"]
 
 
-def test_same_seed_same_metrics_other_seed_other_metrics(global_random_seed):
+def test_same_seed_same_metrics_other_seed_other_metrics(global_random_seed, tiny_split):
     split = tiny_split()
 
     def measures(seed):
@@ -102,7 +84,7 @@ def test_same_seed_same_metrics_other_seed_other_metrics(global_random_seed):
     assert measures(global_random_seed) != measures(global_random_seed + 1)
 
 
-def test_evaluate_matches_numpy():
+def test_evaluate_matches_numpy(tiny_split):
     run = train.Run(config(), tiny_split())
     x, y = run.data.x_test, run.data.y_test
     entropy, accuracy = (float(v) for v in run.loop.evaluate(tf.constant(x), tf.constant(y)))
@@ -113,7 +95,7 @@ def test_evaluate_matches_numpy():
     assert accuracy == pytest.approx((logits.argmax(axis=1) == y).mean())
 
 
-def test_regularizer_penalty_reaches_loss_and_gradient():
+def test_regularizer_penalty_reaches_loss_and_gradient(tiny_split):
     """The article's loop dropped model.losses; this one steps on them.
 
     One SGD step on the same batch, with and without ``L1(c)`` on the first
@@ -138,12 +120,12 @@ def test_regularizer_penalty_reaches_loss_and_gradient():
     np.testing.assert_allclose(kernels[1] - kernels[0], -lr * c * np.sign(initial), atol=1e-6)
 
 
-def test_train_returns_model_and_events():
+def test_train_returns_model_and_events(tiny_split):
     model, events = train.train(config(epochs=1), tiny_split())
     assert len(events) == 2 and model.name == "mnist_mlp"
 
 
-def test_compiled_epoch_equals_python_loop_of_steps():
+def test_compiled_epoch_equals_python_loop_of_steps(tiny_split):
     """The in-graph loop is the article's loop: same batches, same steps, same weights."""
     from l1lab.model import build_model
 

@@ -1,12 +1,12 @@
 """The article's claims, and l1lab's, trained for real against the golden files.
 
-``pytest -m slow`` trains every scenario of l1lab.claims for the article's 200
+``pytest -m slow`` trains every scenario of l1lab.suite.scenarios for the article's 200
 epochs, on the golden file's first ``L1LAB_CLAIM_SEEDS`` seeds (default 3),
 then:
 
 * asserts each asserted claim on the median over those seeds;
 * compares every epoch of every seed with the golden file, within the
-  tolerances of l1lab/golden.py, on the TensorFlow/Keras line that wrote it
+  tolerances of l1lab/suite/compare.py, on the TensorFlow/Keras line that wrote it
   (or golden/<line>/ where one was recorded for this line); on any other line
   drift from the golden file is a warning, not a failure;
 * says plainly, as a warning, when one of the article's claims is not robust.
@@ -22,35 +22,36 @@ from pathlib import Path
 
 import pytest
 
-from l1lab import claims, golden
+from l1lab import runs as runs_lib
+from l1lab.suite import compare, golden, judge, lines, scenarios
 
-GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden"
-SEEDS = int(os.environ.get("L1LAB_CLAIM_SEEDS", claims.TEST_SEEDS_DEFAULT))
+GOLDEN_DIR = Path(__file__).resolve().parents[2] / "golden"
+SEEDS = int(os.environ.get("L1LAB_CLAIM_SEEDS", scenarios.CHECK_SEEDS))
 
 
 # The warning classes live in l1lab, importable by pytest-xdist's controller,
 # which unpickles warnings raised in its workers.
-ArticleClaimWarning = claims.ArticleClaimWarning
-StackWarning = claims.StackWarning
+ArticleClaimWarning = judge.ArticleClaimWarning
+StackWarning = judge.StackWarning
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(claims.SCENARIOS))
+@pytest.mark.parametrize("name", sorted(scenarios.SCENARIOS))
 def test_scenario_against_its_golden_file(name):
-    scenario = claims.get_scenario(name)
+    scenario = scenarios.get_scenario(name)
     try:
-        choice = claims.golden_for_stack(GOLDEN_DIR, name)
+        choice = lines.golden_for_stack(GOLDEN_DIR, name)
         document = choice.document
-        seeds = claims.seeds_for_check(document, SEEDS)
-        runs, _ = claims.run(scenario, seeds)
-        results, found = claims.check(scenario, document, runs)
+        seeds = judge.seeds_for_check(document, SEEDS)
+        runs, _ = runs_lib.run_seeds(scenario.config(), seeds)
+        results, found = judge.check(scenario, document, runs)
     except golden.GoldenError as exc:
         pytest.fail(str(exc), pytrace=False)
     mismatches, drift_elsewhere = choice.split(found)
     if drift_elsewhere:
         warnings.warn(StackWarning(
             f"{name}: this line's trajectories differ from another line's golden file in "
-            f"{len(drift_elsewhere)} values ({choice.note})\n{golden.mismatch_table(drift_elsewhere, limit=8)}"
+            f"{len(drift_elsewhere)} values ({choice.note})\n{compare.mismatch_table(drift_elsewhere, limit=8)}"
         ))
     measured = {c["id"]: c for c in document["claims"]}
     for result in results:
@@ -66,4 +67,4 @@ def test_scenario_against_its_golden_file(name):
     if mismatches:
         broke = sum(m.kind == "claim" for m in mismatches)
         headline = (f"{broke} claim(s) broke" if broke else "no claim broke, but the numbers drifted")
-        pytest.fail(f"{name}: {headline}\n{golden.mismatch_table(mismatches)}", pytrace=False)
+        pytest.fail(f"{name}: {headline}\n{compare.mismatch_table(mismatches)}", pytrace=False)

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from l1lab import devices
+from l1lab._io import format_table
 from l1lab._compat import IS_KERAS3, KERAS_FLAVOUR, KERAS_VERSION, keras, tf, tf_variable, versions
 
 OK, FAILS, INFO = "ok", "fails", "info"
@@ -202,7 +203,5 @@ def as_json(report: list[Probe]) -> dict:
 
 
 def format_report(report: list[Probe]) -> str:
-    from l1lab.golden import format_table
-
     return format_table(([p.name, p.status.upper(), p.detail] for p in report), ["probe", "status", "detail"])
 

@@ -1,3 +1,5 @@
+"""l1lab train: arguments, methods, outputs, exit codes."""
+
 import json
 import os
 import subprocess
@@ -6,6 +8,7 @@ import sys
 import pytest
 
 from l1lab import cli
+from l1lab.cli import train as train_cli
 
 
 def run_cli(capsys, *argv):
@@ -101,20 +104,20 @@ def test_progress_only_on_a_terminal():
     event = {"inacc_test": 0.1, "num_nonzero": {"total": {"num": 10, "numNz": 5}}}
     for tty in (True, False):
         stream = Stream(tty)
-        progress = cli.EpochProgress(2, stream=stream)
+        progress = train_cli.EpochProgress(2, stream=stream)
         progress.update(1, event)
         progress.update(2, event)
         assert ("epoch 2/2" in stream.text and "sparsity 50.00%" in stream.text) is tty
     quiet = Stream(True)
-    cli.EpochProgress(2, stream=quiet, enabled=False).update(1, event)
+    train_cli.EpochProgress(2, stream=quiet, enabled=False).update(1, event)
     assert quiet.text == ""
 
 
 def test_method_names_match_the_registry():
     from l1lab import methods
 
-    assert sorted(cli.METHOD_NAMES) == sorted(methods.METHODS)
-    assert {m for m, _ in cli.ARTICLE_FLAGS.values()} <= set(methods.METHODS)
+    assert sorted(train_cli.METHOD_NAMES) == sorted(methods.METHODS)
+    assert {m for m, _ in train_cli.ARTICLE_FLAGS.values()} <= set(methods.METHODS)
 
 
 CLI_METHODS = [
@@ -164,9 +167,9 @@ def test_conflicting_or_impossible_methods_exit_2(capsys, argv, message):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--regL1Try3", "-0.001"], "must be finite and >= 0"),
-        (["--l1", "nan", "--method", "proximal-sgd"], "must be finite and >= 0"),
-        (["--regL1Alt", "inf"], "must be finite and >= 0"),
+        (["--regL1Try3", "-0.001"], "finite and >= 0"),
+        (["--l1", "nan", "--method", "proximal-sgd"], "finite and >= 0"),
+        (["--regL1Alt", "inf"], "finite and >= 0"),
         (["--l1-layer", "dense_1"], "LAYER=STRENGTH"),
         (["--method", "adamw"], "invalid choice"),
     ],
@@ -176,86 +179,3 @@ def test_bad_strengths_exit_2_at_parse_time(capsys, argv, message):
         cli.main(["train", *argv])
     assert info.value.code == 2
     assert message in capsys.readouterr().err
-
-
-# -- claims and golden ---------------------------------------------------------
-
-
-def _fake_golden(tmp_path, name="article-sgd", sparsity=0.001):
-    """A golden file of a real scenario with made-up (but well-formed) trajectories."""
-    from l1lab import claims, golden
-
-    scenario = claims.get_scenario(name)
-    n = scenario.epochs
-    trajectory = {
-        "sparsity": [sparsity] * n, "inacc_train": [0.05] * n, "inacc_test": [0.06] * n,
-        "ent_train": [0.2] * n, "ent_test": [0.25] * n, "layers_numNz": {"dense_1/kernel": [50000] * n},
-    }
-    document = claims.golden_document(scenario, {0: trajectory, 1: trajectory}, {"dense_1/kernel": 50176})
-    golden.write(tmp_path, name, document)
-    return document
-
-
-def test_claims_from_golden_reports_without_training(capsys, tmp_path):
-    _fake_golden(tmp_path)
-    code, out, err = run_cli(capsys, "claims", "--from-golden", "--scenario", "article-sgd",
-                             "--golden-dir", str(tmp_path), "--out-dir", str(tmp_path / "r"))
-    assert code == 0, err
-    header, rule, row = out.splitlines()[:3]
-    assert header.split()[:3] == ["scenario", "claim", "source"]
-    assert row.split()[:2] == ["article-sgd", "sparsity"] and "HOLDS" in row and "2/2" in row
-    import importlib.util
-
-    plot = ["claims.png"] if importlib.util.find_spec("matplotlib") else []  # the `report` extra
-    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["claims.json", "claims.md", *plot]
-
-
-def test_claims_from_golden_needs_the_file(capsys, tmp_path):
-    code, _, err = run_cli(capsys, "claims", "--from-golden", "--scenario", "article-sgd", "--golden-dir", str(tmp_path))
-    assert code == 2 and "l1lab golden update article-sgd" in err
-
-
-def test_rejudge_keeps_trajectories(capsys, tmp_path):
-    from l1lab import golden
-
-    before = _fake_golden(tmp_path, sparsity=0.5)  # breaks "no-zeros"
-    code, out, err = run_cli(capsys, "golden", "update", "article-sgd", "--rejudge", "--golden-dir", str(tmp_path))
-    assert code == 0, err
-    after = golden.load(tmp_path, "article-sgd")
-    assert after["trajectories"] == json.loads(json.dumps(before["trajectories"]))
-    assert after["claims"][0]["verdict"] == "fails"
-    assert "claim no-zeros" in out
-
-
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["golden", "update"], "name the scenarios"),
-        (["golden", "update", "nope"], "unknown scenario 'nope'"),
-        (["golden", "update", "article-sgd", "--rejudge", "--golden-dir", "/nonexistent"], "missing"),
-        (["claims", "--scenario", "nope"], "unknown scenario"),
-        (["golden", "record-line"], "name the scenarios to measure"),
-        (["golden", "record-line", "article-sgd", "--golden-dir", "/nonexistent"], "missing"),
-    ],
-)
-def test_golden_and_claims_usage_errors(capsys, argv, message):
-    code, out, err = run_cli(capsys, *argv)
-    assert code == 2 and message in err
-
-
-@pytest.mark.parametrize("broken", [False, True])
-def test_claims_exit_code_drift_elsewhere_informs_a_broken_claim_fails(capsys, tmp_path, monkeypatch, broken):
-    from l1lab import claims, golden
-
-    drift = golden.Mismatch("article-sgd", 0, 5, "sparsity predictions/bias", 0.1, 0.2, "±0.05", "drift")
-    claim = golden.Mismatch("article-sgd", None, 199, "no-zeros: median of 3 seeds", 0.0001, 0.3, "sparsity < 0.01",
-                            "claim")
-    outcome = claims.Outcome(drift_elsewhere=[drift], mismatches=[claim] if broken else [],
-                             notes=["article-sgd: no golden/tf2.99-keras9/article-sgd.json: ... for information"])
-    monkeypatch.setattr(claims, "check_scenarios", lambda *args, **kwargs: outcome)
-    code, out, err = run_cli(capsys, "claims", "--scenario", "article-sgd", "--out-dir", str(tmp_path))
-    assert code == (1 if broken else 0), err
-    assert "Outside another line's golden files (information" in out and "sparsity predictions/bias" in out
-    assert ("CLAIM BROKE" in out) is broken
-    report = json.loads((tmp_path / "claims.json").read_text())
-    assert len(report["drift_elsewhere"]) == 1 and len(report["mismatches"]) == int(broken)

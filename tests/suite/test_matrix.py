@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from l1lab import matrix
+from l1lab.suite import golden, lines, matrix
 
 
 def test_pytest_summary_takes_the_closing_line():
@@ -42,7 +42,7 @@ def test_trajectory_summary_names_the_scenarios_that_differ():
 def test_environments_are_the_tox_ones():
     from pathlib import Path
 
-    tox_ini = (Path(__file__).resolve().parents[1] / "tox.ini").read_text()
+    tox_ini = (Path(__file__).resolve().parents[2] / "tox.ini").read_text()
     for env in matrix.ENVIRONMENTS:
         assert f"[testenv:{env}]" in tox_ini
 
@@ -84,19 +84,17 @@ def test_run_env_reads_tests_doctor_and_claims(tmp_path, claims_exit):
     assert (tmp_path / "reports" / "tf299" / "claims.json").exists()
 
 
-def test_golden_summary_reads_the_line_manifest(tmp_path):
-    from l1lab import golden
-
+def test_line_status_reads_the_line_manifest(tmp_path):
     stack = {"tensorflow": "2.99.1", "keras_flavour": "keras9"}
-    assert matrix.golden_summary(tmp_path, stack) == "tf2.99-keras9: not measured (drift warns)"
+    assert lines.line_status(tmp_path, stack) == "tf2.99-keras9: not measured (drift warns)"
     entries = {"a": "reference", "b": "recorded", "c": "reference"}
     golden.write_line(tmp_path / "tf2.99-keras9", {
         "schema": golden.LINE_SCHEMA, "line": "tf2.99-keras9",
         "scenarios": {name: {"trajectories": kind} for name, kind in entries.items()},
     })
-    assert matrix.golden_summary(tmp_path, stack) == "tf2.99-keras9: 2 as reference, 1 recorded"
+    assert lines.line_status(tmp_path, stack) == "tf2.99-keras9: 2 as reference, 1 recorded"
     (tmp_path / "tf2.99-keras9" / golden.LINE_FILE).write_text("[]")
-    assert "record-line --all" in matrix.golden_summary(tmp_path, stack)
-    real = Path(__file__).resolve().parents[1] / "golden"
+    assert "record-line --all" in lines.line_status(tmp_path, stack)
+    real = Path(__file__).resolve().parents[2] / "golden"
     versions = golden.load(real, "article-sgd")["versions"]
-    assert matrix.golden_summary(real, versions) == f"{golden.stack_line(versions)}: the reference"
+    assert lines.line_status(real, versions) == f"{golden.stack_line(versions)}: the reference"

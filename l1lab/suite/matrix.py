@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+from l1lab._io import markdown_table, write_json_atomically, write_text_atomically
+
 ENVIRONMENTS = ("tf212", "tf215", "tf216", "tf221", "tf221-legacy")
 _SUMMARY = re.compile(r"=+ (?P<body>.*?) in [\d.]+s")
 
@@ -63,7 +65,9 @@ def run_env(env: str, root: Path, tox: str, *, claims: bool, seeds: int, timeout
         row.tensorflow, row.keras = report["versions"]["tensorflow"], report["versions"]["keras"]
         row.broken_methods = report["broken_methods"]
         row.doctor = "ok" if report["ok"] else "broken: " + ", ".join(report["broken_methods"])
-        row.golden = golden_summary(root / "golden", report["versions"])
+        from l1lab.suite.lines import line_status  # imports TensorFlow
+
+        row.golden = line_status(root / "golden", report["versions"])
     except (ValueError, KeyError):
         row.doctor = f"no report (exit {doctor.returncode})"
     if claims:
@@ -85,25 +89,6 @@ def run_env(env: str, root: Path, tox: str, *, claims: bool, seeds: int, timeout
     return row
 
 
-def golden_summary(golden_dir: Path, stack: dict) -> str:
-    """One cell: the golden files this line is checked against (see l1lab.claims.golden_for_stack)."""
-    from l1lab import golden
-
-    line = golden.stack_line(stack)
-    try:
-        references = {golden.stack_line(golden.load(golden_dir, p.stem)["versions"])
-                      for p in golden_dir.glob("*.json")}
-        if line in references:
-            return f"{line}: the reference"
-        manifest = golden.load_line(golden_dir / line)
-    except golden.GoldenError as exc:
-        return f"{line}: {exc}"
-    if manifest is None:
-        return f"{line}: not measured (drift warns)"
-    kinds = [entry["trajectories"] for entry in manifest["scenarios"].values()]
-    return f"{line}: {kinds.count('reference')} as reference, {kinds.count('recorded')} recorded"
-
-
 def trajectory_summary(comparisons: dict) -> str:
     """One cell: were this line's trajectories within tolerance of the golden files they were compared with?"""
     if not comparisons:
@@ -115,21 +100,17 @@ def trajectory_summary(comparisons: dict) -> str:
     return f"differ from {lines} in {len(differ)}/{len(comparisons)}: {', '.join(differ)}"
 
 
-def _table(header: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in body)]
-
-
 def markdown(rows: Sequence[Row]) -> str:
     """The environments, one row each; where claims ran, a second table: one row per claim, one column per line."""
     claim_names = sorted({name for row in rows for name in row.claims})
     extra = ["trajectories"] if claim_names else []
-    lines = _table(
+    lines = markdown_table(
         ["environment", "TensorFlow", "Keras", "fast suite", "doctor", "golden files", *extra],
         [[row.env, row.tensorflow, row.keras, row.tests, row.doctor, row.golden,
           *([row.trajectories] if extra else [])] for row in rows],
     )
     if claim_names:
-        lines += ["", *_table(["claim (median, verdict)", *(row.env for row in rows)],
+        lines += ["", *markdown_table(["claim (median, verdict)", *(row.env for row in rows)],
                               [[name, *(row.claims.get(name, "-") for row in rows)] for name in claim_names])]
     return "\n".join(lines) + "\n"
 
@@ -143,8 +124,6 @@ def run_matrix(
     Both files are rewritten (atomically) after each environment: a matrix with
     claims runs for an hour or more, and what it measured so far is kept.
     """
-    from l1lab.events import AtomicTextFile
-
     tox = shutil.which("tox") or str(Path(sys.executable).with_name("tox"))
     if not Path(tox).exists():
         raise FileNotFoundError("tox is not installed: pip install tox (make setup installs it)")
@@ -152,10 +131,8 @@ def run_matrix(
     rows = []
     for env in envs:
         rows.append(run_env(env, root, tox, claims=claims, seeds=seeds))
-        with AtomicTextFile(out_dir / "matrix.json") as f:
-            f.write(json.dumps([dataclasses.asdict(r) for r in rows], indent=1) + "\n")
-        with AtomicTextFile(out_dir / "matrix.md") as f:
-            f.write(markdown(rows))
+        write_json_atomically(out_dir / "matrix.json", [dataclasses.asdict(r) for r in rows])
+        write_text_atomically(out_dir / "matrix.md", markdown(rows))
         if on_row:
             on_row(rows[-1])
     return rows

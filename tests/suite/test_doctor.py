@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from l1lab import cli, doctor
+from l1lab import cli
+from l1lab.suite import doctor
 from l1lab._compat import IS_KERAS3
 
 

@@ -2,16 +2,18 @@ import json
 
 import pytest
 
-from l1lab import golden
-from l1lab.golden import GoldenError, Tolerance
+from l1lab.runs import TRAJECTORY_METRICS
+from l1lab.suite import compare, golden
+from l1lab.suite.compare import Tolerance
+from l1lab.suite.golden import GoldenError
 
 
 def minimal(name="s", epochs=2):
     column = [0.1] * epochs
     return {
-        "schema": golden.SCHEMA, "scenario": name, "config": {"epochs": epochs}, "seeds": [0],
+        "schema": golden.SCHEMA, "scenario": name, "config": {"numEpochs": epochs}, "seeds": [0],
         "versions": {}, "claims": [], "tolerances": {}, "layer_sizes": {"k": 10},
-        "trajectories": {"0": {**{m: list(column) for m in golden.TRAJECTORY_METRICS},
+        "trajectories": {"0": {**{m: list(column) for m in TRAJECTORY_METRICS},
                                "layers_numNz": {"k": [5] * epochs}}},
     }
 
@@ -37,7 +39,7 @@ def test_missing_golden_names_the_command(tmp_path):
         (json.dumps({**minimal(), "scenario": "t"}), "golden file of 't'"),
         (json.dumps({k: v for k, v in minimal().items() if k != "claims"}), "no 'claims'"),
         (json.dumps({**minimal(), "seeds": [0, 1]}), "do not match its seeds"),
-        (json.dumps({**minimal(), "config": {"epochs": 3}}), "does not have 3 epochs"),
+        (json.dumps({**minimal(), "config": {"numEpochs": 3}}), "does not have 3 epochs"),
     ],
 )
 def test_corrupt_golden_is_a_clear_failure(tmp_path, content, problem):
@@ -56,10 +58,11 @@ def test_truncated_golden_is_refused(tmp_path):
 
 def test_write_is_atomic_and_refuses_malformed(tmp_path):
     path = golden.write(tmp_path, "s", minimal())
-    assert golden.load(tmp_path, "s") == minimal()
+    loaded = golden.load(tmp_path, "s")
+    assert loaded == {**minimal(), "trajectories": {0: minimal()["trajectories"]["0"]}}  # seeds as ints in memory
     with pytest.raises(GoldenError, match="refusing"):
         golden.write(tmp_path, "s", {**minimal(), "seeds": [7]})
-    assert golden.load(tmp_path, "s") == minimal()  # untouched
+    assert golden.load(tmp_path, "s") == loaded  # untouched
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
@@ -67,21 +70,21 @@ def test_full_precision_is_kept(tmp_path):
     document = minimal()
     document["trajectories"]["0"]["sparsity"] = [0.1234567890123456, 1 / 3]
     golden.write(tmp_path, "s", document)
-    assert golden.load(tmp_path, "s")["trajectories"]["0"]["sparsity"] == [0.1234567890123456, 1 / 3]
+    assert golden.load(tmp_path, "s")["trajectories"][0]["sparsity"] == [0.1234567890123456, 1 / 3]
 
 
 def test_compare_trajectory_per_metric_and_layer():
     g = minimal()["trajectories"]["0"]
     now = json.loads(json.dumps(g))
-    assert golden.compare_trajectory("s", 0, g, now, {"k": 10}) == []
+    assert compare.compare_trajectory("s", 0, g, now, {"k": 10}) == []
     now["inacc_test"][1] = 0.2  # beyond 0.015
     now["layers_numNz"]["k"][0] = 4  # layer sparsity 0.5 -> 0.6, beyond 0.05
-    found = golden.compare_trajectory("s", 0, g, now, {"k": 10})
+    found = compare.compare_trajectory("s", 0, g, now, {"k": 10})
     assert {(m.epoch, m.metric) for m in found} == {(1, "inacc_test"), (0, "sparsity k")}
     short = {m: v[:1] for m, v in now.items() if m != "layers_numNz"}
-    assert golden.compare_trajectory("s", 0, g, short, {"k": 10})[0].metric == "epochs"
+    assert compare.compare_trajectory("s", 0, g, short, {"k": 10})[0].metric == "epochs"
 
 
 def test_tolerances_are_documented():
-    for metric in golden.TOLERANCES:
-        assert metric in golden.__doc__
+    for metric in compare.TOLERANCES:
+        assert metric in compare.__doc__

@@ -1,0 +1,133 @@
+"""Shared plumbing: files that never appear half-written, plain-text tables, JSON out.
+
+Nothing here knows about MNIST, Keras or golden files; it imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Iterable, Sequence
+
+
+class OutputError(OSError):
+    """An output file cannot be written."""
+
+
+class AtomicTextFile:
+    """A text file that appears at ``path`` only when :meth:`commit` is called.
+
+    It is written to a temporary file beside ``path`` (so the final rename is
+    atomic), created at once so an unwritable destination fails before any
+    work is done; :meth:`abort` or an exception removes it.
+
+    Raises:
+      OutputError: ``path`` is a directory or its directory is not writable.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise OutputError(f"{self.path} is a directory; name a file")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent or ".", prefix=f".{self.path.name}.", suffix=".tmp")
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        self._tmp = Path(tmp)
+        # mkstemp makes the file private (0600); the result should be an ordinary file.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(fd, 0o666 & ~umask)
+        self._file: IO[str] | None = os.fdopen(fd, "w", encoding="utf-8")
+
+    def write(self, text: str) -> None:
+        assert self._file is not None, "file already committed or aborted"
+        self._file.write(text)
+
+    def commit(self) -> None:
+        if self._file is None:
+            return
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._file = None
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "AtomicTextFile":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
+    """Writes ``text`` to ``path`` through :class:`AtomicTextFile`; returns the path."""
+    with AtomicTextFile(path) as f:
+        f.write(text)
+    return Path(path)
+
+
+def write_json_atomically(path: str | os.PathLike, value: Any) -> Path:
+    """``value`` as indented JSON (no NaN tokens: ``allow_nan=False``), atomically."""
+    return write_text_atomically(path, json.dumps(value, indent=1, allow_nan=False) + "\n")
+
+
+def reviewable_json(value: Any, indent: int = 0) -> str:
+    """JSON with sorted keys, one key per line, and each list of scalars on one line.
+
+    Full precision (``repr`` of each float), reviewable as a diff: a changed
+    epoch shows as a changed line of its metric. Keys are written as strings
+    (an int seed becomes ``"0"``: the JSON boundary).
+    """
+    pad = " " * (indent + 1)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = sorted((str(k), v) for k, v in value.items())
+        lines = [f"{pad}{json.dumps(k)}: {reviewable_json(v, indent + 1)}" for k, v in items]
+        return "{\n" + ",\n".join(lines) + "\n" + " " * indent + "}"
+    if isinstance(value, (list, tuple)) and not any(isinstance(v, (dict, list, tuple)) for v in value):
+        return json.dumps(list(value), allow_nan=False)
+    if isinstance(value, (list, tuple)):
+        return "[\n" + ",\n".join(pad + reviewable_json(v, indent + 1) for v in value) + "\n" + " " * indent + "]"
+    return json.dumps(value, allow_nan=False)
+
+
+def format_table(rows: Iterable[Sequence[str]], header: Sequence[str], align: str = "") -> str:
+    """A plain-text table: header, a rule of dashes, then the rows.
+
+    Args:
+      rows: the cells, as strings.
+      header: the column titles.
+      align: one letter per column, ``"l"`` (default) or ``"r"`` (numbers).
+
+    Returns:
+      The table, lines joined by newlines, trailing spaces stripped.
+    """
+    rows = [list(header), *(list(r) for r in rows)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    align = align.ljust(len(header), "l")
+
+    def line(row):
+        cells = (c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(row, widths, align))
+        return "  ".join(cells).rstrip()
+
+    lines = [line(r) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """The lines of a Markdown table."""
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]

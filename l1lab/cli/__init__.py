@@ -1,0 +1,40 @@
+"""Command line: ``l1lab train``, ``claims``, ``golden``, ``doctor``, ``matrix``.
+
+Argument parsing only: each command calls the library (``train`` in
+:mod:`l1lab.cli.train`, the validation commands in :mod:`l1lab.cli.suite`).
+The article's flags are accepted verbatim (``--numEpochs``, ``--numSamples``)
+beside readable ones. JSON lines go to stdout; progress, tables and errors go
+to stderr. Bad arguments or data exit with code 2. Parsing and ``--help``
+import no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from l1lab.cli import suite, train
+from l1lab.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="l1lab", description="Sparse models with L1 regularization in TensorFlow.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    train.add_parser(commands)
+    suite.add_parsers(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return fail(130, "interrupted")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

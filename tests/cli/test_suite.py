@@ -1,0 +1,91 @@
+"""l1lab claims and l1lab golden: reports, usage errors, exit codes."""
+
+import json
+
+import pytest
+
+from l1lab import cli
+from l1lab.suite import compare, golden, record, runner, scenarios
+
+
+def run_cli(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# -- claims and golden ---------------------------------------------------------
+
+
+def _fake_golden(tmp_path, name="article-sgd", sparsity=0.001):
+    """A golden file of a real scenario with made-up (but well-formed) trajectories."""
+    scenario = scenarios.get_scenario(name)
+    n = scenario.epochs
+    trajectory = {
+        "sparsity": [sparsity] * n, "inacc_train": [0.05] * n, "inacc_test": [0.06] * n,
+        "ent_train": [0.2] * n, "ent_test": [0.25] * n, "layers_numNz": {"dense_1/kernel": [50000] * n},
+    }
+    document = record.golden_document(scenario, {0: trajectory, 1: trajectory}, {"dense_1/kernel": 50176})
+    golden.write(tmp_path, name, document)
+    return document
+
+
+def test_claims_from_golden_reports_without_training(capsys, tmp_path):
+    _fake_golden(tmp_path)
+    code, out, err = run_cli(capsys, "claims", "--from-golden", "--scenario", "article-sgd",
+                             "--golden-dir", str(tmp_path), "--out-dir", str(tmp_path / "r"))
+    assert code == 0, err
+    header, rule, row = out.splitlines()[:3]
+    assert header.split()[:3] == ["scenario", "claim", "source"]
+    assert row.split()[:2] == ["article-sgd", "sparsity"] and "HOLDS" in row and "2/2" in row
+    import importlib.util
+
+    plot = ["claims.png"] if importlib.util.find_spec("matplotlib") else []  # the `report` extra
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["claims.json", "claims.md", *plot]
+
+
+def test_claims_from_golden_needs_the_file(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "claims", "--from-golden", "--scenario", "article-sgd", "--golden-dir", str(tmp_path))
+    assert code == 2 and "l1lab golden update article-sgd" in err
+
+
+def test_rejudge_keeps_trajectories(capsys, tmp_path):
+    before = _fake_golden(tmp_path, sparsity=0.5)  # breaks "no-zeros"
+    code, out, err = run_cli(capsys, "golden", "update", "article-sgd", "--rejudge", "--golden-dir", str(tmp_path))
+    assert code == 0, err
+    after = golden.load(tmp_path, "article-sgd")
+    assert after["trajectories"] == before["trajectories"]
+    assert after["claims"][0]["verdict"] == "fails"
+    assert "claim no-zeros" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["golden", "update"], "name the scenarios"),
+        (["golden", "update", "nope"], "unknown scenario 'nope'"),
+        (["golden", "update", "article-sgd", "--rejudge", "--golden-dir", "/nonexistent"], "missing"),
+        (["claims", "--scenario", "nope"], "unknown scenario"),
+        (["golden", "record-line"], "name the scenarios to measure"),
+        (["golden", "record-line", "article-sgd", "--golden-dir", "/nonexistent"], "missing"),
+    ],
+)
+def test_golden_and_claims_usage_errors(capsys, argv, message):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and message in err
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_claims_exit_code_drift_elsewhere_informs_a_broken_claim_fails(capsys, tmp_path, monkeypatch, broken):
+    drift = compare.Mismatch("article-sgd", 0, 5, "sparsity predictions/bias", 0.1, 0.2, "±0.05", "drift")
+    claim = compare.Mismatch("article-sgd", None, 199, "no-zeros: median of 3 seeds", 0.0001, 0.3, "sparsity < 0.01",
+                            "claim")
+    outcome = runner.Outcome(drift_elsewhere=[drift], mismatches=[claim] if broken else [],
+                             notes=["article-sgd: no golden/tf2.99-keras9/article-sgd.json: ... for information"])
+    monkeypatch.setattr(runner, "check_scenarios", lambda *args, **kwargs: outcome)
+    code, out, err = run_cli(capsys, "claims", "--scenario", "article-sgd", "--out-dir", str(tmp_path))
+    assert code == (1 if broken else 0), err
+    assert "Outside another line's golden files (information" in out and "sparsity predictions/bias" in out
+    assert ("CLAIM BROKE" in out) is broken
+    report = json.loads((tmp_path / "claims.json").read_text())
+    assert len(report["drift_elsewhere"]) == 1 and len(report["mismatches"]) == int(broken)

@@ -1,0 +1,32 @@
+"""Shared test helpers, as fixtures: synthetic data (no MNIST needed) and tiny scenarios."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from l1lab import data as data_lib
+
+
+def make_tiny_split(seed=0, n_train=320, n_test=64):
+    """Learnable synthetic digits: the label is written in the brightest pixel block."""
+    rng = np.random.default_rng(seed)
+
+    def make(n):
+        y = rng.integers(0, 10, n).astype(np.int32)
+        x = rng.uniform(0, 0.2, (n, 784)).astype(np.float32)
+        for i, label in enumerate(y):
+            x[i, label * 78 : label * 78 + 78] += 1.0
+        return x, y
+
+    x_train, y_train = make(n_train)
+    x_test, y_test = make(n_test)
+    return data_lib.MnistSplit(
+        x_train, y_train, x_test, y_test, x_test, y_test, num_samples=n_test, pixel_scale="unit", source="synthetic"
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_split():
+    """``tiny_split(seed=0, n_train=320, n_test=64)``: learnable synthetic digits as an ``MnistSplit``."""
+    return make_tiny_split

@@ -1,0 +1,44 @@
+"""Which golden file a TensorFlow/Keras line is checked against (tiny runs)."""
+
+import dataclasses
+import json
+
+import pytest
+
+from l1lab import runs as runs_lib
+from l1lab.suite import compare, golden, judge, lines, record, reports, runner, scenarios
+from l1lab.suite.judge import ClaimResult
+from l1lab.suite.scenarios import Claim
+from tests.suite.conftest import TINY
+
+
+def test_golden_for_stack_fails_drift_only_on_a_recorded_line(tiny_runs, tmp_path, monkeypatch):
+    runs, sizes = tiny_runs
+    monkeypatch.setitem(scenarios.SCENARIOS, "tiny", TINY)
+    document = record.golden_document(TINY, runs, sizes)
+    golden.write(tmp_path, "tiny", document)
+    here = document["versions"]
+    line = golden.stack_line(here)
+    assert line.startswith("tf2.") and line.endswith(("keras2", "keras3"))
+    assert lines.golden_for_stack(tmp_path, "tiny", here).strict is True
+    other = {**here, "tensorflow": "2.99.0", "keras_flavour": "keras9"}  # a line that is never this one
+    choice = lines.golden_for_stack(tmp_path, "tiny", other)
+    assert choice.strict is False and choice.document["versions"] == json.loads(json.dumps(here))
+    assert "for information" in choice.note and f"golden record-line tiny --golden-dir {tmp_path}" in choice.note
+
+    # Another line's file: drift informs, a broken claim still fails.
+    moved = {seed: {**t, "inacc_test": [v + 0.9 for v in t["inacc_test"]]} for seed, t in runs.items()}
+    _, found = judge.check(TINY, document, moved)
+    failures, information = choice.split(found)
+    assert [m.kind for m in failures] == ["claim"] and failures[0].metric.startswith("accurate")
+    assert information and {m.kind for m in information} == {"drift"} and len(information) == len(found) - 1
+
+    # Recorded for that line: compared against it, and drift fails.
+    line_document = record.golden_document(TINY, runs, sizes, "l1lab golden record-line --all")
+    assert line_document["command"] == "l1lab golden record-line --all"
+    assert document["command"] == "l1lab golden update tiny --seeds 3"
+    golden.write(tmp_path / "tf2.99-keras9", "tiny", {**line_document, "versions": other})
+    choice = lines.golden_for_stack(tmp_path, "tiny", other)
+    assert choice.strict is True and choice.document["versions"]["tensorflow"] == "2.99.0"
+    assert "tf2.99-keras9" in choice.note
+    assert choice.split(found) == (found, [])

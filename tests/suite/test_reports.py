@@ -1,0 +1,32 @@
+"""claims.json, claims.md, claims.png."""
+
+import dataclasses
+import json
+
+import pytest
+
+from l1lab import runs as runs_lib
+from l1lab.suite import compare, golden, judge, lines, record, reports, runner, scenarios
+from l1lab.suite.judge import ClaimResult
+from l1lab.suite.scenarios import Claim
+from tests.suite.conftest import TINY
+
+
+def test_reports(tiny_runs, tmp_path):
+    runs, sizes = tiny_runs
+    document = record.golden_document(TINY, runs, sizes)
+    comparison = {"golden_line": "tf2.99-keras9", "drift_fails": False, "values_outside_tolerance": 1}
+    drift = compare.Mismatch("tiny", 0, 2, "sparsity", 0.1, 0.2, "±0.02", "drift")
+    outcome = runner.Outcome(results={"tiny": judge.judge(TINY, runs)}, runs={"tiny": runs},
+                             goldens={"tiny": document}, drift_elsewhere=[drift], comparisons={"tiny": comparison})
+    written = reports.write_reports(tmp_path, outcome)
+    names = sorted(p.name for p in written)
+    assert names[:2] == ["claims.json", "claims.md"]
+    report = json.loads((tmp_path / "claims.json").read_text())
+    assert report["scenarios"]["tiny"][0]["verdict"] == "holds"
+    assert report["trajectories"] == {"tiny": comparison}
+    assert report["mismatches"] == [] and report["drift_elsewhere"][0]["now"] == 0.2
+    markdown = (tmp_path / "claims.md").read_text()
+    assert markdown.splitlines()[0].startswith("| scenario | claim |") and "FAILS" in markdown
+    if "claims.png" in names:
+        assert (tmp_path / "claims.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
