@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make experiment   sets everything up and runs the article's experiment
-#   make test         sets everything up and passes the tests: the fast suite in Keras 3,
+#   make test         sets everything up and passes the tests: ruff, then the fast suite in Keras 3,
 #                     Keras 2 and on TensorFlow 2.12 (the oldest), then the slow claims against golden/
 # Both create .venv on first use; MNIST is fetched on first run (see README).
 
@@ -12,7 +12,7 @@ STAMP := $(VENV)/.l1lab-installed
 # Another run: make experiment ARGS="--method proximal-sgd --l1 0.001 --numEpochs 20"
 ARGS ?= --regL1Try3 0.001 --numEpochs 200
 
-.PHONY: experiment test fast fast-legacy slow claims bench setup clean
+.PHONY: experiment test lint fast fast-legacy slow claims bench setup clean
 
 setup: $(STAMP)
 
@@ -26,7 +26,10 @@ experiment: $(STAMP)
 	@$(BIN)/l1lab train --out out/experiment.jsonl $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/tox -e fast,fast-legacy,tf212,slow
+	$(BIN)/tox -e lint,fast,fast-legacy,tf212,slow
+
+lint: $(STAMP)
+	$(BIN)/tox -e lint
 
 fast: $(STAMP)
 	$(BIN)/tox -e fast

@@ -16,6 +16,7 @@ collects the same tests.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -25,9 +26,7 @@ settings.register_profile("dev", deadline=None, max_examples=40)
 settings.register_profile(
     "ci", deadline=None, max_examples=60, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
 )
-settings.register_profile(
-    "deterministic", derandomize=True, database=None, deadline=None, max_examples=60
-)
+settings.register_profile("deterministic", derandomize=True, database=None, deadline=None, max_examples=60)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 DEFAULT_TEST_SEED = 0
@@ -70,12 +69,11 @@ def pytest_configure(config):
     from l1lab._compat import tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
-    try:
+    # Already initialised (e.g. by a plugin): the tests that need two devices will say so.
+    with contextlib.suppress(RuntimeError):
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(LOGICAL_CPUS)]
         )
-    except RuntimeError:  # already initialised (e.g. by a plugin): tests needing it will say so
-        pass
 
 
 def pytest_collection_modifyitems(config, items):

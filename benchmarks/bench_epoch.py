@@ -109,8 +109,10 @@ def main(argv=None) -> int:
     print(f"data: {split.x_train.shape[0]} train / {split.x_test.shape[0]} test from {split.source}")
     print(f"data load from cache: {load_seconds:.2f} s (target < 2 s)")
 
-    loops = {"step-function": lambda: article_loop(split, args.seed, compiled_step=True),
-             "l1lab": lambda: l1lab_loop(split, args.seed)}
+    loops = {
+        "step-function": lambda: article_loop(split, args.seed, compiled_step=True),
+        "l1lab": lambda: l1lab_loop(split, args.seed),
+    }
     if not args.skip_eager:
         loops = {"eager": lambda: article_loop(split, args.seed, compiled_step=False), **loops}
     results = {}
@@ -119,8 +121,13 @@ def main(argv=None) -> int:
         results[name] = {"seconds_per_epoch": median, "first_epoch_seconds": first}
         print(f"{name:>14}: {median:7.3f} s/epoch (median of {args.epochs}; first epoch {first:.3f} s)", flush=True)
 
-    figures = {"load_seconds": load_seconds, "loops": results, "versions": versions(),
-               "epochs": args.epochs, "warmup": args.warmup}
+    figures = {
+        "load_seconds": load_seconds,
+        "loops": results,
+        "versions": versions(),
+        "epochs": args.epochs,
+        "warmup": args.warmup,
+    }
     base = "eager" if "eager" in results else "step-function"
     ratio = results[base]["seconds_per_epoch"] / results["l1lab"]["seconds_per_epoch"]
     figures[f"speedup_vs_{base}"] = ratio

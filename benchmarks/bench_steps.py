@@ -53,8 +53,7 @@ def xla_step_ms(method, split, seed, steps: int) -> float:
     """One XLA-compiled train step (``jit_compile=True``) called from Python per batch."""
     run, _ = _run(method, split, seed)
     step = tf.function(run.loop.train_step, jit_compile=True)
-    batches = [(run.loop.x_train[i * 64:(i + 1) * 64], run.loop.y_train[i * 64:(i + 1) * 64])
-               for i in range(steps)]
+    batches = [(run.loop.x_train[i * 64 : (i + 1) * 64], run.loop.y_train[i * 64 : (i + 1) * 64]) for i in range(steps)]
     for x, y in batches[:10]:
         step(x, y).numpy()  # compile
     started = time.perf_counter()
@@ -73,7 +72,7 @@ def article_numpy_step_ms(split, steps: int, seed: int) -> float:
     x, y = split.x_train, split.y_train
     times = []
     for i in range(steps + 10):
-        xb, yb = x[(i * 64) % 49_984:][:64], y[(i * 64) % 49_984:][:64]
+        xb, yb = x[(i * 64) % 49_984 :][:64], y[(i * 64) % 49_984 :][:64]
         started = time.perf_counter()
         with tf.GradientTape() as tape:
             loss = loss_fn(yb, model(xb, training=True))
@@ -114,29 +113,47 @@ def main(argv=None) -> int:
             xla_ms.setdefault(method, []).append(xla_step_ms(method, split, args.seed, args.xla_steps))
     xla_ms = {m: statistics.median(v) for m, v in xla_ms.items()}
 
-    print(f"{KERAS_FLAVOUR}, TensorFlow {tf.__version__}; batch 64, {steps} steps per epoch, "
-          f"median of {args.rounds} epochs per method")
-    print("  epoch loop: l1lab's compiled epoch (graph, no XLA); XLA step: one jit_compile=True "
-          "step per batch, called from Python")
+    print(
+        f"{KERAS_FLAVOUR}, TensorFlow {tf.__version__}; batch 64, {steps} steps per epoch, "
+        f"median of {args.rounds} epochs per method"
+    )
+    print(
+        "  epoch loop: l1lab's compiled epoch (graph, no XLA); XLA step: one jit_compile=True "
+        "step per batch, called from Python"
+    )
     print(f"{'method':<24}{'epoch loop':>11}{'x sgd':>7}{'XLA step':>10}{'x sgd':>7}   (ms per step)")
     for method in SETTINGS:
-        print(f"{method:<24}{ms[method]:11.3f}{ms[method] / ms['sgd']:7.2f}"
-              f"{xla_ms[method]:10.3f}{xla_ms[method] / xla_ms['sgd']:7.2f}")
-    print(f"{'article NumPy step':<24}{article_ms:11.3f}{article_ms / ms['sgd']:7.2f}"
-          "   (eager step + host round trip)")
+        print(
+            f"{method:<24}{ms[method]:11.3f}{ms[method] / ms['sgd']:7.2f}"
+            f"{xla_ms[method]:10.3f}{xla_ms[method] / xla_ms['sgd']:7.2f}"
+        )
+    print(f"{'article NumPy step':<24}{article_ms:11.3f}{article_ms / ms['sgd']:7.2f}   (eager step + host round trip)")
     ratios = {
-        "proximal_sgd_over_sgd": {"epoch_loop": ms["proximal-sgd"] / ms["sgd"],
-                                  "xla_step": xla_ms["proximal-sgd"] / xla_ms["sgd"]},
-        "proximal_adagrad_over_tf": {"epoch_loop": ms["proximal-adagrad"] / ms["proximal-adagrad-tf"],
-                                     "xla_step": xla_ms["proximal-adagrad"] / xla_ms["proximal-adagrad-tf"]},
+        "proximal_sgd_over_sgd": {
+            "epoch_loop": ms["proximal-sgd"] / ms["sgd"],
+            "xla_step": xla_ms["proximal-sgd"] / xla_ms["sgd"],
+        },
+        "proximal_adagrad_over_tf": {
+            "epoch_loop": ms["proximal-adagrad"] / ms["proximal-adagrad-tf"],
+            "xla_step": xla_ms["proximal-adagrad"] / xla_ms["proximal-adagrad-tf"],
+        },
     }
     for name, target in (("proximal_sgd_over_sgd", 1.05), ("proximal_adagrad_over_tf", 1.0)):
         r = ratios[name]
         print(f"{name}: epoch loop {r['epoch_loop']:.3f}, XLA step {r['xla_step']:.3f} (target <= {target})")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"ms_per_step_epoch_loop": ms, "ms_per_step_xla": xla_ms, "article_numpy_step_ms": article_ms,
-                       "ratios": ratios, "versions": versions()}, f, indent=2)
+            json.dump(
+                {
+                    "ms_per_step_epoch_loop": ms,
+                    "ms_per_step_xla": xla_ms,
+                    "article_numpy_step_ms": article_ms,
+                    "ratios": ratios,
+                    "versions": versions(),
+                },
+                f,
+                indent=2,
+            )
     return 0
 
 

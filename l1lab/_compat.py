@@ -49,6 +49,7 @@ elif LEGACY_KERAS_REQUESTED:
 else:
     import keras  # noqa: F401
 
+
 def _keras_version() -> str:
     version = getattr(keras, "__version__", None)  # tf.keras of TF 2.15 is a lazy module without it
     if version is None:
@@ -71,9 +72,10 @@ if IS_KERAS3 and keras.backend.backend() != "tensorflow":
 
 
 # Keras >= 2.13 and Keras 3 have keras.saving.register_keras_serializable; 2.12 only keras.utils'.
-register_keras_serializable = getattr(
-    getattr(keras, "saving", None), "register_keras_serializable", None
-) or keras.utils.register_keras_serializable
+register_keras_serializable = (
+    getattr(getattr(keras, "saving", None), "register_keras_serializable", None)
+    or keras.utils.register_keras_serializable
+)
 
 
 def tf_variable(variable) -> tf.Variable:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import IO, Any, Iterable, Sequence
+from typing import IO, Any
 
 
 class OutputError(OSError):
@@ -61,7 +62,7 @@ class AtomicTextFile:
             self._file = None
             self._tmp.unlink(missing_ok=True)
 
-    def __enter__(self) -> "AtomicTextFile":
+    def __enter__(self) -> AtomicTextFile:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

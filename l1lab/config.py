@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -73,7 +74,7 @@ class MethodOptions:
     # Adagrad methods: initial accumulator; None means learning_rate ** 2.
     initial_accumulator: float | None = None
 
-    def validate(self, method) -> "MethodOptions":
+    def validate(self, method) -> MethodOptions:
         """Checks the options against ``method`` (a :class:`l1lab.methods.MethodSpec`).
 
         Raises:
@@ -126,7 +127,7 @@ class TrainConfig:
     # The article's flag this run was asked for by (``"regL1Try3"``), if any: a label.
     article_flag: str | None = None
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         """Checks every field.
 
         Raises:
@@ -142,7 +143,9 @@ class TrainConfig:
         if not _is_int(self.seed) or self.seed < 0:
             raise ValueError(f"`seed` needs to be a non-negative integer. Received: seed={self.seed!r}")
         if self.pixel_scale not in PIXEL_SCALES:
-            raise ValueError(f"`pixel_scale` needs to be one of {PIXEL_SCALES}. Received: pixel_scale={self.pixel_scale!r}")
+            raise ValueError(
+                f"`pixel_scale` needs to be one of {PIXEL_SCALES}. Received: pixel_scale={self.pixel_scale!r}"
+            )
         self.options.validate(methods.get_method(self.method))
         if not (math.isfinite(self.epsilon) and self.epsilon >= 0):
             raise ValueError(f"`epsilon` needs to be finite and >= 0. Received: epsilon={self.epsilon!r}")
@@ -178,20 +181,20 @@ DEFAULTS = TrainConfig()
 # computes goes here as well as in ``as_args``; at its default value it leaves
 # every committed golden file valid (see :func:`identity`).
 COMPUTED_ARGS = (
-    "numEpochs",      # epochs trained
-    "numSamples",     # data size: 5n train, n test images
+    "numEpochs",  # epochs trained
+    "numSamples",  # data size: 5n train, n test images
     "batchSize",
     "learningRate",
     "shuffleBuffer",  # data order
-    "pixelScale",     # raw or unit pixels
-    "method",         # the optimizer and its update rule
-    "l1",             # strengths
+    "pixelScale",  # raw or unit pixels
+    "method",  # the optimizer and its update rule
+    "l1",  # strengths
     "l1Layers",
     "l1AllKernels",
     "l1Biases",
     "initialAccumulator",
-    "hideGpus",       # device choice: changes the kernels that run
-    "epsilonZero",    # what counts as zero
+    "hideGpus",  # device choice: changes the kernels that run
+    "epsilonZero",  # what counts as zero
 )
 
 

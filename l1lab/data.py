@@ -34,8 +34,9 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable
 
 import numpy as np
 
@@ -157,9 +158,7 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     expected = header + int(np.prod(shape, dtype=np.int64))
     if len(data) != expected:
-        raise IdxFormatError(
-            f"{name}: IDX header promises {expected} bytes for shape {shape}, file has {len(data)}"
-        )
+        raise IdxFormatError(f"{name}: IDX header promises {expected} bytes for shape {shape}, file has {len(data)}")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -177,9 +176,7 @@ def _idx_path(directory: Path, basename: str) -> Path | None:
 
 def _checked_pair(images: np.ndarray, labels: np.ndarray, what: str) -> None:
     if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
-        raise IdxFormatError(
-            f"{what}: images {images.shape} and labels {labels.shape} do not belong together"
-        )
+        raise IdxFormatError(f"{what}: images {images.shape} and labels {labels.shape} do not belong together")
     if labels.size and labels.max() > 9:
         raise IdxFormatError(f"{what}: label {int(labels.max())} is not a digit")
 

@@ -38,7 +38,7 @@ class DeviceDecision:
         return {"gpusHidden": self.gpus_hidden, "reason": self.reason}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def kernel_devices(op_name: str) -> frozenset[str]:
     """Device types with a kernel for ``op_name`` in the installed TensorFlow."""
     from tensorflow.python.framework import kernels

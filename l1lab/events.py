@@ -17,7 +17,8 @@ import math
 import os
 import sys
 import time
-from typing import IO, Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import IO, Any
 
 from l1lab._io import AtomicTextFile
 
@@ -89,7 +90,7 @@ class EventWriter:
         if self._file is not None:
             self._file.write(line)
 
-    def __enter__(self) -> "EventWriter":
+    def __enter__(self) -> EventWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -23,13 +23,15 @@ article did (the first step then has SGD's size), unless told otherwise.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Mapping
+from collections.abc import Mapping
+from typing import Callable
 
 from l1lab import devices
 from l1lab._compat import keras, tf, tf_variable
 from l1lab.config import MethodOptions
 from l1lab.model import HIDDEN_UNITS, build_model, layer_names
 from l1lab.optimizers import ProximalAdagrad, ProximalSGD
+
 
 class V1OptimizerAdapter:
     """A ``tf.compat.v1.train`` optimizer behind the Keras optimizer calls l1lab uses.
@@ -131,7 +133,9 @@ METHODS: dict[str, MethodSpec] = {
             uses_l1=True,
             per_layer=True,
             make_optimizer=lambda o, lr: ProximalAdagrad(
-                lr, initial_accumulator_value=o.accumulator(lr), l1=_proximal_l1(o),
+                lr,
+                initial_accumulator_value=o.accumulator(lr),
+                l1=_proximal_l1(o),
                 apply_to_biases=o.apply_to_biases,
             ),
         ),
@@ -148,7 +152,7 @@ METHODS: dict[str, MethodSpec] = {
 
 @dataclasses.dataclass
 class Setup:
-    model: "keras.Model"
+    model: keras.Model
     optimizer: object
     method: MethodSpec
     devices: devices.DeviceDecision

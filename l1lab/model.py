@@ -10,7 +10,8 @@ many models a process built before.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from l1lab._compat import keras
 
@@ -50,7 +51,7 @@ def build_model(
     kernel_regularizers: Mapping[str, Any] | Sequence[Any] | None = None,
     seed: int | None = None,
     name: str = "mnist_mlp",
-) -> "keras.Model":
+) -> keras.Model:
     """The article's multilayer perceptron, returning logits.
 
     Args:

@@ -17,7 +17,8 @@ array (Keras variables of both flavours, ``tf.Variable``, tensors, arrays).
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -14,7 +14,7 @@ shuffle, reshuffled each epoch), seeded by ``seed``.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from l1lab import data as data_lib
 from l1lab import events as events_lib
@@ -106,8 +106,10 @@ class Run:
             config.method, learning_rate=config.learning_rate, seed=config.seed, options=config.options
         )
         self.devices = setup.devices
-        self.data = data if data is not None else data_lib.load_mnist(
-            config.num_samples, pixel_scale=config.pixel_scale, data_dir=data_dir
+        self.data = (
+            data
+            if data is not None
+            else data_lib.load_mnist(config.num_samples, pixel_scale=config.pixel_scale, data_dir=data_dir)
         )
         self.model = setup.model
         self.optimizer = setup.optimizer

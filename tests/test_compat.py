@@ -9,7 +9,7 @@ from l1lab._compat import keras, tf
 
 def test_flavour_follows_the_environment():
     requested = os.environ.get("TF_USE_LEGACY_KERAS", "").lower() in ("1", "true", "yes", "on")
-    assert _compat.LEGACY_KERAS_REQUESTED == requested
+    assert requested == _compat.LEGACY_KERAS_REQUESTED
     if _compat.TF_VERSION < (2, 16):
         assert _compat.KERAS_FLAVOUR == "keras2" and keras.__name__ == tf.keras.__name__  # built in, the only choice
     elif requested:

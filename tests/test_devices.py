@@ -12,11 +12,13 @@ from l1lab._compat import tf
 def test_kernel_registry_today():
     """Pins what SEED-FACTS.md says of TensorFlow >= 2.4; a change here is news."""
     assert {"CPU", "GPU"} <= devices.kernel_devices(devices.PROXIMAL_ADAGRAD_OP), (
-        "ResourceApplyProximalAdagrad lost its GPU kernel: --regL1Try2 would crash on GPUs again")
+        "ResourceApplyProximalAdagrad lost its GPU kernel: --regL1Try2 would crash on GPUs again"
+    )
     # (XLA's JIT devices appear in the registry once XLA is loaded; they are not GPUs.)
     descent = devices.kernel_devices(devices.PROXIMAL_GRADIENT_DESCENT_OP)
     assert "CPU" in descent and "GPU" not in descent, (
-        f"ResourceApplyProximalGradientDescent now has kernels for {sorted(descent)}: update devices.py's docs")
+        f"ResourceApplyProximalGradientDescent now has kernels for {sorted(descent)}: update devices.py's docs"
+    )
     assert devices.has_gpu_kernel("MatMul") and not devices.has_gpu_kernel(devices.PROXIMAL_GRADIENT_DESCENT_OP)
 
 
@@ -119,7 +121,7 @@ def test_l1lab_optimizers_train_on_the_gpu(jit_compile):
         loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
         @tf.function(jit_compile=jit_compile)
-        def step():
+        def step(model=model, optimizer=optimizer, loss_fn=loss_fn):
             with tf.GradientTape() as tape:
                 loss = loss_fn(y, model(x, training=True))
             grads = tape.gradient(loss, model.trainable_variables)

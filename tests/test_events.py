@@ -2,8 +2,6 @@ import io
 import json
 import math
 
-import pytest
-
 from l1lab import events
 
 COUNTS = {"dense_1/kernel": {"num": 4, "numNz": 1}, "total": {"num": 4, "numNz": 1}}
@@ -18,9 +16,7 @@ def test_args_event_schema():
 
 
 def test_measure_event_schema_is_the_articles():
-    event = events.measure_event(
-        3, ent_train=0.5, inacc_train=0.1, ent_test=0.6, inacc_test=0.2, num_nonzero=COUNTS
-    )
+    event = events.measure_event(3, ent_train=0.5, inacc_train=0.1, ent_test=0.6, inacc_test=0.2, num_nonzero=COUNTS)
     assert list(event) == ["event", *events.MEASURE_KEYS]
     assert event["event"] == "measure_test" and event["epochAfter"] == 3
     assert json.loads(events.dumps(event)) == event

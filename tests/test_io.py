@@ -23,10 +23,9 @@ def test_atomic_file_appears_only_on_commit(tmp_path):
 def test_atomic_file_is_removed_on_error(tmp_path):
     target = tmp_path / "out.jsonl"
     target.write_text("previous run\n")
-    with pytest.raises(RuntimeError):
-        with _io.AtomicTextFile(target) as f:
-            f.write("half")
-            raise RuntimeError("training crashed")
+    with pytest.raises(RuntimeError), _io.AtomicTextFile(target) as f:
+        f.write("half")
+        raise RuntimeError("training crashed")
     assert target.read_text() == "previous run\n"  # the old file is untouched
     assert os.listdir(tmp_path) == ["out.jsonl"]
 
@@ -49,7 +48,7 @@ def test_json_written_atomically_refuses_nan(tmp_path):
 
 def test_reviewable_json_sorts_keys_and_keeps_lists_on_one_line():
     text = _io.reviewable_json({"b": [0.1, 0.2], "a": {1: [3], 0: [2]}})
-    assert text.splitlines() == ['{', ' "a": {', '  "0": [2],', '  "1": [3]', ' },', ' "b": [0.1, 0.2]', '}']
+    assert text.splitlines() == ["{", ' "a": {', '  "0": [2],', '  "1": [3]', " },", ' "b": [0.1, 0.2]', "}"]
     assert json.loads(text) == {"a": {"0": [2], "1": [3]}, "b": [0.1, 0.2]}
     with pytest.raises(ValueError):
         _io.reviewable_json({"x": [float("inf")]})

@@ -39,8 +39,10 @@ def test_l1_regularizer_on_first_kernel_by_default():
 
 def test_l1_regularizer_on_every_kernel_and_per_layer():
     every = setup("l1-regularizer", l1=1e-4, l1_all_kernels=True).model
-    assert all(isinstance(every.get_layer(n).kernel_regularizer, keras.regularizers.L1)
-               for n in ("dense_1", "dense_2", "predictions"))
+    assert all(
+        isinstance(every.get_layer(n).kernel_regularizer, keras.regularizers.L1)
+        for n in ("dense_1", "dense_2", "predictions")
+    )
     per_layer = setup("l1-regularizer", l1=1e-4, l1_layers=(("dense_1", 0.0), ("predictions", 2e-4))).model
     assert per_layer.get_layer("dense_1").kernel_regularizer is None
     assert float(per_layer.get_layer("predictions").kernel_regularizer.l1) == pytest.approx(2e-4)
@@ -63,8 +65,12 @@ def test_l1_regularizer_penalty_reaches_the_gradient(tiny_split):
 def test_proximal_strengths_per_layer_and_biases():
     s = setup("proximal-sgd", l1=1e-3, l1_layers=(("dense_2", 5e-3),), apply_to_biases=False)
     assert s.optimizer.l1_by_variable() == {
-        "dense_1/kernel": 1e-3, "dense_1/bias": 0.0, "dense_2/kernel": 5e-3,
-        "dense_2/bias": 0.0, "predictions/kernel": 1e-3, "predictions/bias": 0.0,
+        "dense_1/kernel": 1e-3,
+        "dense_1/bias": 0.0,
+        "dense_2/kernel": 5e-3,
+        "dense_2/bias": 0.0,
+        "predictions/kernel": 1e-3,
+        "predictions/bias": 0.0,
     }
 
 
@@ -110,8 +116,15 @@ def test_method_settings_cover_every_method():
 def test_every_method_trains_an_epoch(method, tiny_split):
     l1, lr = METHOD_SETTINGS[method]
     run = train.Run(
-        train.TrainConfig(epochs=2, num_samples=64, batch_size=32, learning_rate=lr, seed=0,
-                          method=method, options=MethodOptions(l1=l1)),
+        train.TrainConfig(
+            epochs=2,
+            num_samples=64,
+            batch_size=32,
+            learning_rate=lr,
+            seed=0,
+            method=method,
+            options=MethodOptions(l1=l1),
+        ),
         tiny_split(),
     )
     events = list(run.events())

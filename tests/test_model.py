@@ -38,7 +38,7 @@ def test_seed_fixes_the_initial_weights(global_random_seed):
     a = model_lib.build_model(seed=global_random_seed)
     b = model_lib.build_model(seed=global_random_seed)
     c = model_lib.build_model(seed=global_random_seed + 100)
-    for va, vb, vc in zip(a.trainable_variables, b.trainable_variables, c.trainable_variables):
+    for va, vb in zip(a.trainable_variables, b.trainable_variables):
         np.testing.assert_array_equal(va.numpy(), vb.numpy())
     assert not np.array_equal(a.trainable_variables[0].numpy(), c.trainable_variables[0].numpy())
 

@@ -17,8 +17,12 @@ OPTIMIZERS = [ProximalSGD, ProximalAdagrad]
 
 
 def variables(*values):
-    return [keras.Variable(np.asarray(v, np.float32), name=f"v{i}") if IS_KERAS3
-            else tf.Variable(np.asarray(v, np.float32), name=f"v{i}") for i, v in enumerate(values)]
+    return [
+        keras.Variable(np.asarray(v, np.float32), name=f"v{i}")
+        if IS_KERAS3
+        else tf.Variable(np.asarray(v, np.float32), name=f"v{i}")
+        for i, v in enumerate(values)
+    ]
 
 
 def apply(optimizer, grads, vars_, compiled=False):
@@ -64,8 +68,14 @@ def test_learning_rate_schedule_is_accepted_and_serialised():
 @pytest.mark.parametrize("cls", OPTIMIZERS)
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"l1": -1e-3}, "l1=-0.001"), ({"l1": float("nan")}, "l1=nan"), ({"l1": float("inf")}, "l1=inf"),
-     ({"l2": -1.0}, "l2=-1.0"), ({"l1": {"dense_1": -1.0}}, "l1\\['dense_1'\\]"), ({"l1": "big"}, "needs to be a number")],
+    [
+        ({"l1": -1e-3}, "l1=-0.001"),
+        ({"l1": float("nan")}, "l1=nan"),
+        ({"l1": float("inf")}, "l1=inf"),
+        ({"l2": -1.0}, "l2=-1.0"),
+        ({"l1": {"dense_1": -1.0}}, "l1\\['dense_1'\\]"),
+        ({"l1": "big"}, "needs to be a number"),
+    ],
 )
 def test_bad_strengths_are_refused(cls, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -135,10 +145,11 @@ def test_keras_optimizers_equal_tensorflow_kernels(var, grads, lr, l1, l2):
         apply(sgd, [grad], [ours_sgd])
         apply(ada, [grad], [ours_ada])
         tf.raw_ops.ResourceApplyProximalGradientDescent(
-            var=ref_sgd.handle, alpha=np.float32(lr), l1=np.float32(l1), l2=np.float32(l2), delta=grad)
+            var=ref_sgd.handle, alpha=np.float32(lr), l1=np.float32(l1), l2=np.float32(l2), delta=grad
+        )
         tf.raw_ops.ResourceApplyProximalAdagrad(
-            var=ref_ada.handle, accum=ref_acc.handle, lr=np.float32(lr), l1=np.float32(l1),
-            l2=np.float32(l2), grad=grad)
+            var=ref_ada.handle, accum=ref_acc.handle, lr=np.float32(lr), l1=np.float32(l1), l2=np.float32(l2), grad=grad
+        )
     # Three steps of float32 rounding (see tests/test_prox.py).
     np.testing.assert_allclose(ours_sgd.numpy(), ref_sgd.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(ours_ada.numpy(), ref_ada.numpy(), rtol=1e-5, atol=1e-5)
@@ -175,8 +186,12 @@ def test_per_layer_strengths_reach_the_right_variables(cls):
     optimizer = cls(0.1, l1={"dense_2": 1e6}, apply_to_biases=False)
     optimizer.build(model.trainable_variables)
     assert optimizer.l1_by_variable() == {
-        "dense_1/kernel": 0.0, "dense_1/bias": 0.0, "dense_2/kernel": 1e6,
-        "dense_2/bias": 0.0, "predictions/kernel": 0.0, "predictions/bias": 0.0,
+        "dense_1/kernel": 0.0,
+        "dense_1/bias": 0.0,
+        "dense_2/kernel": 1e6,
+        "dense_2/bias": 0.0,
+        "predictions/kernel": 0.0,
+        "predictions/bias": 0.0,
     }
     first_kernel = model.get_layer("dense_1").kernel.numpy()
     grads = [tf.zeros_like(tf_variable(v)) for v in model.trainable_variables]
@@ -284,8 +299,9 @@ def test_fit_then_save_and_load_with_the_model(cls, tmp_path):
     rng = np.random.default_rng(0)
     x, y = rng.uniform(size=(64, 784)).astype(np.float32), rng.integers(0, 10, 64).astype(np.int32)
     model = build_model(seed=0)
-    model.compile(optimizer=cls(0.05, l1={"dense_1": 0.2}),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=cls(0.05, l1={"dense_1": 0.2}), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     model.fit(x, y, batch_size=16, epochs=2, verbose=0)
     assert np.mean(model.get_layer("dense_1").kernel.numpy() == 0) > 0.5  # exact zeros from fit
     path = tmp_path / "model.keras"

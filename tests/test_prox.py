@@ -29,8 +29,15 @@ def x_and_threshold(draw, dtype=np.float64):
     # draws, of x and of the threshold, stay normal (test_subnormals_agree_up_to_flush_to_zero
     # and test_subnormal_thresholds_agree_up_to_flush_to_zero cover the rest).
     normal32 = dtype == np.float32
-    x = draw(hnp.arrays(dtype, draw(shapes), elements=values if not normal32 else st.floats(
-        -BOUND, BOUND, allow_nan=False, allow_subnormal=False, width=32)))
+    x = draw(
+        hnp.arrays(
+            dtype,
+            draw(shapes),
+            elements=values
+            if not normal32
+            else st.floats(-BOUND, BOUND, allow_nan=False, allow_subnormal=False, width=32),
+        )
+    )
     scalar_thresholds = st.floats(0.0, 10.0, width=32, allow_subnormal=False) if normal32 else thresholds
     kind = draw(st.sampled_from(["scalar", "per-tensor", "per-element"]))
     if kind == "scalar":
@@ -47,8 +54,17 @@ def x_and_threshold(draw, dtype=np.float64):
 
 @pytest.mark.parametrize(
     "x, t, expected",
-    [(3.0, 1.0, 2.0), (-3.0, 1.0, -2.0), (0.5, 1.0, 0.0), (-0.5, 1.0, 0.0), (1.0, 1.0, 0.0),
-     (-1.0, 1.0, 0.0), (0.0, 0.0, 0.0), (2.5, 0.0, 2.5), (1e-6, 1e-5, 0.0)],
+    [
+        (3.0, 1.0, 2.0),
+        (-3.0, 1.0, -2.0),
+        (0.5, 1.0, 0.0),
+        (-0.5, 1.0, 0.0),
+        (1.0, 1.0, 0.0),
+        (-1.0, 1.0, 0.0),
+        (0.0, 0.0, 0.0),
+        (2.5, 0.0, 2.5),
+        (1e-6, 1e-5, 0.0),
+    ],
 )
 def test_scalar_reference(x, t, expected):
     assert soft_threshold(np.float64(x), t) == expected
@@ -186,7 +202,9 @@ def test_proximal_sgd_update_equals_tensorflow_kernel(case):
     np.testing.assert_allclose(prox.proximal_sgd_update(var, grad, lr, l1, l2), variable.numpy(), RTOL, ATOL)
     np.testing.assert_allclose(
         prox.tf_proximal_sgd(tf.constant(var), tf.constant(grad), np.float32(lr), np.float32(l1), np.float32(l2)),
-        variable.numpy(), RTOL, ATOL,
+        variable.numpy(),
+        RTOL,
+        ATOL,
     )
 
 
@@ -196,8 +214,12 @@ def test_proximal_adagrad_update_equals_tensorflow_kernel(case):
     var, grad, accum, lr, l1, l2 = case
     variable, accumulator = tf.Variable(var), tf.Variable(accum)
     tf.raw_ops.ResourceApplyProximalAdagrad(
-        var=variable.handle, accum=accumulator.handle, lr=np.float32(lr), l1=np.float32(l1),
-        l2=np.float32(l2), grad=grad,
+        var=variable.handle,
+        accum=accumulator.handle,
+        lr=np.float32(lr),
+        l1=np.float32(l1),
+        l2=np.float32(l2),
+        grad=grad,
     )
     new_var, new_accum = prox.proximal_adagrad_update(var, accum, grad, lr, l1, l2)
     np.testing.assert_allclose(new_accum, accumulator.numpy(), RTOL, ATOL)

@@ -63,8 +63,7 @@ def test_invariant_under_sign_flips(arrays, epsilon, data):
 def test_non_increasing_in_epsilon(arrays, eps_a, eps_b):
     small, large = sorted([eps_a, eps_b])
     assert (
-        count_nonzero(_named(arrays), large)["total"]["numNz"]
-        <= count_nonzero(_named(arrays), small)["total"]["numNz"]
+        count_nonzero(_named(arrays), large)["total"]["numNz"] <= count_nonzero(_named(arrays), small)["total"]["numNz"]
     )
 
 

@@ -3,7 +3,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-from l1lab import data as data_lib
 from l1lab import train
 from l1lab._compat import keras, tf
 

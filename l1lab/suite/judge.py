@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-from typing import Mapping
+from collections.abc import Mapping
 
 from l1lab.suite import compare
 from l1lab.suite.golden import require_current
@@ -69,8 +69,7 @@ class ClaimResult:
 def judge(scenario: Scenario, trajectories: Mapping[int, Mapping]) -> list[ClaimResult]:
     """Each claim of ``scenario`` on the final epoch of each seed's trajectory."""
     return [
-        ClaimResult(claim, {seed: t[claim.metric][-1] for seed, t in trajectories.items()})
-        for claim in scenario.claims
+        ClaimResult(claim, {seed: t[claim.metric][-1] for seed, t in trajectories.items()}) for claim in scenario.claims
     ]
 
 
@@ -114,8 +113,16 @@ def check(
     for result in results:
         if result.claim.asserted and not result.claim.holds(result.median):
             golden_median = statistics.median(golden_runs[s][result.claim.metric][-1] for s in trajectories)
-            mismatches.append(compare.Mismatch(
-                scenario.name, None, final, f"{result.claim.id}: median of {len(trajectories)} seeds",
-                golden_median, result.median, result.claim.statement(), "claim",
-            ))
+            mismatches.append(
+                compare.Mismatch(
+                    scenario.name,
+                    None,
+                    final,
+                    f"{result.claim.id}: median of {len(trajectories)} seeds",
+                    golden_median,
+                    result.median,
+                    result.claim.statement(),
+                    "claim",
+                )
+            )
     return results, mismatches

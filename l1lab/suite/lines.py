@@ -16,8 +16,8 @@ asserted on every line.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from l1lab._compat import versions
 from l1lab.suite import golden
@@ -55,10 +55,14 @@ def golden_for_stack(golden_dir, name: str, stack: Mapping | None = None) -> Gol
     manifest = golden.load_line(line_dir) or {"scenarios": {}}
     measured = manifest["scenarios"].get(name, {}).get("trajectories")
     if measured == "reference":
-        return GoldenChoice(reference, True, (
-            f"trajectories compared with golden/{name}.json ({reference_line}): identical on {line} "
-            f"when measured (golden/{line}/{golden.LINE_FILE})"
-        ))
+        return GoldenChoice(
+            reference,
+            True,
+            (
+                f"trajectories compared with golden/{name}.json ({reference_line}): identical on {line} "
+                f"when measured (golden/{line}/{golden.LINE_FILE})"
+            ),
+        )
     try:
         recorded = golden.load(line_dir, name)
     except golden.GoldenError:
@@ -66,11 +70,15 @@ def golden_for_stack(golden_dir, name: str, stack: Mapping | None = None) -> Gol
             raise
     else:
         return GoldenChoice(recorded, True, f"trajectories compared against golden/{line}")
-    return GoldenChoice(reference, False, (
-        f"{line} was not measured for {name}: trajectories compared with golden/{name}.json ({reference_line}) "
-        f"for information, claims asserted; measure this line with "
-        f"`l1lab golden record-line {name} --golden-dir {golden_dir}`"
-    ))
+    return GoldenChoice(
+        reference,
+        False,
+        (
+            f"{line} was not measured for {name}: trajectories compared with golden/{name}.json ({reference_line}) "
+            f"for information, claims asserted; measure this line with "
+            f"`l1lab golden record-line {name} --golden-dir {golden_dir}`"
+        ),
+    )
 
 
 def reference_lines(golden_dir, names: Iterable[str]) -> set[str]:

@@ -16,8 +16,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 from l1lab._io import markdown_table, write_json_atomically, write_text_atomically
 
@@ -61,7 +62,7 @@ def run_env(env: str, root: Path, tox: str, *, claims: bool, seeds: int, timeout
     # could resolve to another installation on PATH.
     doctor = _run([tox, "exec", "-qq", "-e", env, "--", "python", "-m", "l1lab", "doctor", "--json"], root, timeout)
     try:
-        report = json.loads(doctor.stdout[doctor.stdout.index("{"):])
+        report = json.loads(doctor.stdout[doctor.stdout.index("{") :])
         row.tensorflow, row.keras = report["versions"]["tensorflow"], report["versions"]["keras"]
         row.broken_methods = report["broken_methods"]
         row.doctor = "ok" if report["ok"] else "broken: " + ", ".join(report["broken_methods"])
@@ -72,15 +73,35 @@ def run_env(env: str, root: Path, tox: str, *, claims: bool, seeds: int, timeout
         row.doctor = f"no report (exit {doctor.returncode})"
     if claims:
         out_dir = root / "reports" / env
-        done = _run([tox, "exec", "-qq", "-e", env, "--", "python", "-m", "l1lab", "claims", "--quiet",
-                     "--seeds", str(seeds), "--out-dir", str(out_dir)], root, timeout)
+        done = _run(
+            [
+                tox,
+                "exec",
+                "-qq",
+                "-e",
+                env,
+                "--",
+                "python",
+                "-m",
+                "l1lab",
+                "claims",
+                "--quiet",
+                "--seeds",
+                str(seeds),
+                "--out-dir",
+                str(out_dir),
+            ],
+            root,
+            timeout,
+        )
         row.claims_ok = done.returncode == 0
         try:
             report = json.loads((out_dir / "claims.json").read_text())
             for scenario, results in report["scenarios"].items():
                 for r in results:
                     row.claims[f"{scenario} {r['metric']} {r['op']} {r['threshold']:g}"] = (
-                        f"{r['median']:.4f} {r['verdict']}")
+                        f"{r['median']:.4f} {r['verdict']}"
+                    )
             row.trajectories = trajectory_summary(report["trajectories"])
         except (OSError, ValueError, KeyError):
             row.claims["(claims)"] = "no report"
@@ -106,17 +127,37 @@ def markdown(rows: Sequence[Row]) -> str:
     extra = ["trajectories"] if claim_names else []
     lines = markdown_table(
         ["environment", "TensorFlow", "Keras", "fast suite", "doctor", "golden files", *extra],
-        [[row.env, row.tensorflow, row.keras, row.tests, row.doctor, row.golden,
-          *([row.trajectories] if extra else [])] for row in rows],
+        [
+            [
+                row.env,
+                row.tensorflow,
+                row.keras,
+                row.tests,
+                row.doctor,
+                row.golden,
+                *([row.trajectories] if extra else []),
+            ]
+            for row in rows
+        ],
     )
     if claim_names:
-        lines += ["", *markdown_table(["claim (median, verdict)", *(row.env for row in rows)],
-                              [[name, *(row.claims.get(name, "-") for row in rows)] for name in claim_names])]
+        lines += [
+            "",
+            *markdown_table(
+                ["claim (median, verdict)", *(row.env for row in rows)],
+                [[name, *(row.claims.get(name, "-") for row in rows)] for name in claim_names],
+            ),
+        ]
     return "\n".join(lines) + "\n"
 
 
 def run_matrix(
-    envs: Sequence[str], root: Path, out_dir: Path, *, claims: bool = False, seeds: int = 3,
+    envs: Sequence[str],
+    root: Path,
+    out_dir: Path,
+    *,
+    claims: bool = False,
+    seeds: int = 3,
     on_row: Callable[[Row], None] | None = None,
 ) -> list[Row]:
     """Runs every environment in turn and writes ``matrix.json`` and ``matrix.md`` into ``out_dir``.

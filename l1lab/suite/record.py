@@ -7,8 +7,9 @@ run keeps what it finished). Run them serially, never under ``pytest -n``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable
 
 from l1lab import runs
 from l1lab._compat import versions
@@ -139,8 +140,11 @@ def record_line(
         chosen = seeds_for_check(reference, seeds)
         trained, sizes = runs.run_seeds(scenario.config(), chosen, on_seed=on_seed(name) if on_seed else None)
         outside = sum(
-            len(compare.compare_trajectory(name, seed, reference["trajectories"][seed], trained[seed],
-                                           reference["layer_sizes"]))
+            len(
+                compare.compare_trajectory(
+                    name, seed, reference["trajectories"][seed], trained[seed], reference["layer_sizes"]
+                )
+            )
             for seed in chosen
         )
         identical = all(trained[seed] == reference["trajectories"][seed] for seed in chosen)
@@ -150,22 +154,26 @@ def record_line(
             said.append(f"{name}: identical to golden/{name}.json on seeds {chosen}: the reference serves {line}")
         else:
             golden.write(line_dir, name, golden_document(scenario, trained, sizes, command))
-            said.append(f"{name}: differs from golden/{name}.json ({outside} values outside tolerance on seeds "
-                        f"{chosen}): recorded {recorded}")
+            said.append(
+                f"{name}: differs from golden/{name}.json ({outside} values outside tolerance on seeds "
+                f"{chosen}): recorded {recorded}"
+            )
         manifest["scenarios"][name] = {
             "trajectories": "reference" if identical else "recorded",
             "seeds": chosen,
             "values_outside_reference_tolerance": outside,
         }
-        manifest.update({
-            "schema": golden.LINE_SCHEMA,
-            "line": line,
-            "versions": stack,
-            "command": command,
-            "policy": "per scenario: 'reference' = trajectories identical to golden/<name>.json on these seeds, "
-            "compared with it; 'recorded' = they differed, compared with golden/<line>/<name>.json; "
-            "drift fails either way",
-        })
+        manifest.update(
+            {
+                "schema": golden.LINE_SCHEMA,
+                "line": line,
+                "versions": stack,
+                "command": command,
+                "policy": "per scenario: 'reference' = trajectories identical to golden/<name>.json on these seeds, "
+                "compared with it; 'recorded' = they differed, compared with golden/<line>/<name>.json; "
+                "drift fails either way",
+            }
+        )
         # After each scenario: an interrupted measurement keeps what it measured, consistently.
         golden.write_line(line_dir, manifest)
     return manifest, said
@@ -177,8 +185,11 @@ def change_summary(old: Mapping | None, new: Mapping) -> str:
         return f"{new['scenario']}: new golden file, seeds {new['seeds']}"
     lines = [f"{new['scenario']}: seeds {old['seeds']} -> {new['seeds']}"]
     if old.get("versions") != new["versions"]:
-        changed = {k: f"{old.get('versions', {}).get(k)} -> {v}" for k, v in new["versions"].items()
-                   if old.get("versions", {}).get(k) != v}
+        changed = {
+            k: f"{old.get('versions', {}).get(k)} -> {v}"
+            for k, v in new["versions"].items()
+            if old.get("versions", {}).get(k) != v
+        }
         lines.append(f"  versions: {changed}")
     old_claims = {c["id"]: c for c in old.get("claims", [])}
     for claim in new["claims"]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from l1lab._compat import versions
 from l1lab._io import markdown_table, write_json_atomically, write_text_atomically
@@ -27,11 +27,19 @@ def report_rows(results: Mapping[str, list[ClaimResult]]) -> list[list[str]]:
     rows = []
     for name, claim_results in results.items():
         for r in claim_results:
-            rows.append([
-                name, r.claim.statement(), r.claim.source, "yes" if r.claim.asserted else "no", r.verdict.upper(),
-                f"{r.median:.4f}", f"{r.margin:+.4f}", f"{r.holds_on}/{len(r.values)} seeds",
-                f"{min(r.values.values()):.4f}..{max(r.values.values()):.4f}",
-            ])
+            rows.append(
+                [
+                    name,
+                    r.claim.statement(),
+                    r.claim.source,
+                    "yes" if r.claim.asserted else "no",
+                    r.verdict.upper(),
+                    f"{r.median:.4f}",
+                    f"{r.margin:+.4f}",
+                    f"{r.holds_on}/{len(r.values)} seeds",
+                    f"{min(r.values.values()):.4f}..{max(r.values.values()):.4f}",
+                ]
+            )
     return rows
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Iterable
+from collections.abc import Iterable
+from typing import Callable
 
 from l1lab import runs
 from l1lab.suite import golden
@@ -62,8 +63,9 @@ def check_scenarios(
             outcome.runs[name] = dict(document["trajectories"])
         else:
             chosen = seeds_for_check(document, seeds) if document else list(range(seeds or GOLDEN_SEEDS))
-            outcome.runs[name], _ = runs.run_seeds(scenario.config(), chosen,
-                                                   on_seed=on_seed(name) if on_seed else None)
+            outcome.runs[name], _ = runs.run_seeds(
+                scenario.config(), chosen, on_seed=on_seed(name) if on_seed else None
+            )
         if document is None or from_golden:
             outcome.results[name] = judge(scenario, outcome.runs[name])
         else:

@@ -115,10 +115,23 @@ SCENARIOS: dict[str, Scenario] = {
             title="--regL1Try1 1e-4: Keras's L1 regularizer on the first kernel, penalty really applied",
             **_article("regL1Try1", "l1-regularizer", 1e-4),
             claims=(
-                Claim("not-over-35", "article", "the plain L1 regularizer does not reach 35% sparsity",
-                      "sparsity", "<", 0.35),
-                Claim("finds-no-zeros", "article", "the plain L1 regularizer finds no zeros (< 0.1%)",
-                      "sparsity", "<", 0.001, asserted=False),
+                Claim(
+                    "not-over-35",
+                    "article",
+                    "the plain L1 regularizer does not reach 35% sparsity",
+                    "sparsity",
+                    "<",
+                    0.35,
+                ),
+                Claim(
+                    "finds-no-zeros",
+                    "article",
+                    "the plain L1 regularizer finds no zeros (< 0.1%)",
+                    "sparsity",
+                    "<",
+                    0.001,
+                    asserted=False,
+                ),
             ),
             why="the article's Try1 with the penalty its code dropped",
         ),
@@ -127,8 +140,9 @@ SCENARIOS: dict[str, Scenario] = {
             title="--regL1Try3 1e-3: TensorFlow's ProximalAdagradOptimizer, GPUs hidden",
             **_article("regL1Try3", "proximal-adagrad-tf", 1e-3, hide_gpus=True),
             claims=(
-                Claim("over-35", "article", "over 35% sparsity after 200 epochs", "sparsity", ">", 0.35,
-                      asserted=False),
+                Claim(
+                    "over-35", "article", "over 35% sparsity after 200 epochs", "sparsity", ">", 0.35, asserted=False
+                ),
                 Claim("over-30", "l1lab", "over 30% sparsity, on every seed measured", "sparsity", ">", 0.30),
                 Claim("inacc-under-10", "l1lab", "test inaccuracy under 10%", "inacc_test", "<", 0.10),
             ),
@@ -139,10 +153,17 @@ SCENARIOS: dict[str, Scenario] = {
             title="--regL1Alt 1e-3: SGD then soft-thresholding (the article's hand-written step)",
             **_article("regL1Alt", "proximal-sgd", 1e-3),
             claims=(
-                Claim("over-45", "l1lab", "over 45% sparsity: more than TensorFlow's ProximalAdagrad (Try3)",
-                      "sparsity", ">", 0.45),
-                Claim("inacc-under-4", "l1lab", "test inaccuracy under 4%: better than Try3's",
-                      "inacc_test", "<", 0.04),
+                Claim(
+                    "over-45",
+                    "l1lab",
+                    "over 45% sparsity: more than TensorFlow's ProximalAdagrad (Try3)",
+                    "sparsity",
+                    ">",
+                    0.45,
+                ),
+                Claim(
+                    "inacc-under-4", "l1lab", "test inaccuracy under 4%: better than Try3's", "inacc_test", "<", 0.04
+                ),
             ),
             why="the article gives no strength; 1e-3 is Try3's, so only the update rule differs",
         ),

@@ -22,8 +22,12 @@ def _fake_golden(tmp_path, name="article-sgd", sparsity=0.001):
     scenario = scenarios.get_scenario(name)
     n = scenario.epochs
     trajectory = {
-        "sparsity": [sparsity] * n, "inacc_train": [0.05] * n, "inacc_test": [0.06] * n,
-        "ent_train": [0.2] * n, "ent_test": [0.25] * n, "layers_numNz": {"dense_1/kernel": [50000] * n},
+        "sparsity": [sparsity] * n,
+        "inacc_train": [0.05] * n,
+        "inacc_test": [0.06] * n,
+        "ent_train": [0.2] * n,
+        "ent_test": [0.25] * n,
+        "layers_numNz": {"dense_1/kernel": [50000] * n},
     }
     document = record.golden_document(scenario, {0: trajectory, 1: trajectory}, {"dense_1/kernel": 50176})
     golden.write(tmp_path, name, document)
@@ -32,8 +36,17 @@ def _fake_golden(tmp_path, name="article-sgd", sparsity=0.001):
 
 def test_claims_from_golden_reports_without_training(capsys, tmp_path):
     _fake_golden(tmp_path)
-    code, out, err = run_cli(capsys, "claims", "--from-golden", "--scenario", "article-sgd",
-                             "--golden-dir", str(tmp_path), "--out-dir", str(tmp_path / "r"))
+    code, out, err = run_cli(
+        capsys,
+        "claims",
+        "--from-golden",
+        "--scenario",
+        "article-sgd",
+        "--golden-dir",
+        str(tmp_path),
+        "--out-dir",
+        str(tmp_path / "r"),
+    )
     assert code == 0, err
     header, rule, row = out.splitlines()[:3]
     assert header.split()[:3] == ["scenario", "claim", "source"]
@@ -45,7 +58,9 @@ def test_claims_from_golden_reports_without_training(capsys, tmp_path):
 
 
 def test_claims_from_golden_needs_the_file(capsys, tmp_path):
-    code, _, err = run_cli(capsys, "claims", "--from-golden", "--scenario", "article-sgd", "--golden-dir", str(tmp_path))
+    code, _, err = run_cli(
+        capsys, "claims", "--from-golden", "--scenario", "article-sgd", "--golden-dir", str(tmp_path)
+    )
     assert code == 2 and "l1lab golden update article-sgd" in err
 
 
@@ -78,10 +93,14 @@ def test_golden_and_claims_usage_errors(capsys, argv, message):
 @pytest.mark.parametrize("broken", [False, True])
 def test_claims_exit_code_drift_elsewhere_informs_a_broken_claim_fails(capsys, tmp_path, monkeypatch, broken):
     drift = compare.Mismatch("article-sgd", 0, 5, "sparsity predictions/bias", 0.1, 0.2, "±0.05", "drift")
-    claim = compare.Mismatch("article-sgd", None, 199, "no-zeros: median of 3 seeds", 0.0001, 0.3, "sparsity < 0.01",
-                            "claim")
-    outcome = runner.Outcome(drift_elsewhere=[drift], mismatches=[claim] if broken else [],
-                             notes=["article-sgd: no golden/tf2.99-keras9/article-sgd.json: ... for information"])
+    claim = compare.Mismatch(
+        "article-sgd", None, 199, "no-zeros: median of 3 seeds", 0.0001, 0.3, "sparsity < 0.01", "claim"
+    )
+    outcome = runner.Outcome(
+        drift_elsewhere=[drift],
+        mismatches=[claim] if broken else [],
+        notes=["article-sgd: no golden/tf2.99-keras9/article-sgd.json: ... for information"],
+    )
     monkeypatch.setattr(runner, "check_scenarios", lambda *args, **kwargs: outcome)
     code, out, err = run_cli(capsys, "claims", "--scenario", "article-sgd", "--out-dir", str(tmp_path))
     assert code == (1 if broken else 0), err

@@ -64,9 +64,7 @@ def test_unwritable_out_exits_2(capsys, tmp_path):
 def test_unusable_data_dir_exits_2_and_writes_nothing(capsys, tmp_path):
     (tmp_path / "empty").mkdir()
     out_file = tmp_path / "run.jsonl"
-    code, out, err = run_cli(
-        capsys, "train", "--data-dir", str(tmp_path / "empty"), "--out", str(out_file)
-    )
+    code, out, err = run_cli(capsys, "train", "--data-dir", str(tmp_path / "empty"), "--out", str(out_file))
     assert code == 2 and out == ""
     assert "neither the four MNIST IDX files" in err
     assert os.listdir(tmp_path) == ["empty"]  # no --out file, no temporary left
@@ -133,7 +131,11 @@ CLI_METHODS = [
 ]
 
 
-@pytest.mark.parametrize("argv, method, hidden", CLI_METHODS, ids=[" ".join(a[:2]) + (" ..." if len(a) > 2 else "") for a, _, _ in CLI_METHODS])
+@pytest.mark.parametrize(
+    "argv, method, hidden",
+    CLI_METHODS,
+    ids=[" ".join(a[:2]) + (" ..." if len(a) > 2 else "") for a, _, _ in CLI_METHODS],
+)
 def test_each_method_runs_one_epoch(capsys, argv, method, hidden):
     code, out, err = run_cli(capsys, "train", "--numEpochs", "2", "--numSamples", "200", "--quiet", *argv)
     assert code == 0, err

@@ -49,22 +49,28 @@ def test_scenario_against_its_golden_file(name):
         pytest.fail(str(exc), pytrace=False)
     mismatches, drift_elsewhere = choice.split(found)
     if drift_elsewhere:
-        warnings.warn(StackWarning(
-            f"{name}: this line's trajectories differ from another line's golden file in "
-            f"{len(drift_elsewhere)} values ({choice.note})\n{compare.mismatch_table(drift_elsewhere, limit=8)}"
-        ))
+        warnings.warn(
+            StackWarning(
+                f"{name}: this line's trajectories differ from another line's golden file in "
+                f"{len(drift_elsewhere)} values ({choice.note})\n{compare.mismatch_table(drift_elsewhere, limit=8)}"
+            ),
+            stacklevel=1,
+        )
     measured = {c["id"]: c for c in document["claims"]}
     for result in results:
         on_file = measured.get(result.claim.id)
         if result.claim.source != "article" or (result.verdict == "holds" and on_file["verdict"] == "holds"):
             continue
-        warnings.warn(ArticleClaimWarning(
-            f"{name}: the article's claim '{result.claim.text}' ({result.claim.statement()}) is not a fact: "
-            f"{on_file['verdict'].upper()} over the golden file's {on_file['seeds']} seeds (median "
-            f"{on_file['median']:.4f}, margin {on_file['margin']:+.4f}, holds on {on_file['holds_on']}); "
-            f"{result.verdict.upper()} over the {len(result.values)} seeds run now (median {result.median:.4f})"
-        ))
+        warnings.warn(
+            ArticleClaimWarning(
+                f"{name}: the article's claim '{result.claim.text}' ({result.claim.statement()}) is not a fact: "
+                f"{on_file['verdict'].upper()} over the golden file's {on_file['seeds']} seeds (median "
+                f"{on_file['median']:.4f}, margin {on_file['margin']:+.4f}, holds on {on_file['holds_on']}); "
+                f"{result.verdict.upper()} over the {len(result.values)} seeds run now (median {result.median:.4f})"
+            ),
+            stacklevel=1,
+        )
     if mismatches:
         broke = sum(m.kind == "claim" for m in mismatches)
-        headline = (f"{broke} claim(s) broke" if broke else "no claim broke, but the numbers drifted")
+        headline = f"{broke} claim(s) broke" if broke else "no claim broke, but the numbers drifted"
         pytest.fail(f"{name}: {headline}\n{compare.mismatch_table(mismatches)}", pytrace=False)

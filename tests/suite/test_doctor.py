@@ -9,8 +9,8 @@ import json
 import pytest
 
 from l1lab import cli
-from l1lab.suite import doctor
 from l1lab._compat import IS_KERAS3
+from l1lab.suite import doctor
 
 
 @pytest.fixture(scope="module")
@@ -20,15 +20,27 @@ def report():
 
 # (probe, status on Keras 3, status on Keras 2, what the status on Keras 3 means, what to do if it changes)
 KNOWN = [
-    ("v1 ProximalAdagrad on Keras variables", doctor.FAILS, doctor.OK,
-     "Keras 3 variables lack get_shape, so TF's v1 optimizers cannot take them",
-     "if it now works, proximal-adagrad-tf could drop its tf.Variable unwrapping (methods.V1OptimizerAdapter)"),
-    ("v1 ProximalAdagrad in model.compile", doctor.FAILS, doctor.OK,
-     "Keras 3's compile rejects tf.compat.v1.train optimizers",
-     "if it now works, update the README and SEED-FACTS; l1lab's loop does not use compile for it"),
-    ("v1 ProximalAdagrad through tf.Variable", doctor.OK, doctor.OK,
-     "proximal-adagrad-tf works by handing the optimizer each variable's tf.Variable",
-     "if it broke, proximal-adagrad-tf (the article's Try2/Try3) no longer works: find a new way in"),
+    (
+        "v1 ProximalAdagrad on Keras variables",
+        doctor.FAILS,
+        doctor.OK,
+        "Keras 3 variables lack get_shape, so TF's v1 optimizers cannot take them",
+        "if it now works, proximal-adagrad-tf could drop its tf.Variable unwrapping (methods.V1OptimizerAdapter)",
+    ),
+    (
+        "v1 ProximalAdagrad in model.compile",
+        doctor.FAILS,
+        doctor.OK,
+        "Keras 3's compile rejects tf.compat.v1.train optimizers",
+        "if it now works, update the README and SEED-FACTS; l1lab's loop does not use compile for it",
+    ),
+    (
+        "v1 ProximalAdagrad through tf.Variable",
+        doctor.OK,
+        doctor.OK,
+        "proximal-adagrad-tf works by handing the optimizer each variable's tf.Variable",
+        "if it broke, proximal-adagrad-tf (the article's Try2/Try3) no longer works: find a new way in",
+    ),
     ("L1 regularizer in model.fit", doctor.OK, doctor.OK, "fit adds model.losses to the loss", "investigate Keras"),
     ("L1 regularizer in l1lab's loop", doctor.OK, doctor.OK, "l1lab adds model.losses itself", "fix train.py"),
     ("Keras Ftrl with L1", doctor.OK, doctor.OK, "Ftrl's L1 makes exact zeros", "the ftrl method is broken"),

@@ -11,10 +11,15 @@ from l1lab.suite.golden import GoldenError
 def minimal(name="s", epochs=2):
     column = [0.1] * epochs
     return {
-        "schema": golden.SCHEMA, "scenario": name, "config": {"numEpochs": epochs}, "seeds": [0],
-        "versions": {}, "claims": [], "tolerances": {}, "layer_sizes": {"k": 10},
-        "trajectories": {"0": {**{m: list(column) for m in TRAJECTORY_METRICS},
-                               "layers_numNz": {"k": [5] * epochs}}},
+        "schema": golden.SCHEMA,
+        "scenario": name,
+        "config": {"numEpochs": epochs},
+        "seeds": [0],
+        "versions": {},
+        "claims": [],
+        "tolerances": {},
+        "layer_sizes": {"k": 10},
+        "trajectories": {"0": {**{m: list(column) for m in TRAJECTORY_METRICS}, "layers_numNz": {"k": [5] * epochs}}},
     }
 
 

@@ -63,8 +63,9 @@ def _add_option(monkeypatch, value):
 
     base = config.TrainConfig.as_args
     monkeypatch.setattr(config, "COMPUTED_ARGS", (*config.COMPUTED_ARGS, "groupL1"))
-    monkeypatch.setattr(config.TrainConfig, "as_args",
-                        lambda self: {**base(self), "groupL1": 0.0 if self is config.DEFAULTS else value})
+    monkeypatch.setattr(
+        config.TrainConfig, "as_args", lambda self: {**base(self), "groupL1": 0.0 if self is config.DEFAULTS else value}
+    )
 
 
 @pytest.mark.parametrize("name", sorted(scenarios.SCENARIOS))
@@ -96,7 +97,9 @@ def test_a_changed_computation_is_refused_naming_the_field_and_the_command(chang
     scenario = scenarios.get_scenario("article-alt")
     document = golden.load(GOLDEN_DIR, "article-alt")
     changed = dataclasses.replace(scenario, **change)
-    with pytest.raises(golden.GoldenError, match=rf"another configuration \({field}: .*`l1lab golden update article-alt`"):
+    with pytest.raises(
+        golden.GoldenError, match=rf"another configuration \({field}: .*`l1lab golden update article-alt`"
+    ):
         golden.require_current(changed, document)
 
 

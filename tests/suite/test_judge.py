@@ -1,12 +1,11 @@
 """Verdicts over seeds, and checking a fresh run against a golden file (tiny runs)."""
 
 import dataclasses
-import json
 
 import pytest
 
 from l1lab import runs as runs_lib
-from l1lab.suite import compare, golden, judge, lines, record, reports, runner, scenarios
+from l1lab.suite import compare, golden, judge, record
 from l1lab.suite.judge import ClaimResult
 from l1lab.suite.scenarios import Claim
 from tests.suite.conftest import TINY

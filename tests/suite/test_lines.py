@@ -1,14 +1,8 @@
 """Which golden file a TensorFlow/Keras line is checked against (tiny runs)."""
 
-import dataclasses
 import json
 
-import pytest
-
-from l1lab import runs as runs_lib
-from l1lab.suite import compare, golden, judge, lines, record, reports, runner, scenarios
-from l1lab.suite.judge import ClaimResult
-from l1lab.suite.scenarios import Claim
+from l1lab.suite import golden, judge, lines, record, scenarios
 from tests.suite.conftest import TINY
 
 

@@ -6,21 +6,36 @@ from l1lab.suite import golden, lines, matrix
 
 
 def test_pytest_summary_takes_the_closing_line():
-    output = "== 3 failed, 1 passed in 2.00s ==\n...\n============ 272 passed, 4 skipped, 2 warnings in 24.18s =============\n"
+    output = (
+        "== 3 failed, 1 passed in 2.00s ==\n...\n"
+        "============ 272 passed, 4 skipped, 2 warnings in 24.18s =============\n"
+    )
     assert matrix.pytest_summary(output) == "272 passed, 4 skipped, 2 warnings"
     assert matrix.pytest_summary("ERROR: no tox env") == "no pytest summary"
 
 
 def test_markdown_has_a_row_per_environment_and_per_claim():
     rows = [
-        matrix.Row("tf212", "2.12.1", "2.12.0", "272 passed", True, "ok", [], {"article-try3 sparsity > 0.35": "0.36 fragile"},
-                   trajectories="within tolerance of tf2.21-keras3", golden="tf2.12-keras2: 4 as reference, 2 recorded"),
+        matrix.Row(
+            "tf212",
+            "2.12.1",
+            "2.12.0",
+            "272 passed",
+            True,
+            "ok",
+            [],
+            {"article-try3 sparsity > 0.35": "0.36 fragile"},
+            trajectories="within tolerance of tf2.21-keras3",
+            golden="tf2.12-keras2: 4 as reference, 2 recorded",
+        ),
         matrix.Row("tf221", "2.21.0", "3.15.1", "272 passed", True, "broken: ftrl", ["ftrl"], {}),
     ]
     lines = matrix.markdown(rows).splitlines()
     assert lines[0] == "| environment | TensorFlow | Keras | fast suite | doctor | golden files | trajectories |"
-    assert lines[2] == ("| tf212 | 2.12.1 | 2.12.0 | 272 passed | ok | tf2.12-keras2: 4 as reference, 2 recorded "
-                        "| within tolerance of tf2.21-keras3 |")
+    assert lines[2] == (
+        "| tf212 | 2.12.1 | 2.12.0 | 272 passed | ok | tf2.12-keras2: 4 as reference, 2 recorded "
+        "| within tolerance of tf2.21-keras3 |"
+    )
     assert lines[3] == "| tf221 | 2.21.0 | 3.15.1 | 272 passed | broken: ftrl | - | - |"
     assert lines[5] == "| claim (median, verdict) | tf212 | tf221 |"
     assert lines[7] == "| article-try3 sparsity > 0.35 | 0.36 fragile | - |"
@@ -36,7 +51,8 @@ def test_trajectory_summary_names_the_scenarios_that_differ():
     assert matrix.trajectory_summary({}) == "-"
     assert matrix.trajectory_summary({"a": comparison(0), "b": comparison(0)}) == "within tolerance of tf2.21-keras3"
     assert matrix.trajectory_summary({"a": comparison(0), "b": comparison(7), "c": comparison(1)}) == (
-        "differ from tf2.21-keras3 in 2/3: b, c")
+        "differ from tf2.21-keras3 in 2/3: b, c"
+    )
 
 
 def test_environments_are_the_tox_ones():
@@ -47,7 +63,7 @@ def test_environments_are_the_tox_ones():
         assert f"[testenv:{env}]" in tox_ini
 
 
-FAKE_TOX = r'''#!{python}
+FAKE_TOX = r"""#!{python}
 import json, pathlib, sys
 args = sys.argv[1:]
 if args[0] == "-e":
@@ -64,7 +80,7 @@ elif "claims" in args:
     (out / "claims.json").write_text(json.dumps({{"scenarios": {{"article-try3": [claim]}},
                                                    "trajectories": {{"article-try3": comparison}}}}))
     sys.exit({claims_exit})
-'''
+"""
 
 
 @pytest.mark.parametrize("claims_exit", [0, 1])
@@ -88,10 +104,14 @@ def test_line_status_reads_the_line_manifest(tmp_path):
     stack = {"tensorflow": "2.99.1", "keras_flavour": "keras9"}
     assert lines.line_status(tmp_path, stack) == "tf2.99-keras9: not measured (drift warns)"
     entries = {"a": "reference", "b": "recorded", "c": "reference"}
-    golden.write_line(tmp_path / "tf2.99-keras9", {
-        "schema": golden.LINE_SCHEMA, "line": "tf2.99-keras9",
-        "scenarios": {name: {"trajectories": kind} for name, kind in entries.items()},
-    })
+    golden.write_line(
+        tmp_path / "tf2.99-keras9",
+        {
+            "schema": golden.LINE_SCHEMA,
+            "line": "tf2.99-keras9",
+            "scenarios": {name: {"trajectories": kind} for name, kind in entries.items()},
+        },
+    )
     assert lines.line_status(tmp_path, stack) == "tf2.99-keras9: 2 as reference, 1 recorded"
     (tmp_path / "tf2.99-keras9" / golden.LINE_FILE).write_text("[]")
     assert "record-line --all" in lines.line_status(tmp_path, stack)

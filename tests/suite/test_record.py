@@ -1,14 +1,11 @@
 """Golden documents written by training: update, rejudge, record-line (tiny runs)."""
 
-import dataclasses
 import json
 
 import pytest
 
 from l1lab import runs as runs_lib
-from l1lab.suite import compare, golden, judge, lines, record, reports, runner, scenarios
-from l1lab.suite.judge import ClaimResult
-from l1lab.suite.scenarios import Claim
+from l1lab.suite import golden, judge, lines, record, scenarios
 from tests.suite.conftest import TINY
 
 
@@ -57,14 +54,19 @@ def test_record_line_records_only_what_differs_and_makes_drift_fail(tiny_runs, t
     other = {**here, "tensorflow": "2.99.0", "keras_flavour": "keras9"}
     monkeypatch.setattr(record, "versions", lambda: other)
     train = runs_lib.run_seeds
-    monkeypatch.setattr(runs_lib, "run_seeds", lambda config, seeds, on_seed=None: train(config, seeds, data=tiny_split()))
+    monkeypatch.setattr(
+        runs_lib, "run_seeds", lambda config, seeds, on_seed=None: train(config, seeds, data=tiny_split())
+    )
     line_dir = tmp_path / "tf2.99-keras9"
     assert golden.load_line(line_dir) is None
 
     # Identical to the reference: nothing recorded, and drift now fails against the reference.
     manifest, said = record.record_line([TINY], tmp_path, seeds=1)
     assert manifest["scenarios"]["tiny"] == {
-        "trajectories": "reference", "seeds": [0], "values_outside_reference_tolerance": 0}
+        "trajectories": "reference",
+        "seeds": [0],
+        "values_outside_reference_tolerance": 0,
+    }
     assert "identical" in said[0] and not (line_dir / "tiny.json").exists()
     assert golden.load_line(line_dir)["line"] == "tf2.99-keras9"
     choice = lines.golden_for_stack(tmp_path, "tiny", other)

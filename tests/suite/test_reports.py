@@ -1,14 +1,8 @@
 """claims.json, claims.md, claims.png."""
 
-import dataclasses
 import json
 
-import pytest
-
-from l1lab import runs as runs_lib
-from l1lab.suite import compare, golden, judge, lines, record, reports, runner, scenarios
-from l1lab.suite.judge import ClaimResult
-from l1lab.suite.scenarios import Claim
+from l1lab.suite import compare, judge, record, reports, runner
 from tests.suite.conftest import TINY
 
 
@@ -17,8 +11,13 @@ def test_reports(tiny_runs, tmp_path):
     document = record.golden_document(TINY, runs, sizes)
     comparison = {"golden_line": "tf2.99-keras9", "drift_fails": False, "values_outside_tolerance": 1}
     drift = compare.Mismatch("tiny", 0, 2, "sparsity", 0.1, 0.2, "±0.02", "drift")
-    outcome = runner.Outcome(results={"tiny": judge.judge(TINY, runs)}, runs={"tiny": runs},
-                             goldens={"tiny": document}, drift_elsewhere=[drift], comparisons={"tiny": comparison})
+    outcome = runner.Outcome(
+        results={"tiny": judge.judge(TINY, runs)},
+        runs={"tiny": runs},
+        goldens={"tiny": document},
+        drift_elsewhere=[drift],
+        comparisons={"tiny": comparison},
+    )
     written = reports.write_reports(tmp_path, outcome)
     names = sorted(p.name for p in written)
     assert names[:2] == ["claims.json", "claims.md"]

@@ -1,15 +1,6 @@
 """The scenarios and their claims."""
 
-import dataclasses
-import json
-
-import pytest
-
-from l1lab import runs as runs_lib
-from l1lab.suite import compare, golden, judge, lines, record, reports, runner, scenarios
-from l1lab.suite.judge import ClaimResult
-from l1lab.suite.scenarios import Claim
-from tests.suite.conftest import TINY
+from l1lab.suite import scenarios
 
 
 def test_scenarios_are_well_formed():
