@@ -10,7 +10,7 @@ from l1lab._compat import tf
 
 
 def test_kernel_registry_today():
-    """Pins what SEED-FACTS.md says of TensorFlow >= 2.4; a change here is news."""
+    """Pins what docs/article.md says of TensorFlow >= 2.4; a change here is news."""
     assert {"CPU", "GPU"} <= devices.kernel_devices(devices.PROXIMAL_ADAGRAD_OP), (
         "ResourceApplyProximalAdagrad lost its GPU kernel: --regL1Try2 would crash on GPUs again"
     )

@@ -113,7 +113,7 @@ def test_proximal_adagrad_one_step_by_hand(compiled):
 
 
 def test_tensorflow_golden_table():
-    """TensorFlow's ProximalAdagrad test, 10 steps (SEED-FACTS.md), through the Keras optimizer."""
+    """TensorFlow's ProximalAdagrad test, 10 steps (docs/article.md), through the Keras optimizer."""
     var0, var1 = variables([1.0, 2.0], [4.0, 3.0])
     optimizer = ProximalAdagrad(3.0, initial_accumulator_value=0.1, l1=0.001)
     optimizer.build([var0, var1])
@@ -311,7 +311,12 @@ def test_fit_then_save_and_load_with_the_model(cls, tmp_path):
     assert loaded.optimizer.get_config() == model.optimizer.get_config()
     for a, b in zip(loaded.trainable_variables, model.trainable_variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    loaded.fit(x, y, batch_size=16, epochs=1, verbose=0)  # and it trains on
+    # And it trains on from where it was: the same next epoch as the original model, step for step.
+    loaded.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    for a, b in zip(loaded.trainable_variables, model.trainable_variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
+    assert np.mean(loaded.get_layer("dense_1").kernel.numpy() == 0) > 0.5
 
 
 def test_ftrl_finds_exact_zeros():

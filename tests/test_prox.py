@@ -232,7 +232,7 @@ def test_proximal_adagrad_update_equals_tensorflow_kernel(case):
 
 
 def test_tensorflow_proximal_adagrad_golden():
-    """TensorFlow's own test: lr 3.0, accumulator 0.1, l1 0.001, 10 steps (SEED-FACTS.md)."""
+    """TensorFlow's own test: lr 3.0, accumulator 0.1, l1 0.001, 10 steps (docs/article.md)."""
     var0, var1 = np.array([1.0, 2.0], np.float32), np.array([4.0, 3.0], np.float32)
     acc0, acc1 = np.full(2, 0.1, np.float32), np.full(2, 0.1, np.float32)
     for _ in range(10):

@@ -76,6 +76,23 @@ def test_no_command_exits_2(capsys):
     assert info.value.code == 2
 
 
+def test_parsing_and_help_import_no_tensorflow():
+    code = (
+        "import sys\n"
+        "from l1lab.cli import build_parser\n"
+        "args = build_parser().parse_args(['train', '--regL1Try3', '0.001', '--epochs', '3'])\n"
+        "assert args.epochs == 3\n"
+        "try:\n"
+        "    build_parser().parse_args(['train', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "False False"
+
+
 def test_console_script_help_is_cheap_and_lists_article_flags():
     result = subprocess.run(
         [sys.executable, "-m", "l1lab", "train", "--help"], capture_output=True, text=True, timeout=60

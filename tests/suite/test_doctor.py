@@ -32,7 +32,7 @@ KNOWN = [
         doctor.FAILS,
         doctor.OK,
         "Keras 3's compile rejects tf.compat.v1.train optimizers",
-        "if it now works, update the README and SEED-FACTS; l1lab's loop does not use compile for it",
+        "if it now works, update the README and docs/article.md; l1lab's loop does not use compile for it",
     ),
     (
         "v1 ProximalAdagrad through tf.Variable",
@@ -58,10 +58,10 @@ def test_known_behaviour(report, probe, keras3, keras2, meaning, todo):
     )
 
 
+@pytest.mark.skipif(not IS_KERAS3, reason="Keras 2 takes the v1 optimizer: there is no failure message to pin")
 def test_known_failure_messages(report):
-    if IS_KERAS3:
-        assert "get_shape" in report["v1 ProximalAdagrad on Keras variables"].detail
-        assert "Could not interpret optimizer identifier" in report["v1 ProximalAdagrad in model.compile"].detail
+    assert "get_shape" in report["v1 ProximalAdagrad on Keras variables"].detail
+    assert "Could not interpret optimizer identifier" in report["v1 ProximalAdagrad in model.compile"].detail
 
 
 def test_every_method_works_here(report):

@@ -1,6 +1,9 @@
 """claims.json, claims.md, claims.png."""
 
+import importlib.util
 import json
+
+import pytest
 
 from l1lab.suite import compare, judge, record, reports, runner
 from tests.suite.conftest import TINY
@@ -20,12 +23,19 @@ def test_reports(tiny_runs, tmp_path):
     )
     written = reports.write_reports(tmp_path, outcome)
     names = sorted(p.name for p in written)
-    assert names[:2] == ["claims.json", "claims.md"]
+    plot = ["claims.png"] if importlib.util.find_spec("matplotlib") else []  # the `report` extra
+    assert names == ["claims.json", "claims.md", *plot] == sorted(p.name for p in tmp_path.iterdir())
     report = json.loads((tmp_path / "claims.json").read_text())
     assert report["scenarios"]["tiny"][0]["verdict"] == "holds"
     assert report["trajectories"] == {"tiny": comparison}
     assert report["mismatches"] == [] and report["drift_elsewhere"][0]["now"] == 0.2
     markdown = (tmp_path / "claims.md").read_text()
     assert markdown.splitlines()[0].startswith("| scenario | claim |") and "FAILS" in markdown
-    if "claims.png" in names:
-        assert (tmp_path / "claims.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_is_a_png(tiny_runs, tmp_path):
+    pytest.importorskip("matplotlib", reason="the plot needs the `report` extra")
+    runs, _ = tiny_runs
+    path = reports.plot(tmp_path / "claims.png", {"tiny": runs}, {})
+    assert path == tmp_path / "claims.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["claims.png"]  # no temporary left
