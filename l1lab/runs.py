@@ -73,10 +73,10 @@ def run_seeds(
 
     data = data or data_lib.load_mnist(config.num_samples, pixel_scale=config.pixel_scale)
     trajectories, sizes = {}, {}
-    for seed in seeds:
+    for seed in (int(s) for s in seeds):  # NumPy ints too
         started = time.monotonic()
-        run = train_lib.Run(dataclasses.replace(config, seed=int(seed)), data)
-        trajectories[int(seed)], sizes = trajectory(run.events())
+        run = train_lib.Run(dataclasses.replace(config, seed=seed), data)
+        trajectories[seed], sizes = trajectory(run.events())
         if on_seed:
-            on_seed(int(seed), time.monotonic() - started)
+            on_seed(seed, time.monotonic() - started)
     return trajectories, sizes

