@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from l1lab.cli import suite, train
-from l1lab.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
+from l1lab.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, fail
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
@@ -32,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
+    except UsageError as exc:
+        return fail(EXIT_USAGE, str(exc))
     except KeyboardInterrupt:
         return fail(130, "interrupted")
 

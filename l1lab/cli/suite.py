@@ -116,10 +116,7 @@ def _golden_scenarios(args: argparse.Namespace, verb: str):
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
-    try:
-        scenarios = _scenarios(args.scenario)
-    except UsageError as exc:
-        return fail(EXIT_USAGE, str(exc))
+    scenarios = _scenarios(args.scenario)  # a UsageError exits 2 (l1lab.cli.main)
     from l1lab._compat import versions
     from l1lab._io import format_table
     from l1lab.suite import compare, golden, reports, runner
@@ -196,10 +193,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 
 def cmd_golden_update(args: argparse.Namespace) -> int:
-    try:
-        scenarios = _golden_scenarios(args, "update")
-    except UsageError as exc:
-        return fail(EXIT_USAGE, str(exc))
+    scenarios = _golden_scenarios(args, "update")  # a UsageError exits 2 (l1lab.cli.main)
     from l1lab.suite import golden, record
 
     try:
@@ -219,10 +213,7 @@ def cmd_golden_update(args: argparse.Namespace) -> int:
 
 
 def cmd_golden_record_line(args: argparse.Namespace) -> int:
-    try:
-        scenarios = _golden_scenarios(args, "measure")
-    except UsageError as exc:
-        return fail(EXIT_USAGE, str(exc))
+    scenarios = _golden_scenarios(args, "measure")  # a UsageError exits 2 (l1lab.cli.main)
     from l1lab.suite import golden, record
 
     try:

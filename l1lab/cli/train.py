@@ -209,10 +209,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from l1lab import data as data_lib
     from l1lab import train as train_lib
 
-    try:
-        config = config_from_args(args)
-    except UsageError as exc:
-        return fail(EXIT_USAGE, str(exc))
+    config = config_from_args(args)  # a UsageError exits 2 (l1lab.cli.main)
     try:
         writer = events.EventWriter(path=args.out)
     except _io.OutputError as exc:
