@@ -1,7 +1,7 @@
-"""The math of L1 proximal steps: soft-thresholding and TensorFlow's two updates.
+"""The math of L1 proximal steps: soft-thresholding, its group form, and TensorFlow's two updates.
 
-Pure functions, no Keras. :func:`soft_threshold` works on NumPy arrays and on
-TensorFlow tensors; the ``*_update`` functions are NumPy references of
+Pure functions, no Keras. :func:`soft_threshold` and :func:`group_soft_threshold`
+work on NumPy arrays and on TensorFlow tensors; the ``*_update`` functions are NumPy references of
 TensorFlow's kernels ``ApplyProximalGradientDescent`` and
 ``ApplyProximalAdagrad`` (same operations in the same order, so float32
 results match to rounding), against which l1lab's Keras optimizers are tested;
@@ -48,12 +48,68 @@ def soft_threshold(x, threshold):
         import tensorflow as tf
 
         x = tf.convert_to_tensor(x)
-        t = tf.cast(threshold, x.dtype)
+        t = tf.cast(tf.convert_to_tensor(threshold, dtype_hint=x.dtype), x.dtype)  # a float stays float64
         return tf.sign(x) * tf.maximum(tf.abs(x) - t, tf.zeros([], x.dtype))
     _check_threshold(threshold)
     x = np.asarray(x)
     t = np.asarray(threshold, dtype=x.dtype if np.issubdtype(x.dtype, np.floating) else None)
     return np.sign(x) * np.maximum(np.abs(x) - t, 0).astype(np.result_type(x, t))
+
+
+def group_soft_threshold(x, threshold, axis):
+    r"""Block soft-thresholding, the proximal operator of the group lasso (L2,1) penalty.
+
+    The groups are the slices of ``x`` along ``axis`` (for a Dense kernel of
+    shape ``(inputs, units)``: ``axis=1`` makes each row a group, an input
+    feature; ``axis=0`` each column, a unit). With :math:`x_g` a group:
+
+    .. math::
+
+       \operatorname{argmin}_y \; \tfrac12 \lVert y - x \rVert_2^2 + \sum_g t_g \lVert y_g \rVert_2,
+       \qquad y_g = x_g \max\Bigl(0, 1 - \frac{t_g}{\lVert x_g \rVert_2}\Bigr)
+
+    A group becomes exactly zero where :math:`\lVert x_g \rVert_2 \le t_g`;
+    elsewhere it shrinks towards zero along its own direction. Groups of one
+    element reduce to :func:`soft_threshold`.
+
+    Args:
+      x: a NumPy array or a TensorFlow tensor.
+      threshold: ``t``, >= 0: a scalar (one for every group), or an array
+        broadcastable to the groups' norms taken with ``keepdims`` (one per
+        group).
+      axis: the axis (or tuple of axes) a group extends along.
+
+    Returns:
+      ``y``, of ``x``'s kind, shape and dtype.
+
+    Raises:
+      ValueError: a NumPy ``threshold`` is negative, NaN or infinite.
+
+    References:
+      Yuan and Lin, "Model selection and estimation in regression with grouped
+      variables", JRSS B 68 (2006); Wen et al., "Learning structured sparsity in
+      deep neural networks", NeurIPS 2016.
+    """
+    if _is_tf(x, threshold):
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(x)
+        t = tf.cast(tf.convert_to_tensor(threshold, dtype_hint=x.dtype), x.dtype)  # a float stays float64
+        # The norm scaled by the group's largest magnitude, so that squares neither underflow nor overflow.
+        scale = tf.reduce_max(tf.abs(x), axis=axis, keepdims=True)
+        norm = scale * tf.sqrt(tf.reduce_sum(tf.square(tf.math.divide_no_nan(x, scale)), axis=axis, keepdims=True))
+        # divide_no_nan: an all-zero group stays zero (0 * anything finite).
+        return x * tf.maximum(1 - tf.math.divide_no_nan(t, norm), tf.zeros([], x.dtype))
+    _check_threshold(threshold)
+    x = np.asarray(x)
+    dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
+    x = x.astype(dtype, copy=False)
+    t = np.asarray(threshold, dtype)
+    scale = np.max(np.abs(x), axis=axis, keepdims=True)
+    safe_scale = np.where(scale > 0, scale, 1)
+    norm = scale * np.sqrt(np.sum(np.square(x / safe_scale), axis=axis, keepdims=True))
+    factor = np.where(norm > t, 1 - t / np.where(norm > 0, norm, 1), 0)
+    return (x * factor.astype(dtype)).astype(dtype)
 
 
 def _shrink(prox_v, step, l1, l2):

@@ -259,3 +259,114 @@ def test_proximal_adagrad_by_hand():
 def test_zero_strengths_are_plain_steps():
     var, grad = np.float32([0.3, -2.0]), np.float32([1.0, -1.0])
     np.testing.assert_array_equal(prox.proximal_sgd_update(var, grad, 0.1), var - grad * np.float32(0.1))
+
+
+# -- group soft-thresholding (group lasso) --------------------------------------
+
+group_cases = st.tuples(
+    hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=6), elements=values),
+    st.sampled_from([0, 1]),
+)
+
+
+@pytest.mark.parametrize(
+    "x, t, axis, expected",
+    [
+        ([[3.0, 4.0]], 1.0, 1, [[2.4, 3.2]]),  # norm 5 -> 4: scaled by 4/5
+        ([[3.0, 4.0]], 5.0, 1, [[0.0, 0.0]]),  # norm == t: exactly zero
+        ([[3.0, 4.0]], 6.0, 1, [[0.0, 0.0]]),
+        ([[3.0], [4.0]], 1.0, 0, [[2.4], [3.2]]),  # the same group as a column
+        ([[0.0, 0.0]], 1.0, 1, [[0.0, 0.0]]),  # an all-zero group stays zero
+        ([[3.0, 4.0]], 0.0, 1, [[3.0, 4.0]]),  # t = 0: the identity
+    ],
+)
+def test_group_scalar_reference(x, t, axis, expected):
+    np.testing.assert_allclose(prox.group_soft_threshold(np.array(x), t, axis), expected, rtol=1e-15, atol=0)
+    got = prox.group_soft_threshold(tf.constant(x, tf.float64), t, axis).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0)
+
+
+def test_group_threshold_shapes():
+    """Scalar, per-tensor (0-d) and per-group thresholds, rows and columns."""
+    x = np.array([[3.0, 4.0], [0.6, 0.8]])  # row norms 5 and 1; column norms ~3.06 and ~4.08
+    np.testing.assert_allclose(prox.group_soft_threshold(x, 2.0, axis=1), [[1.8, 2.4], [0.0, 0.0]])
+    np.testing.assert_allclose(prox.group_soft_threshold(x, np.float64(2.0), axis=1), [[1.8, 2.4], [0.0, 0.0]])
+    per_row = np.array([[4.0], [0.5]])
+    np.testing.assert_allclose(prox.group_soft_threshold(x, per_row, axis=1), [[0.6, 0.8], [0.3, 0.4]])
+    per_column = np.array([[4.0, 0.0]])
+    y = prox.group_soft_threshold(x, per_column, axis=0)
+    np.testing.assert_array_equal(y[:, 0], [0.0, 0.0])  # column norm 3.06 <= 4
+    np.testing.assert_array_equal(y[:, 1], x[:, 1])  # t = 0 for that column
+
+
+@pytest.mark.parametrize("t", [-1e-9, np.nan, np.inf])
+def test_group_bad_threshold_is_refused(t):
+    with pytest.raises(ValueError, match="threshold must be finite and >= 0"):
+        prox.group_soft_threshold(np.ones((2, 2)), t, axis=1)
+
+
+@given(group_cases, thresholds)
+def test_group_is_zero_exactly_where_its_norm_is_within_threshold(case, t):
+    x, axis = case
+    y = prox.group_soft_threshold(x, t, axis)
+    norms = np.hypot.reduce(x, axis=axis)  # no underflow of tiny squares
+    zero_groups = np.all(y == 0, axis=axis)
+    np.testing.assert_array_equal(zero_groups, norms <= t)
+
+
+@given(group_cases, thresholds)
+def test_group_optimality_condition(case, t):
+    """0 is in y - x + t * d||y_g||: x_g - y_g = t y_g / ||y_g|| where y_g != 0, ||x_g|| <= t where y_g == 0."""
+    x, axis = case
+    y = prox.group_soft_threshold(x, t, axis)
+    y_norm = np.sqrt(np.sum(y * y, axis=axis, keepdims=True))
+    x_norm = np.sqrt(np.sum(x * x, axis=axis, keepdims=True))
+    alive = np.broadcast_to(y_norm > 0, x.shape)
+    residual = x - y - t * np.divide(y, y_norm, out=np.zeros_like(y), where=y_norm > 0)
+    np.testing.assert_allclose(residual[alive], 0, atol=1e-9 * (1 + np.abs(x).max()))
+    assert np.all(x_norm[y_norm == 0] <= t * (1 + 1e-12))
+
+
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=6), elements=values), thresholds)
+def test_groups_of_one_element_are_soft_thresholding(x, t):
+    expected = soft_threshold(x, t)
+    for axis in (x.ndim - 1, 0):  # a group is one element when its axis has length 1
+        if x.shape[axis] == 1:
+            np.testing.assert_allclose(prox.group_soft_threshold(x, t, axis), expected, rtol=1e-15, atol=1e-300)
+    np.testing.assert_allclose(prox.group_soft_threshold(x[..., None], t, axis=-1)[..., 0], expected, rtol=1e-15)
+
+
+@given(group_cases, thresholds, st.data())
+def test_group_is_non_expansive(case, t, data):
+    x, axis = case
+    other = data.draw(hnp.arrays(np.float64, x.shape, elements=values))
+    gap = np.linalg.norm(prox.group_soft_threshold(x, t, axis) - prox.group_soft_threshold(other, t, axis))
+    assert gap <= np.linalg.norm(x - other) * (1 + 1e-12) + 1e-12
+
+
+@given(group_cases, thresholds)
+def test_group_numpy_and_tensorflow_agree(case, t):
+    x, axis = case
+    np.testing.assert_allclose(
+        prox.group_soft_threshold(tf.constant(x), t, axis).numpy(),
+        prox.group_soft_threshold(x, t, axis),
+        rtol=1e-12,
+        atol=1e-12,
+    )
+
+
+def test_group_float32_stays_float32_and_compiles():
+    x = np.array([[3.0, 4.0], [0.1, 0.1]], np.float32)
+    assert prox.group_soft_threshold(x, 1.0, 1).dtype == np.float32
+    compiled = tf.function(lambda v: prox.group_soft_threshold(v, 1.0, 1), jit_compile=True)
+    got = compiled(tf.constant(x))
+    assert got.dtype == tf.float32
+    np.testing.assert_allclose(got.numpy(), [[2.4, 3.2], [0.0, 0.0]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("operator", ["soft", "group"])
+def test_a_python_float_threshold_keeps_float64_precision(operator):
+    """``tf.cast(1.3129..., tf.float64)`` would go through float32 first and lose 8 digits."""
+    x, t = np.array([[2.0]]), 1.3129123530182363
+    apply = soft_threshold if operator == "soft" else (lambda v, th: prox.group_soft_threshold(v, th, 1))
+    assert apply(tf.constant(x), t).numpy()[0, 0] == apply(x, t)[0, 0] == 2.0 - t
