@@ -27,6 +27,7 @@ from collections.abc import Mapping
 
 from l1lab._io import format_table
 from l1lab.runs import LAYERS_NUM_NZ, TRAJECTORY_METRICS
+from l1lab.sparsity import fraction_zero
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +91,10 @@ class Mismatch:
 
 def layer_sparsity(trajectory: Mapping, sizes: Mapping[str, int], epoch: int) -> dict[str, float]:
     """Each variable's sparsity at ``epoch``, from its nonzero counts."""
-    return {name: 1 - column[epoch] / sizes[name] for name, column in trajectory[LAYERS_NUM_NZ].items()}
+    return {
+        name: fraction_zero({"num": sizes[name], "numNz": column[epoch]})
+        for name, column in trajectory[LAYERS_NUM_NZ].items()
+    }
 
 
 def compare_trajectory(
