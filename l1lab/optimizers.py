@@ -65,10 +65,65 @@ def resolve_l1(l1: float | Mapping[str, float], names: list[str], apply_to_biase
     return strengths
 
 
+def _check_group_l1(group_l1: Any) -> float | dict:
+    if group_l1 is None:
+        return 0.0
+    if not hasattr(group_l1, "items"):
+        return check_strength("group_l1", group_l1)
+    checked = {}
+    for key, entry in dict(group_l1.items()).items():
+        if hasattr(entry, "items"):
+            unknown = sorted(set(dict(entry.items())) - set(prox.GROUP_AXES))
+            if unknown:
+                raise ValueError(f"`group_l1[{key!r}]` needs keys among {sorted(prox.GROUP_AXES)}. Received: {unknown}")
+            checked[str(key)] = {
+                kind: check_strength(f"group_l1[{key!r}][{kind!r}]", value) for kind, value in entry.items()
+            }
+        else:
+            checked[str(key)] = check_strength(f"group_l1[{key!r}]", entry)
+    return checked
+
+
+def resolve_group_l1(
+    group_l1: float | Mapping[str, Any], names: list[str], ranks: list[int]
+) -> list[tuple[float, float]]:
+    """The ``(inputs, units)`` group strengths of each variable, by name.
+
+    ``group_l1`` is a float (both kinds of group, every 2-D kernel), or a
+    mapping whose keys are variable or layer names, as for :func:`resolve_l1`,
+    and whose values are a float (both kinds) or ``{"inputs": c, "units": c}``.
+    Variables that are not 2-D get ``(0, 0)`` unless named by their own name.
+
+    Raises:
+      ValueError: a key names no variable, or a variable named by its own
+        name is not a 2-D kernel.
+    """
+    if not hasattr(group_l1, "items"):
+        c = float(group_l1)
+        return [(c, c) if rank == 2 else (0.0, 0.0) for rank in ranks]
+    group_l1 = dict(group_l1.items())
+    unused = [key for key in group_l1 if not any(n == key or n.startswith(key + "/") for n in names)]
+    if unused:
+        raise ValueError(f"group_l1 names {unused}, which match no variable of {names}")
+    strengths = []
+    for name, rank in zip(names, ranks):
+        entry = group_l1.get(name, group_l1.get(layer_of(name), 0.0))
+        if hasattr(entry, "items"):
+            pair = (float(entry.get("inputs", 0.0)), float(entry.get("units", 0.0)))
+        else:
+            pair = (float(entry), float(entry))
+        if rank != 2:
+            if name in group_l1 and any(pair):
+                raise ValueError(f"group_l1 names {name!r}, which is not a 2-D kernel (rank {rank})")
+            pair = (0.0, 0.0)
+        strengths.append(pair)
+    return strengths
+
+
 class _Proximal(keras.optimizers.Optimizer):
     """What both proximal optimizers share: strengths per variable, config, flavour glue."""
 
-    def __init__(self, learning_rate, l1, l2, apply_to_biases, name, **kwargs):
+    def __init__(self, learning_rate, l1, l2, apply_to_biases, name, group_l1=None, **kwargs):
         if IS_KERAS3:
             super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         else:
@@ -77,7 +132,9 @@ class _Proximal(keras.optimizers.Optimizer):
         self.l1 = _check_l1(l1)
         self.l2 = check_strength("l2", l2)
         self.apply_to_biases = bool(apply_to_biases)
+        self.group_l1 = _check_group_l1(group_l1)
         self._l1_names: list[str] = []
+        self._group_per_variable: list[tuple[float, float]] = []
         self._l1_per_variable: list[float] = []
 
     def build(self, var_list):
@@ -86,6 +143,7 @@ class _Proximal(keras.optimizers.Optimizer):
         super().build(var_list)
         self._l1_names = [variable_name(v) for v in var_list]
         self._l1_per_variable = resolve_l1(self.l1, self._l1_names, self.apply_to_biases)
+        self._group_per_variable = resolve_group_l1(self.group_l1, self._l1_names, [len(v.shape) for v in var_list])
         self._build_slots(var_list)
         if not IS_KERAS3:
             self._built = True
@@ -96,6 +154,16 @@ class _Proximal(keras.optimizers.Optimizer):
     def l1_by_variable(self) -> dict[str, float]:
         """The strength each built variable gets, by name (for reports and tests)."""
         return dict(zip(self._l1_names, self._l1_per_variable))
+
+    def group_l1_by_variable(self) -> dict[str, tuple[float, float]]:
+        """The ``(inputs, units)`` group strengths each built variable gets, by name."""
+        return dict(zip(self._l1_names, self._group_per_variable))
+
+    def _group_step(self, new_value, index: int, step):
+        inputs, units = self._group_per_variable[index]
+        if not (inputs or units):
+            return new_value
+        return prox.group_shrink(new_value, step, inputs, units)
 
     # -- flavour glue ------------------------------------------------------
 
@@ -122,8 +190,18 @@ class _Proximal(keras.optimizers.Optimizer):
         config = super().get_config()
         if not IS_KERAS3:
             config["learning_rate"] = self._serialize_hyperparameter(self._learning_rate)
-        l1 = dict(self.l1.items()) if hasattr(self.l1, "items") else self.l1
-        config.update({"l1": l1, "l2": self.l2, "apply_to_biases": self.apply_to_biases})
+
+        def plain(value):  # tf_keras wraps mappings for tracking
+            return {k: plain(v) for k, v in value.items()} if hasattr(value, "items") else value
+
+        config.update(
+            {
+                "l1": plain(self.l1),
+                "l2": self.l2,
+                "apply_to_biases": self.apply_to_biases,
+                "group_l1": plain(self.group_l1),
+            }
+        )
         return config
 
 
@@ -148,19 +226,34 @@ class ProximalSGD(_Proximal):
         (see :func:`resolve_l1`); all >= 0.
       l2: the L2 strength of TensorFlow's kernel (shrinks by ``1/(1+lr*l2)``).
       apply_to_biases: with ``False``, biases are not thresholded.
+      group_l1: group lasso on Dense kernels: a float (every kernel's rows
+        and columns), or a mapping of layer or variable names to a float or
+        ``{"inputs": c, "units": c}`` (see :func:`resolve_group_l1`). After the
+        element-wise step, each row (an input feature of the layer) is
+        block-soft-thresholded by ``lr * inputs``, then each column (a unit)
+        by ``lr * units`` (:func:`l1lab.prox.group_shrink`): whole features
+        and units become exactly zero, which :mod:`l1lab.edge` can remove.
+
+    References:
+      Wen et al., "Learning structured sparsity in deep neural networks",
+      NeurIPS 2016 (group lasso on units and input features).
     """
 
-    def __init__(self, learning_rate=0.01, l1=0.0, l2=0.0, apply_to_biases=True, name="ProximalSGD", **kwargs):
-        super().__init__(learning_rate, l1, l2, apply_to_biases, name, **kwargs)
+    def __init__(
+        self, learning_rate=0.01, l1=0.0, l2=0.0, apply_to_biases=True, group_l1=None, name="ProximalSGD", **kwargs
+    ):
+        super().__init__(learning_rate, l1, l2, apply_to_biases, name, group_l1=group_l1, **kwargs)
 
     def update_step(self, gradient, variable, learning_rate=None):
         lr = self._learning_rate_for(variable, learning_rate)
         gradient = tf.convert_to_tensor(gradient, variable.dtype)  # dense, also for IndexedSlices
-        l1 = self._l1_per_variable[self._index(variable)]
+        index = self._index(variable)
+        l1 = self._l1_per_variable[index]
         if l1 == 0.0 and self.l2 == 0.0:
-            self._assign(variable, variable - gradient * lr)  # exactly SGD
+            new_value = variable - gradient * lr  # exactly SGD
         else:
-            self._assign(variable, prox.tf_proximal_sgd(tf.convert_to_tensor(variable), gradient, lr, l1, self.l2))
+            new_value = prox.tf_proximal_sgd(tf.convert_to_tensor(variable), gradient, lr, l1, self.l2)
+        self._assign(variable, self._group_step(new_value, index, lr))
 
 
 @register_keras_serializable(package="l1lab")
@@ -181,7 +274,8 @@ class ProximalAdagrad(_Proximal):
       learning_rate: a float or a Keras learning-rate schedule.
       initial_accumulator_value: > 0 (TensorFlow's default 0.1; the article
         used ``learning_rate**2`` so the first step matches SGD's size).
-      l1, l2, apply_to_biases: as for :class:`ProximalSGD`.
+      l1, l2, apply_to_biases, group_l1: as for :class:`ProximalSGD`; a
+        group's threshold uses the mean of its elements' Adagrad steps.
     """
 
     def __init__(
@@ -191,10 +285,11 @@ class ProximalAdagrad(_Proximal):
         l1=0.0,
         l2=0.0,
         apply_to_biases=True,
+        group_l1=None,
         name="ProximalAdagrad",
         **kwargs,
     ):
-        super().__init__(learning_rate, l1, l2, apply_to_biases, name, **kwargs)
+        super().__init__(learning_rate, l1, l2, apply_to_biases, name, group_l1=group_l1, **kwargs)
         self.initial_accumulator_value = check_positive("initial_accumulator_value", initial_accumulator_value)
 
     def _build_slots(self, var_list) -> None:
@@ -214,6 +309,8 @@ class ProximalAdagrad(_Proximal):
             self.l2,
         )
         self._assign(accumulator, new_accum)
+        if any(self._group_per_variable[index]):
+            new_var = self._group_step(new_var, index, lr * tf.math.rsqrt(new_accum))
         self._assign(variable, new_var)
 
     def get_config(self):

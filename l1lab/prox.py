@@ -112,6 +112,52 @@ def group_soft_threshold(x, threshold, axis):
     return (x * factor.astype(dtype)).astype(dtype)
 
 
+GROUP_AXES = {"inputs": 1, "units": 0}  # a Dense kernel (inputs, units): the axis each kind of group extends along
+
+
+def group_shrink(x, step, inputs=0.0, units=0.0):
+    r"""The group part of a proximal step on a Dense kernel: its rows, then its columns.
+
+    After the element-wise step (:func:`proximal_sgd_update`), the kernel's
+    rows (one per input feature of the layer) are block-soft-thresholded by
+    ``step * inputs``, then its columns (one per unit) by ``step * units``:
+
+    .. math::
+
+       y \leftarrow \operatorname{prox}_{\alpha \lambda_u \sum_j \lVert \cdot_{:,j} \rVert_2}
+       \Bigl(\operatorname{prox}_{\alpha \lambda_i \sum_i \lVert \cdot_{i,:} \rVert_2}(y)\Bigr)
+
+    With L1 and one kind of group this is the exact proximal step of the sum
+    (sparse group lasso); with both kinds, whose groups overlap, it is the usual
+    sequential approximation. Where ``step`` is per element (Adagrad), each
+    group's threshold uses its mean step.
+
+    Args:
+      x: a 2-D NumPy array or TensorFlow tensor.
+      step: the learning rate, a scalar or per element.
+      inputs: the strength of the row groups (>= 0).
+      units: the strength of the column groups (>= 0).
+
+    Returns:
+      The thresholded kernel, of ``x``'s kind.
+    """
+    tf_values = _is_tf(x, step)
+    if tf_values:
+        import tensorflow as tf
+
+        mean = tf.reduce_mean
+    else:
+        x = np.asarray(x)
+        step = np.asarray(step, x.dtype)
+        mean = np.mean
+    for kind, strength in (("inputs", inputs), ("units", units)):
+        if strength:
+            axis = GROUP_AXES[kind]
+            group_step = step if len(getattr(step, "shape", ())) == 0 else mean(step, axis=axis, keepdims=True)
+            x = group_soft_threshold(x, group_step * (tf.cast(strength, x.dtype) if tf_values else strength), axis)
+    return x
+
+
 def _shrink(prox_v, step, l1, l2):
     """TensorFlow's shared ending: soft-threshold by ``step*l1``, then scale by ``1/(1+step*l2)``.
 

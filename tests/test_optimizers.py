@@ -300,7 +300,8 @@ def test_fit_then_save_and_load_with_the_model(cls, tmp_path):
     x, y = rng.uniform(size=(64, 784)).astype(np.float32), rng.integers(0, 10, 64).astype(np.int32)
     model = build_model(seed=0)
     model.compile(
-        optimizer=cls(0.05, l1={"dense_1": 0.2}), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        optimizer=cls(0.05, l1={"dense_1": 0.2}, group_l1={"dense_2": {"units": 0.05}}),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     model.fit(x, y, batch_size=16, epochs=2, verbose=0)
     assert np.mean(model.get_layer("dense_1").kernel.numpy() == 0) > 0.5  # exact zeros from fit
@@ -339,3 +340,105 @@ def test_prox_reference_matches_optimizer_on_a_model():
     for b, g, v in zip(before, grads, model.trainable_variables):
         expected, _ = prox.proximal_adagrad_update(b, np.full_like(b, 0.1), g, 0.1, 0.01)
         np.testing.assert_allclose(v.numpy(), expected, rtol=1e-5, atol=1e-7)
+
+
+# -- group lasso on kernels (rows: the layer's inputs, columns: its units) ---------------
+
+
+def kernel_variables(kernel, bias):
+    """``[kernel, bias]`` of a built Dense layer named ``dense_1`` (variable names as in a model)."""
+    kernel = np.asarray(kernel, np.float32)
+    layer = keras.layers.Dense(kernel.shape[1], name="dense_1")
+    keras.Model(inputs := keras.Input(shape=(kernel.shape[0],)), layer(inputs))  # names as in a model, both flavours
+    layer.kernel.assign(kernel)
+    layer.bias.assign(np.asarray(bias, np.float32))
+    return [layer.kernel, layer.bias]
+
+
+GROUP_STRENGTHS = [
+    {"dense_1": {"inputs": 0.8}},
+    {"dense_1": {"units": 0.8}},
+    {"dense_1": {"inputs": 0.3, "units": 0.6}},
+    0.5,
+]
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS)
+@pytest.mark.parametrize("group_l1", GROUP_STRENGTHS, ids=["inputs", "units", "both", "float"])
+def test_group_config_round_trip(cls, group_l1):
+    optimizer = cls(0.1, l1=1e-3, group_l1=group_l1)
+    config = optimizer.get_config()
+    assert config["group_l1"] == group_l1
+    assert cls.from_config(config).get_config() == config
+    assert keras.optimizers.deserialize(keras.optimizers.serialize(optimizer)).get_config() == config
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "tf.function"])
+@pytest.mark.parametrize("group_l1", GROUP_STRENGTHS, ids=["inputs", "units", "both", "float"])
+def test_group_sgd_step_equals_the_numpy_reference(group_l1, compiled):
+    rng = np.random.default_rng(1)
+    kernel, grad = rng.normal(size=(5, 3)), 0.01 * rng.normal(size=(5, 3))
+    kernel[1] *= 0.05  # a weak input feature: its row goes to zero
+    kernel[:, 2] *= 0.05  # a weak unit
+    variables_ = kernel_variables(kernel, np.zeros(3))
+    optimizer = ProximalSGD(0.5, l1=0.01, group_l1=group_l1)
+    optimizer.build(variables_)
+    apply(optimizer, [grad, np.zeros(3)], variables_, compiled)
+    inputs, units = optimizer.group_l1_by_variable()["dense_1/kernel"]
+    expected = prox.proximal_sgd_update(kernel.astype(np.float32), grad.astype(np.float32), 0.5, 0.01)
+    expected = prox.group_shrink(expected, np.float32(0.5), inputs, units)
+    np.testing.assert_allclose(variables_[0].numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert optimizer.group_l1_by_variable()["dense_1/bias"] == (0.0, 0.0)
+    if inputs:
+        assert np.all(variables_[0].numpy()[1] == 0)  # a whole input feature removed
+    if units:
+        assert np.all(variables_[0].numpy()[:, 2] == 0)  # a whole unit removed
+
+
+@pytest.mark.parametrize("group_l1", GROUP_STRENGTHS, ids=["inputs", "units", "both", "float"])
+def test_group_adagrad_step_equals_the_numpy_reference(group_l1):
+    rng = np.random.default_rng(2)
+    kernel, grad = rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=(4, 3)).astype(np.float32)
+    variables_ = kernel_variables(kernel, np.zeros(3))
+    optimizer = ProximalAdagrad(0.5, initial_accumulator_value=0.1, l1=0.01, group_l1=group_l1)
+    optimizer.build(variables_)
+    apply(optimizer, [grad, np.zeros(3)], variables_)
+    inputs, units = optimizer.group_l1_by_variable()["dense_1/kernel"]
+    expected, accum = prox.proximal_adagrad_update(kernel, np.full_like(kernel, 0.1), grad, 0.5, 0.01)
+    expected = prox.group_shrink(expected, np.float32(0.5) / np.sqrt(accum), inputs, units)
+    np.testing.assert_allclose(variables_[0].numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "group_l1, message",
+    [
+        (-1.0, "group_l1"),
+        ({"dense_1": {"rows": 1.0}}, "needs keys among"),
+        ({"dense_1": {"inputs": float("nan")}}, "finite and >= 0"),
+        ({"dense_7": 1.0}, "match no variable"),
+        ({"dense_1/bias": 1.0}, "not a 2-D kernel"),
+    ],
+)
+def test_bad_group_strengths_are_refused(group_l1, message):
+    with pytest.raises(ValueError, match=message):
+        optimizer = ProximalSGD(0.1, group_l1=group_l1)
+        optimizer.build(kernel_variables(np.ones((2, 2)), np.zeros(2)))
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS)
+def test_group_train_step_compiles_with_xla_and_removes_units(cls):
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(size=(32, 784)).astype(np.float32), rng.integers(0, 10, 32).astype(np.int32)
+    weights = []
+    for jit in (True, False):
+        model = build_model(seed=0)
+        optimizer = cls(0.05, l1=0.001, group_l1={"dense_1": {"inputs": 10.0}, "dense_2": {"units": 20.0}})
+        optimizer.build(model.trainable_variables)
+        step = _train_step_fn(model, optimizer, jit)
+        for _ in range(3):
+            step(x, y)
+        weights.append({v.path if IS_KERAS3 else v.name[:-2]: v.numpy() for v in model.trainable_variables})
+    for name in weights[0]:
+        np.testing.assert_allclose(weights[0][name], weights[1][name], rtol=1e-4, atol=1e-6)
+    assert np.all(weights[0]["dense_1/kernel"] == 0, axis=1).sum() > 100  # input pixels gone
+    assert np.all(weights[0]["dense_2/kernel"] == 0, axis=0).sum() > 0  # units gone
