@@ -73,6 +73,25 @@ class MethodOptions:
     hide_gpus: bool = False
     # Adagrad methods: initial accumulator; None means learning_rate ** 2.
     initial_accumulator: float | None = None
+    # Proximal methods, group lasso on kernels: every layer's inputs (rows) and every
+    # hidden layer's units (columns; never the output's), then per-layer overrides.
+    group_l1: float = 0.0
+    group_inputs: tuple[tuple[str, float], ...] = ()
+    group_units: tuple[tuple[str, float], ...] = ()
+
+    def uses_groups(self) -> bool:
+        return bool(self.group_l1 or self.group_inputs or self.group_units)
+
+    def group_strengths(self, names: list[str]) -> dict[str, dict[str, float]]:
+        """``{layer: {"inputs": c, "units": c}}`` for the Dense layers ``names`` (the output layer last)."""
+        strengths = {
+            name: {"inputs": self.group_l1, "units": self.group_l1 if i < len(names) - 1 else 0.0}
+            for i, name in enumerate(names)
+        }
+        for kind, overrides in (("inputs", self.group_inputs), ("units", self.group_units)):
+            for layer, value in overrides:
+                strengths[layer][kind] = value
+        return strengths
 
     def validate(self, method) -> MethodOptions:
         """Checks the options against ``method`` (a :class:`l1lab.methods.MethodSpec`).
@@ -84,8 +103,10 @@ class MethodOptions:
         from l1lab.model import HIDDEN_UNITS, layer_names
 
         check_strength("l1", self.l1)
-        for layer, value in self.l1_layers:
-            check_strength(f"l1_layers[{layer!r}]", value)
+        check_strength("group_l1", self.group_l1)
+        for field in ("l1_layers", "group_inputs", "group_units"):
+            for layer, value in getattr(self, field):
+                check_strength(f"{field}[{layer!r}]", value)
         if self.initial_accumulator is not None:
             check_positive("initial_accumulator", self.initial_accumulator)
         if not method.uses_l1 and (self.l1 or self.l1_layers):
@@ -95,10 +116,20 @@ class MethodOptions:
                 f"method {method.name!r} has one L1 strength for all layers; per-layer strengths "
                 "need l1-regularizer, proximal-sgd or proximal-adagrad"
             )
-        known = set(layer_names(len(HIDDEN_UNITS)))
-        unknown = sorted({name for name, _ in self.l1_layers} - known)
+        if self.uses_groups() and not method.groups:
+            raise ValueError(
+                f"method {method.name!r} takes no group strengths; group lasso needs proximal-sgd or proximal-adagrad"
+            )
+        names = layer_names(len(HIDDEN_UNITS))
+        named = {name for field in ("l1_layers", "group_inputs", "group_units") for name, _ in getattr(self, field)}
+        unknown = sorted(named - set(names))
         if unknown:
-            raise ValueError(f"unknown layers {unknown} in per-layer L1; layers are {sorted(known)}")
+            raise ValueError(f"unknown layers {unknown} in per-layer strengths; layers are {sorted(names)}")
+        if any(value for layer, value in self.group_units if layer == names[-1]):
+            raise ValueError(
+                f"`group_units` cannot remove units of {names[-1]!r}: they are the model's outputs. "
+                f"Received: group_units={dict(self.group_units)}"
+            )
         return self
 
     def per_layer(self, names: list[str], default: float) -> dict[str, float]:
@@ -168,6 +199,9 @@ class TrainConfig:
             "l1Biases": self.options.apply_to_biases,
             "initialAccumulator": self.options.initial_accumulator,
             "hideGpus": self.options.hide_gpus,
+            "groupL1": self.options.group_l1,
+            "groupInputs": dict(self.options.group_inputs),
+            "groupUnits": dict(self.options.group_units),
             "epsilonZero": self.epsilon,
             "articleFlag": self.article_flag,
         }
@@ -195,6 +229,9 @@ COMPUTED_ARGS = (
     "initialAccumulator",
     "hideGpus",  # device choice: changes the kernels that run
     "epsilonZero",  # what counts as zero
+    "groupL1",  # group lasso strengths (added after the first golden files: default 0, no group)
+    "groupInputs",
+    "groupUnits",
 )
 
 

@@ -69,6 +69,8 @@ class MethodSpec:
     regularizers: Callable[[MethodOptions], Mapping | None] = lambda options: None
     # ops that must have kernels on the device the variables live on
     device_ops: tuple[str, ...] = ()
+    # takes group strengths (group lasso on kernels' rows and columns)
+    groups: bool = False
 
 
 def _l1_regularizers(options: MethodOptions) -> dict:
@@ -76,6 +78,12 @@ def _l1_regularizers(options: MethodOptions) -> dict:
     default = {name: (options.l1 if options.l1_all_kernels or name == names[0] else 0.0) for name in names}
     strengths = {**default, **dict(options.l1_layers)}
     return {name: keras.regularizers.L1(c) for name, c in strengths.items() if c > 0}
+
+
+def _group_l1(options: MethodOptions):
+    if not options.uses_groups():
+        return None
+    return options.group_strengths(layer_names(len(HIDDEN_UNITS)))
 
 
 def _proximal_l1(options: MethodOptions):
@@ -125,7 +133,10 @@ METHODS: dict[str, MethodSpec] = {
             summary="l1lab's ProximalSGD: SGD then soft-thresholding",
             uses_l1=True,
             per_layer=True,
-            make_optimizer=lambda o, lr: ProximalSGD(lr, l1=_proximal_l1(o), apply_to_biases=o.apply_to_biases),
+            make_optimizer=lambda o, lr: ProximalSGD(
+                lr, l1=_proximal_l1(o), apply_to_biases=o.apply_to_biases, group_l1=_group_l1(o)
+            ),
+            groups=True,
         ),
         MethodSpec(
             name="proximal-adagrad",
@@ -137,7 +148,9 @@ METHODS: dict[str, MethodSpec] = {
                 initial_accumulator_value=o.accumulator(lr),
                 l1=_proximal_l1(o),
                 apply_to_biases=o.apply_to_biases,
+                group_l1=_group_l1(o),
             ),
+            groups=True,
         ),
         MethodSpec(
             name="ftrl",

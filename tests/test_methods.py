@@ -23,6 +23,11 @@ def setup(method, lr=0.05, **options):
         ("proximal-sgd", {"l1_layers": (("dense_9", 1e-3),)}, "unknown layers"),
         ("proximal-adagrad", {"initial_accumulator": 0.0}, "initial_accumulator"),
         ("adamw", {}, "unknown method"),
+        ("sgd", {"group_l1": 1e-3}, "takes no group strengths"),
+        ("ftrl", {"l1": 1e-3, "group_inputs": (("dense_1", 1e-3),)}, "takes no group strengths"),
+        ("proximal-sgd", {"group_l1": -1.0}, "group_l1"),
+        ("proximal-sgd", {"group_units": (("dense_9", 1e-3),)}, "unknown layers"),
+        ("proximal-adagrad", {"group_units": (("predictions", 1e-3),)}, "the model's outputs"),
     ],
 )
 def test_bad_options_are_refused(method, options, message):
@@ -137,3 +142,21 @@ def test_every_method_trains_an_epoch(method, tiny_split):
         assert zeros[-1] > 1000  # exact zeros, and many
     if method.startswith("proximal"):
         assert zeros[1] >= zeros[0]  # growing
+
+
+@pytest.mark.parametrize("method", ["proximal-sgd", "proximal-adagrad"])
+def test_group_strengths_reach_the_optimizer_never_the_output_units(method):
+    options = {"group_l1": 1e-3, "group_inputs": (("dense_2", 5e-3),), "group_units": (("dense_1", 0.0),)}
+    optimizer = setup(method, **options).optimizer
+    assert optimizer.group_l1_by_variable() == {
+        "dense_1/kernel": (1e-3, 0.0),
+        "dense_1/bias": (0.0, 0.0),
+        "dense_2/kernel": (5e-3, 1e-3),
+        "dense_2/bias": (0.0, 0.0),
+        "predictions/kernel": (1e-3, 0.0),  # its units are the model's outputs
+        "predictions/bias": (0.0, 0.0),
+    }
+
+
+def test_without_group_strengths_the_optimizer_has_none():
+    assert set(setup("proximal-sgd", l1=1e-3).optimizer.group_l1_by_variable().values()) == {(0.0, 0.0)}

@@ -120,6 +120,29 @@ def add_parser(commands) -> None:
         help="Adagrad methods: initial accumulator (default learning_rate**2, as the article)",
     )
     l1.add_argument("--hide-gpus", action="store_true", help="hide all GPUs before training")
+    l1.add_argument(
+        "--group-l1",
+        type=strength,
+        metavar="C",
+        help="proximal-sgd/proximal-adagrad: group lasso on every layer's input features (kernel rows) and "
+        "every hidden layer's units (kernel columns): whole features and units become zero",
+    )
+    l1.add_argument(
+        "--group-inputs",
+        type=layer_strength,
+        action="append",
+        default=[],
+        metavar="LAYER=C",
+        help="group strength of one layer's input features (repeatable; overrides --group-l1)",
+    )
+    l1.add_argument(
+        "--group-units",
+        type=layer_strength,
+        action="append",
+        default=[],
+        metavar="LAYER=C",
+        help="group strength of one hidden layer's units (repeatable; overrides --group-l1)",
+    )
     for flag, (method, hide) in ARTICLE_FLAGS.items():
         l1.add_argument(
             f"--{flag}",
@@ -171,6 +194,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             apply_to_biases=not args.l1_exclude_biases,
             hide_gpus=hide_gpus,
             initial_accumulator=args.initial_accumulator,
+            group_l1=args.group_l1 or DEFAULTS.options.group_l1,
+            group_inputs=tuple(args.group_inputs),
+            group_units=tuple(args.group_units),
         ),
         article_flag=article_flag,
     )

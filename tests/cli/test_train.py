@@ -145,6 +145,11 @@ CLI_METHODS = [
     (["--method", "proximal-adagrad", "--l1", "0.001"], "proximal-adagrad", False),
     (["--method", "ftrl", "--l1", "0.001"], "ftrl", False),
     (["--method", "l1-regularizer", "--l1", "0.0001", "--l1-all-kernels"], "l1-regularizer", False),
+    (
+        ["--method", "proximal-sgd", "--l1", "0.01", "--group-l1", "0.001", "--group-inputs", "dense_1=0.002"],
+        "proximal-sgd",
+        False,
+    ),
 ]
 
 
@@ -159,6 +164,7 @@ def test_each_method_runs_one_epoch(capsys, argv, method, hidden):
     events = [json.loads(line) for line in out.splitlines()]
     args = events[0]["args"]
     assert args["method"] == method and args["hideGpus"] is hidden
+    assert args["groupInputs"] == ({"dense_1": 0.002} if "--group-inputs" in argv else {})
     assert args["articleFlag"] == (argv[0][2:] if argv[0].startswith("--regL1") else None)
     assert [e["event"] for e in events] == ["args", "measure_test", "measure_test"]
     zeros = [e["num_nonzero"]["total"]["num"] - e["num_nonzero"]["total"]["numNz"] for e in events[1:]]
@@ -175,6 +181,8 @@ def test_each_method_runs_one_epoch(capsys, argv, method, hidden):
         (["--method", "sgd", "--l1", "1e-3"], "takes no L1 strength"),
         (["--method", "ftrl", "--l1", "1e-3", "--l1-layer", "dense_1=1e-3"], "one L1 strength"),
         (["--method", "proximal-sgd", "--l1-layer", "dense_7=1e-3"], "unknown layers"),
+        (["--method", "sgd", "--group-l1", "1e-3"], "takes no group strengths"),
+        (["--method", "proximal-sgd", "--group-units", "predictions=1e-3"], "the model's outputs"),
     ],
 )
 def test_conflicting_or_impossible_methods_exit_2(capsys, argv, message):
