@@ -1,0 +1,171 @@
+"""Compaction: a trained stack of Dense layers as a smaller dense model with the same input and output.
+
+Dead input features are dropped (the compact model gathers the kept ones), dead
+units are removed, and a unit whose incoming weights are all zero, but whose
+constant output ``act(b)`` is read by the next layer, is folded into that
+layer's bias (see :mod:`l1lab.edge.structure`). The compact model computes what
+the sparse one computes, up to the weights at most ``epsilon`` that it drops
+(exact zeros, after proximal training), with fewer multiply-adds on any
+runtime, int8 included: unlike scattered zeros, it needs no sparse kernel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from l1lab._compat import keras, register_keras_serializable, tf
+from l1lab._io import format_table
+from l1lab.edge.structure import Structure, dead_structure, multiply_adds
+
+
+class CompactionError(ValueError):
+    """The model is not a plain stack of Dense layers; the message names the layer."""
+
+
+@register_keras_serializable(package="l1lab")
+class SelectFeatures(keras.layers.Layer):
+    """Keeps the input features at ``indices`` (``tf.gather`` on the last axis)."""
+
+    def __init__(self, indices, **kwargs):
+        super().__init__(**kwargs)
+        self.indices = [int(i) for i in indices]
+
+    def call(self, inputs):
+        return tf.gather(inputs, tf.constant(self.indices, tf.int32), axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], len(self.indices))
+
+    def get_config(self):
+        return {**super().get_config(), "indices": self.indices}
+
+
+@dataclasses.dataclass(frozen=True)
+class CompactionReport:
+    """What compaction kept, layer by layer, and the multiply-adds before and after."""
+
+    input_dim: int
+    kept_inputs: int
+    layers: tuple[str, ...]
+    widths_before: tuple[int, ...]
+    widths_after: tuple[int, ...]
+    folded_units: tuple[int, ...]  # per layer: dead units whose constant output went into the next bias
+
+    @property
+    def multiply_adds_before(self) -> int:
+        return multiply_adds(self.widths_before, self.input_dim)
+
+    @property
+    def multiply_adds_after(self) -> int:
+        return multiply_adds(self.widths_after, self.kept_inputs)
+
+    def as_dict(self) -> dict:
+        return {
+            **dataclasses.asdict(self),
+            "multiply_adds_before": self.multiply_adds_before,
+            "multiply_adds_after": self.multiply_adds_after,
+        }
+
+    def table(self) -> str:
+        rows = [["inputs", str(self.input_dim), str(self.kept_inputs), "-"]]
+        rows += [
+            [name, str(before), str(after), str(folded)]
+            for name, before, after, folded in zip(
+                self.layers, self.widths_before, self.widths_after, self.folded_units
+            )
+        ]
+        rows.append(["multiply-adds", str(self.multiply_adds_before), str(self.multiply_adds_after), "-"])
+        return format_table(rows, ["layer", "before", "after", "folded"], align="lrrr")
+
+
+def dense_layers(model) -> list:
+    """The model's Dense layers, input side first.
+
+    Raises:
+      CompactionError: a layer other than Dense (and the input layer), a Dense
+        layer without bias, or a model that is not one chain.
+    """
+    layers = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if not isinstance(layer, keras.layers.Dense) or type(layer) is not keras.layers.Dense:
+            raise CompactionError(
+                f"cannot compact layer {layer.name!r} ({type(layer).__name__}): compaction takes a stack of Dense "
+                "layers only (the article's network or any widths). Fix: compact the Dense part of the model."
+            )
+        if not layer.use_bias:
+            raise CompactionError(f"cannot compact layer {layer.name!r}: it has no bias to fold dead units into")
+        layers.append(layer)
+    if not layers:
+        raise CompactionError("the model has no Dense layer to compact")
+    return layers
+
+
+def compact(model, epsilon: float = 1e-5) -> tuple[keras.Model, CompactionReport]:
+    """A smaller dense model with the same input and output as the sparse ``model``.
+
+    Args:
+      model: a trained Keras model (Keras 3 or 2) made of Dense layers.
+      epsilon: weights with ``|w| <= epsilon`` count as zero (the article's 1e-5).
+
+    Returns:
+      ``(compact_model, report)``.
+
+    Raises:
+      CompactionError: the model is not a stack of Dense layers (the message
+        names the layer).
+    """
+    layers = dense_layers(model)
+    kernels = [layer.kernel.numpy() for layer in layers]
+    biases = [layer.bias.numpy() for layer in layers]
+    structure = dead_structure(kernels, epsilon)
+    weights = _compact_weights(layers, kernels, biases, structure, epsilon)
+
+    input_dim = kernels[0].shape[0]
+    inputs = keras.Input(shape=(input_dim,), name=model.inputs[0].name.split(":")[0] or "inputs")
+    x = inputs
+    kept = structure.kept_inputs()
+    if len(kept) < input_dim:
+        x = SelectFeatures(kept if len(kept) else [0], name="select_features")(x)
+    for layer, (kernel, _) in zip(layers, weights):
+        x = keras.layers.Dense(
+            kernel.shape[1], activation=keras.activations.serialize(layer.activation), name=layer.name
+        )(x)
+    compacted = keras.Model(inputs, x, name=f"{model.name}_compact")
+    for layer, (kernel, bias) in zip(layers, weights):
+        compacted.get_layer(layer.name).set_weights([kernel, bias])
+    report = CompactionReport(
+        input_dim=int(input_dim),
+        kept_inputs=int(weights[0][0].shape[0]) if len(kept) < input_dim else int(input_dim),
+        layers=tuple(layer.name for layer in layers),
+        widths_before=tuple(int(k.shape[1]) for k in kernels),
+        widths_after=tuple(int(kernel.shape[1]) for kernel, _ in weights),
+        folded_units=tuple(int(c.sum()) for c in structure.constant),
+    )
+    return compacted, report
+
+
+def _compact_weights(layers, kernels, biases, structure: Structure, epsilon: float) -> list[tuple]:
+    """Each layer's kept kernel and bias, dead units' constants folded forward in layer order."""
+    kernels = [np.where(np.abs(k) > epsilon, k, 0).astype(np.float64) for k in kernels]
+    biases = [b.astype(np.float64) for b in biases]
+    out = []
+    rows = structure.inputs
+    for index in range(len(layers)):
+        kernel = kernels[index]
+        if index and structure.constant[index - 1].any():
+            constant = structure.constant[index - 1]
+            outputs = layers[index - 1].activation(tf.constant(biases[index - 1][constant], tf.float32))
+            biases[index] = biases[index] + np.asarray(outputs, np.float64) @ kernel[constant, :]
+        columns = structure.units[index]
+        # Nothing reaches this layer: one zero row keeps it well-formed (the model is then constant).
+        new_kernel = kernel[rows][:, columns] if rows.any() else np.zeros((1, int(columns.sum())))
+        new_bias = biases[index][columns]
+        if not columns.any():  # every unit dead: one silent unit, which the next layer reads with a zero row
+            new_kernel, new_bias = np.zeros((new_kernel.shape[0], 1)), np.zeros(1)
+        out.append((new_kernel.astype(np.float32), new_bias.astype(np.float32)))
+        rows = columns
+    return out

@@ -1,0 +1,79 @@
+"""Compaction: a smaller dense model with the same input and output (both Keras flavours)."""
+
+import numpy as np
+import pytest
+
+from l1lab._compat import keras
+from l1lab.edge import compact as compact_lib
+from l1lab.model import build_model
+
+
+def planted_model(seed=0):
+    """The article's network with dead inputs, a constant unit, a unit nothing reads, and a dead layer-2 unit."""
+    model = build_model(seed=seed)
+    rng = np.random.default_rng(seed)
+    k1, b1 = (w.numpy() for w in model.get_layer("dense_1").weights)
+    k2, b2 = (w.numpy() for w in model.get_layer("dense_2").weights)
+    k3, b3 = (w.numpy() for w in model.get_layer("predictions").weights)
+    k1[rng.choice(784, 500, replace=False)] = 0  # 500 input pixels nobody reads
+    k1[:, 3], b1[3] = 0, 0.7  # constant unit: relu(0.7) folded into dense_2's bias
+    k1[:, 5], b1[5] = 0, -0.2  # constant relu(-0.2) = 0: removed, folds nothing
+    k2[7] = 0  # dense_1 unit 7: nothing reads it
+    k2[:, 11] = 0  # dense_2 unit 11: constant relu(b)
+    b2[:] = rng.uniform(0, 0.1, size=64)
+    k3[20] = 0  # dense_2 unit 20: nothing reads it
+    b3[:] = rng.normal(size=10)
+    for name, weights in (("dense_1", [k1, b1]), ("dense_2", [k2, b2]), ("predictions", [k3, b3])):
+        model.get_layer(name).set_weights(weights)
+    return model
+
+
+def test_outputs_equal_and_layers_shrink():
+    model = planted_model()
+    small, report = compact_lib.compact(model)
+    x = np.random.default_rng(1).uniform(0, 1, size=(256, 784)).astype(np.float32)
+    np.testing.assert_allclose(small(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-5)
+    assert report.kept_inputs == 284 and report.widths_before == (64, 64, 10)
+    assert report.widths_after == (61, 62, 10) and report.folded_units == (2, 1, 0)
+    assert report.multiply_adds_after == 284 * 61 + 61 * 62 + 62 * 10 < report.multiply_adds_before
+    assert tuple(small.inputs[0].shape) == (None, 784) and tuple(small.outputs[0].shape) == (None, 10)
+    assert "multiply-adds" in report.table() and report.as_dict()["multiply_adds_after"] == report.multiply_adds_after
+
+
+@pytest.mark.parametrize("epsilon, tolerance", [(0.0, 1e-6), (1e-5, 1e-5)])
+def test_a_dense_model_compacts_to_itself(epsilon, tolerance):
+    """With epsilon 1e-5 the few initial weights within 1e-5 of zero are dropped: outputs move by ~1e-6."""
+    model = build_model(seed=3)
+    small, report = compact_lib.compact(model, epsilon=epsilon)
+    assert report.widths_after == report.widths_before and report.kept_inputs == 784
+    assert not any(isinstance(layer, compact_lib.SelectFeatures) for layer in small.layers)
+    x = np.random.default_rng(0).normal(size=(8, 784)).astype(np.float32)
+    np.testing.assert_allclose(small(x).numpy(), model(x).numpy(), rtol=tolerance, atol=tolerance)
+
+
+def test_any_widths_and_a_layer_with_every_unit_dead():
+    model = build_model((7, 5, 3), input_dim=6, num_classes=4, seed=0)
+    k2 = model.get_layer("dense_2").kernel.numpy()
+    model.get_layer("dense_2").kernel.assign(np.zeros_like(k2))  # dense_2's units all constant
+    small, report = compact_lib.compact(model)
+    assert report.widths_after[1] == 1  # one silent unit keeps the graph well-formed
+    x = np.random.default_rng(0).normal(size=(16, 6)).astype(np.float32)
+    np.testing.assert_allclose(small(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_the_compact_model_saves_and_loads(tmp_path):
+    small, _ = compact_lib.compact(planted_model())
+    path = tmp_path / "compact.keras"
+    small.save(path)
+    loaded = keras.models.load_model(path)
+    x = np.random.default_rng(2).uniform(size=(4, 784)).astype(np.float32)
+    np.testing.assert_array_equal(loaded(x).numpy(), small(x).numpy())
+
+
+def test_another_layer_type_is_refused_naming_it():
+    inputs = keras.Input(shape=(8,))
+    x = keras.layers.Dense(4, name="dense_1")(inputs)
+    x = keras.layers.Dropout(0.5, name="drop")(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="predictions")(x))
+    with pytest.raises(compact_lib.CompactionError, match="'drop' \\(Dropout\\).*stack of Dense layers"):
+        compact_lib.compact(model)

@@ -1,0 +1,48 @@
+"""Dead input features and units of a Dense stack (NumPy only)."""
+
+import numpy as np
+import pytest
+
+from l1lab.edge.structure import dead_structure, multiply_adds
+
+
+def test_nothing_dead_in_a_dense_stack():
+    rng = np.random.default_rng(0)
+    s = dead_structure([rng.normal(size=(5, 4)), rng.normal(size=(4, 3))])
+    assert s.inputs.all() and s.widths() == [4, 3] and not any(c.any() for c in s.constant)
+
+
+def test_zero_rows_columns_and_the_fixed_point():
+    w0 = np.ones((5, 4))
+    w0[1] = 0  # input 1: nothing reads it
+    w0[:, 2] = 0  # unit 2 of layer 0: no incoming weights, constant output
+    w0[4, :] = [0, 0, 0, 1]  # input 4 is read by unit 3 only
+    w1 = np.ones((4, 3))
+    w1[3] = 1e-6  # unit 3 of layer 0: outgoing weights within epsilon, dead; then input 4 dies too
+    s = dead_structure([w0, w1], epsilon=1e-5)
+    np.testing.assert_array_equal(s.inputs, [True, False, True, True, False])
+    np.testing.assert_array_equal(s.units[0], [True, True, False, False])
+    np.testing.assert_array_equal(s.constant[0], [False, False, True, False])  # read by layer 1: folded
+    assert s.units[-1].all()  # the outputs always stay
+    assert s.widths() == [2, 3] and list(s.kept_inputs()) == [0, 2, 3]
+
+
+def test_a_unit_with_neither_inputs_nor_readers_is_not_folded():
+    w0, w1 = np.ones((3, 2)), np.ones((2, 2))
+    w0[:, 1], w1[1] = 0, 0
+    s = dead_structure([w0, w1])
+    assert not s.units[0][1] and not s.constant[0][1]
+
+
+@pytest.mark.parametrize(
+    "kernels, message",
+    [([], "at least one"), ([np.ones(3)], "2-D"), ([np.ones((3, 2)), np.ones((3, 2))], "the layer before has 2")],
+)
+def test_bad_stacks_are_refused(kernels, message):
+    with pytest.raises(ValueError, match=message):
+        dead_structure(kernels)
+
+
+def test_multiply_adds():
+    assert multiply_adds([64, 64, 10], 784) == 784 * 64 + 64 * 64 + 64 * 10
+    assert multiply_adds([13, 38, 10], 200) == 200 * 13 + 13 * 38 + 38 * 10
