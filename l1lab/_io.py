@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -70,6 +70,29 @@ class AtomicTextFile:
             self.commit()
         else:
             self.abort()
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Calls ``write(tmp)`` on a temporary path beside ``path`` (same suffix), then renames it to ``path``.
+
+    For writers that take a path (``model.save``); nothing half-written is left
+    at ``path`` or beside it when ``write`` fails.
+
+    Raises:
+      OutputError: ``path`` is a directory or its directory does not exist.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path} is a directory; name a file")
+    if not path.parent.is_dir():
+        raise OutputError(f"cannot write {path}: {path.parent} is not a directory")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def write_text_atomically(path: str | os.PathLike, text: str) -> Path:

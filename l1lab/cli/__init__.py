@@ -14,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from l1lab.cli import suite, train
+from l1lab.cli import edge, suite, train
 from l1lab.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, fail
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     train.add_parser(commands)
     suite.add_parsers(commands)
+    edge.add_parsers(commands)
     return parser
 
 

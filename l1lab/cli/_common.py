@@ -67,6 +67,16 @@ def layer_strength(text: str) -> tuple[str, float]:
     return name, strength(value)
 
 
+def keras_file(text: str) -> str:
+    """A path for ``model.save``: ending in ``.keras``, in an existing directory."""
+    if not text.endswith(".keras"):
+        raise argparse.ArgumentTypeError(f"{text}: a Keras model file needs the .keras suffix")
+    directory = os.path.dirname(text) or "."
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+        raise argparse.ArgumentTypeError(f"{text}: {directory} is not a writable directory")
+    return text
+
+
 def readable_dir(text: str) -> str:
     if not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text} is not a directory")

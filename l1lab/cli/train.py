@@ -12,6 +12,7 @@ from l1lab.cli._common import (
     EXIT_USAGE,
     UsageError,
     fail,
+    keras_file,
     layer_strength,
     non_negative_int,
     positive_float,
@@ -70,6 +71,12 @@ def add_parser(commands) -> None:
         "--seed", type=non_negative_int, default=d.seed, help=f"fixes initialisation and data order (default {d.seed})"
     )
     train.add_argument("--out", metavar="FILE", help="also write the JSON lines to FILE (atomically)")
+    train.add_argument(
+        "--save-model",
+        type=keras_file,
+        metavar="FILE.keras",
+        help="save the trained model there (atomically; l1lab compact and export read it)",
+    )
     train.add_argument(
         "--data-dir",
         type=readable_dir,
@@ -230,6 +237,10 @@ class EpochProgress:
         self.stream.flush()
 
 
+class _SaveError(Exception):
+    """The trained model could not be saved (exit 1; the --out file is not written either)."""
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from l1lab import _io, devices, events, sparsity
     from l1lab import data as data_lib
@@ -253,9 +264,16 @@ def cmd_train(args: argparse.Namespace) -> int:
                 if event["event"] == events.MEASURE_TEST:
                     last = event
                     progress.update(event["epochAfter"] + 1, event)
+            if args.save_model:
+                try:
+                    _io.write_atomically(args.save_model, run.model.save)
+                except OSError as exc:  # a full disk, a vanished directory
+                    raise _SaveError(f"--save-model: {exc}") from exc
     except UsageError as exc:
         return fail(EXIT_USAGE, str(exc))
     except sparsity.NonFiniteWeightsError as exc:
+        return fail(EXIT_FAILED, str(exc))
+    except _SaveError as exc:
         return fail(EXIT_FAILED, str(exc))
     if last is not None and not args.quiet:
         print(sparsity.format_table(last["num_nonzero"]), file=sys.stderr)

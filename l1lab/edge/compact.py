@@ -80,6 +80,31 @@ class CompactionReport:
         return format_table(rows, ["layer", "before", "after", "folded"], align="lrrr")
 
 
+def check_outputs(model, compacted, x, tolerance: float = 1e-5) -> dict:
+    """How far the compact model's outputs are from the sparse model's on ``x``.
+
+    Equal means ``max |compact - sparse| <= tolerance * max(1, max |sparse|)``:
+    within ``tolerance`` of the outputs' scale (logits of raw pixels run to the
+    hundreds, and the weights at most ``epsilon`` that compaction drops move
+    them by about ``epsilon`` times that).
+
+    Returns:
+      ``{"examples", "max_abs_diff", "output_scale", "same_predictions", "equal"}``.
+    """
+    x = np.asarray(x, np.float32)
+    want = np.asarray(model.predict(x, batch_size=1024, verbose=0), np.float64)
+    got = np.asarray(compacted.predict(x, batch_size=1024, verbose=0), np.float64)
+    diff = float(np.max(np.abs(got - want))) if len(x) else 0.0
+    scale = max(1.0, float(np.max(np.abs(want)))) if len(x) else 1.0
+    return {
+        "examples": int(len(x)),
+        "max_abs_diff": diff,
+        "output_scale": scale,
+        "same_predictions": int(np.sum(np.argmax(got, -1) == np.argmax(want, -1))),
+        "equal": diff <= tolerance * scale,
+    }
+
+
 def dense_layers(model) -> list:
     """The model's Dense layers, input side first.
 
