@@ -16,8 +16,18 @@ inacc_train       0       0.01    1 point of accuracy
 inacc_test        0       0.015   1.5 points: 10,000 images, noisier
 ent_train         0.10    0.02    cross-entropy moves more than accuracy
 ent_test          0.10    0.02
-layer_sparsity    0       0.05    per-variable counts are small for biases
+layer_sparsity    0       0.05    each kernel's sparsity
+bias_sparsity     0       0.25    each bias's: see the note below
 ================  ======  ======  ==========================================
+
+Note on ``bias_sparsity`` (loosened from 0.05, measured): a bias's exact zeros
+flip in and out while its value hovers at the threshold, and one flip is 0.1 of
+the output layer's 10 biases. On another CPU (an AVX-512 machine, against
+reference files written on another, same TensorFlow 2.21 and Keras 3.15.1) the
+two Adagrad scenarios moved by 1-2 of ``predictions/bias``'s 10 and by up to 5 of
+``dense_2/bias``'s 64 (0.078), every kernel and every other metric within its
+tolerance; the pre-refactor code measured the same. 0.25 absorbs that and still
+fails a method that stops thresholding biases (0.5 -> 0).
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from l1lab._io import format_table
+from l1lab._names import is_bias
 from l1lab.runs import LAYERS_NUM_NZ, TRAJECTORY_METRICS
 from l1lab.sparsity import fraction_zero
 
@@ -56,6 +67,7 @@ TOLERANCES: Mapping[str, Tolerance] = {
     "ent_train": Tolerance(0.10, 0.02),
     "ent_test": Tolerance(0.10, 0.02),
     "layer_sparsity": Tolerance(0.0, 0.05),
+    "bias_sparsity": Tolerance(0.0, 0.25),
 }
 
 
@@ -115,7 +127,6 @@ def compare_trajectory(
     if len(now["sparsity"]) != epochs:
         return [Mismatch(scenario, seed, None, "epochs", epochs, len(now["sparsity"]), "equal", "drift")]
     mismatches = []
-    layer_tol = tolerances["layer_sparsity"]
     for epoch in range(epochs):
         for metric in TRAJECTORY_METRICS:
             tol = tolerances[metric]
@@ -125,10 +136,9 @@ def compare_trajectory(
         g_layers, n_layers = layer_sparsity(golden, sizes, epoch), layer_sparsity(now, sizes, epoch)
         for layer, g in g_layers.items():
             n = n_layers.get(layer)
-            if not layer_tol.allows(g, n):
-                mismatches.append(
-                    Mismatch(scenario, seed, epoch, f"sparsity {layer}", g, n, layer_tol.describe(), "drift")
-                )
+            tol = tolerances["bias_sparsity" if is_bias(layer) else "layer_sparsity"]
+            if not tol.allows(g, n):
+                mismatches.append(Mismatch(scenario, seed, epoch, f"sparsity {layer}", g, n, tol.describe(), "drift"))
     return mismatches
 
 

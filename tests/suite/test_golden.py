@@ -93,3 +93,40 @@ def test_compare_trajectory_per_metric_and_layer():
 def test_tolerances_are_documented():
     for metric in compare.TOLERANCES:
         assert metric in compare.__doc__
+
+
+def _one_epoch(value=0.5, kernel_nz=50, bias_nz=5):
+    return {
+        **{metric: [value] for metric in TRAJECTORY_METRICS},
+        "layers_numNz": {"d/kernel": [kernel_nz], "d/bias": [bias_nz]},
+    }
+
+
+SIZES = {"d/kernel": 100, "d/bias": 10}
+
+
+@pytest.mark.parametrize("metric", TRAJECTORY_METRICS)
+@pytest.mark.parametrize("side", [-1, 1])
+def test_each_metric_is_held_to_its_own_tolerance(metric, side):
+    """Just inside its tolerance passes, just outside fails, whatever the other metrics' tolerances."""
+    tol = compare.TOLERANCES[metric]
+    golden_run = _one_epoch()
+    allowed = tol.atol + tol.rtol * 0.5
+    for factor, expected in ((0.99, []), (1.01, [metric])):
+        now = _one_epoch()
+        now[metric] = [0.5 + side * factor * allowed]
+        found = compare.compare_trajectory("s", 0, golden_run, now, SIZES)
+        assert [m.metric for m in found] == expected, (metric, factor)
+
+
+@pytest.mark.parametrize("variable, key, size", [("d/kernel", "layer_sparsity", 100), ("d/bias", "bias_sparsity", 10)])
+def test_per_variable_sparsity_uses_the_kernel_or_bias_tolerance(variable, key, size):
+    atol = compare.TOLERANCES[key].atol
+    golden_run = _one_epoch()
+    base = golden_run["layers_numNz"][variable][0]
+    inside, outside = int(atol * size * 0.99), int(atol * size) + 1  # flips of weights (the exact bound rounds)
+    for flips, expected in ((inside, []), (outside, [f"sparsity {variable}"])):
+        now = _one_epoch()
+        now["layers_numNz"][variable] = [base - flips]
+        found = compare.compare_trajectory("s", 0, golden_run, now, SIZES)
+        assert [m.metric for m in found] == expected, (variable, flips)
