@@ -116,6 +116,12 @@ class MethodOptions:
                 f"method {method.name!r} has one L1 strength for all layers; per-layer strengths "
                 "need l1-regularizer, proximal-sgd or proximal-adagrad"
             )
+        for option, flag in _METHOD_SPECIFIC.items():
+            if getattr(self, option) != getattr(_DEFAULT_OPTIONS, option) and option not in method.options:
+                raise ValueError(
+                    f"method {method.name!r} takes no `{option}` ({flag}); it applies to "
+                    f"{', '.join(sorted(_methods_taking(option)))}"
+                )
         if self.uses_groups() and not method.groups:
             raise ValueError(
                 f"method {method.name!r} takes no group strengths; group lasso needs proximal-sgd or proximal-adagrad"
@@ -139,6 +145,21 @@ class MethodOptions:
 
     def accumulator(self, learning_rate: float) -> float:
         return learning_rate**2 if self.initial_accumulator is None else self.initial_accumulator
+
+
+_DEFAULT_OPTIONS = MethodOptions()
+# Options only some methods take (MethodSpec.options), with the CLI flag that sets each.
+_METHOD_SPECIFIC = {
+    "l1_all_kernels": "--l1-all-kernels",
+    "apply_to_biases": "--l1-exclude-biases",
+    "initial_accumulator": "--initial-accumulator",
+}
+
+
+def _methods_taking(option: str) -> list[str]:
+    from l1lab.methods import METHODS
+
+    return [name for name, spec in METHODS.items() if option in spec.options]
 
 
 @dataclasses.dataclass(frozen=True)

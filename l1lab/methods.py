@@ -71,6 +71,8 @@ class MethodSpec:
     device_ops: tuple[str, ...] = ()
     # takes group strengths (group lasso on kernels' rows and columns)
     groups: bool = False
+    # the MethodOptions fields only some methods take: l1_all_kernels, apply_to_biases, initial_accumulator
+    options: tuple[str, ...] = ()
 
 
 def _l1_regularizers(options: MethodOptions) -> dict:
@@ -119,6 +121,7 @@ METHODS: dict[str, MethodSpec] = {
             per_layer=True,
             make_optimizer=lambda o, lr: keras.optimizers.SGD(learning_rate=lr),
             regularizers=_l1_regularizers,
+            options=("l1_all_kernels",),
         ),
         MethodSpec(
             name="proximal-adagrad-tf",
@@ -126,6 +129,7 @@ METHODS: dict[str, MethodSpec] = {
             uses_l1=True,
             per_layer=False,
             make_optimizer=_tf_proximal_adagrad,
+            options=("initial_accumulator",),
             device_ops=(devices.PROXIMAL_ADAGRAD_OP,),
         ),
         MethodSpec(
@@ -137,6 +141,7 @@ METHODS: dict[str, MethodSpec] = {
                 lr, l1=_proximal_l1(o), apply_to_biases=o.apply_to_biases, group_l1=_group_l1(o)
             ),
             groups=True,
+            options=("apply_to_biases",),
         ),
         MethodSpec(
             name="proximal-adagrad",
@@ -151,6 +156,7 @@ METHODS: dict[str, MethodSpec] = {
                 group_l1=_group_l1(o),
             ),
             groups=True,
+            options=("apply_to_biases", "initial_accumulator"),
         ),
         MethodSpec(
             name="ftrl",

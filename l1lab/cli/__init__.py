@@ -11,11 +11,14 @@ import no TensorFlow.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from l1lab.cli import edge, suite, train
 from l1lab.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, fail
+
+EXIT_BROKEN_PIPE = 128 + 13  # the shell's status for a process ended by SIGPIPE
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
@@ -35,6 +38,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except UsageError as exc:
         return fail(EXIT_USAGE, str(exc))
+    except BrokenPipeError:
+        # The reader went away (`l1lab train | head -1`): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's final flush must not raise again
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         return fail(130, "interrupted")
 

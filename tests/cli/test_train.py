@@ -182,6 +182,9 @@ def test_each_method_runs_one_epoch(capsys, argv, method, hidden):
         (["--method", "ftrl", "--l1", "1e-3", "--l1-layer", "dense_1=1e-3"], "one L1 strength"),
         (["--method", "proximal-sgd", "--l1-layer", "dense_7=1e-3"], "unknown layers"),
         (["--method", "sgd", "--group-l1", "1e-3"], "takes no group strengths"),
+        (["--method", "sgd", "--initial-accumulator", "0.1"], "--initial-accumulator"),
+        (["--method", "sgd", "--l1-exclude-biases"], "--l1-exclude-biases"),
+        (["--regL1Alt", "1e-3", "--l1-all-kernels"], "--l1-all-kernels"),
         (["--method", "proximal-sgd", "--group-units", "predictions=1e-3"], "the model's outputs"),
     ],
 )
@@ -206,3 +209,17 @@ def test_bad_strengths_exit_2_at_parse_time(capsys, argv, message):
         cli.main(["train", *argv])
     assert info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """`l1lab train | head -1`: no traceback, no --out file half-written."""
+    out = tmp_path / "run.jsonl"
+    command = (
+        f"{sys.executable} -m l1lab train --numEpochs 3 --numSamples 200 --quiet --out {out} | head -1; "
+        "echo status=${PIPESTATUS[0]}"
+    )
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=300)
+    lines = result.stdout.splitlines()
+    assert json.loads(lines[0])["event"] == "args" and lines[-1] == "status=141"
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
