@@ -54,6 +54,16 @@ def check_positive(name: str, value: Any) -> float:
     return float(value)
 
 
+# Upper bounds where TensorFlow and NumPy bound them: tensor sizes and loop counters are
+# int32 in the compiled loop; NumPy's and Keras's seeds are below 2**32.
+INT_LIMITS = {
+    "epochs": 2**31 - 1,
+    "batch_size": 2**31 - 1,
+    "shuffle_buffer": 2**31 - 1,
+    "seed": 2**32 - 1,
+}
+
+
 def _is_int(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, np.integer))
 
@@ -189,11 +199,14 @@ class TrainConfig:
 
         for name in ("epochs", "num_samples", "batch_size", "shuffle_buffer"):
             value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"`{name}` needs to be a positive integer. Received: {name}={value!r}")
+            if not _is_int(value) or not 1 <= value <= INT_LIMITS.get(name, value):
+                bound = INT_LIMITS.get(name, "any size")
+                raise ValueError(f"`{name}` needs to be an integer from 1 to {bound}. Received: {name}={value!r}")
         check_positive("learning_rate", self.learning_rate)
-        if not _is_int(self.seed) or self.seed < 0:
-            raise ValueError(f"`seed` needs to be a non-negative integer. Received: seed={self.seed!r}")
+        if not _is_int(self.seed) or not 0 <= self.seed <= INT_LIMITS["seed"]:
+            raise ValueError(
+                f"`seed` needs to be an integer from 0 to {INT_LIMITS['seed']}. Received: seed={self.seed!r}"
+            )
         if self.pixel_scale not in PIXEL_SCALES:
             raise ValueError(
                 f"`pixel_scale` needs to be one of {PIXEL_SCALES}. Received: pixel_scale={self.pixel_scale!r}"

@@ -22,8 +22,8 @@ def fail(code: int, message: str) -> int:
     return code
 
 
-def int_at_least(minimum: int, flag: str = ""):
-    """An argparse type: an integer >= ``minimum``."""
+def int_between(minimum: int, maximum: int | None = None):
+    """An argparse type: an integer from ``minimum`` to ``maximum`` (argparse names the flag)."""
 
     def parse(text: str) -> int:
         try:
@@ -32,13 +32,14 @@ def int_at_least(minimum: int, flag: str = ""):
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{value} must be >= {minimum}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{value} must be <= {maximum}")
         return value
 
     return parse
 
 
-positive_int = int_at_least(1)
-non_negative_int = int_at_least(0)
+positive_int = int_between(1)
 
 
 def _checked_float(check, name: str):

@@ -12,15 +12,15 @@ from l1lab.cli._common import (
     EXIT_USAGE,
     UsageError,
     fail,
+    int_between,
     keras_file,
     layer_strength,
-    non_negative_int,
     positive_float,
     positive_int,
     readable_dir,
     strength,
 )
-from l1lab.config import DEFAULTS, MethodOptions, TrainConfig
+from l1lab.config import DEFAULTS, INT_LIMITS, MethodOptions, TrainConfig
 from l1lab.data import ARTICLE_TEST_SIZE, PIXEL_SCALES
 
 # The names of l1lab.methods.METHODS, copied so that --help and parsing import no
@@ -55,7 +55,7 @@ def add_parser(commands) -> None:
         "--epochs",
         "--numEpochs",
         dest="epochs",
-        type=positive_int,
+        type=int_between(1, INT_LIMITS["epochs"]),
         default=d.epochs,
         help=f"epochs to train (article's --numEpochs; default {d.epochs}, the article ran 200)",
     )
@@ -68,7 +68,10 @@ def add_parser(commands) -> None:
         help=f"train on 5n images, test on n (1..{ARTICLE_TEST_SIZE}; default {d.num_samples})",
     )
     train.add_argument(
-        "--seed", type=non_negative_int, default=d.seed, help=f"fixes initialisation and data order (default {d.seed})"
+        "--seed",
+        type=int_between(0, INT_LIMITS["seed"]),
+        default=d.seed,
+        help=f"fixes initialisation and data order (default {d.seed})",
     )
     train.add_argument("--out", metavar="FILE", help="also write the JSON lines to FILE (atomically)")
     train.add_argument(
@@ -90,12 +93,20 @@ def add_parser(commands) -> None:
         default=d.pixel_scale,
         help="raw 0..255 pixels as the article, or scaled to [0, 1]",
     )
-    train.add_argument("--batch-size", type=positive_int, default=d.batch_size, help=f"default {d.batch_size}")
+    train.add_argument(
+        "--batch-size",
+        type=int_between(1, INT_LIMITS["batch_size"]),
+        default=d.batch_size,
+        help=f"default {d.batch_size}",
+    )
     train.add_argument(
         "--learning-rate", type=positive_float, default=d.learning_rate, help=f"default {d.learning_rate:g}"
     )
     train.add_argument(
-        "--shuffle-buffer", type=positive_int, default=d.shuffle_buffer, help=f"default {d.shuffle_buffer}"
+        "--shuffle-buffer",
+        type=int_between(1, INT_LIMITS["shuffle_buffer"]),
+        default=d.shuffle_buffer,
+        help=f"default {d.shuffle_buffer}",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar or table on stderr")
     l1 = train.add_argument_group(
