@@ -1,7 +1,8 @@
 """Counting exact zeros the way the article does.
 
 A weight counts as nonzero when ``|w| > epsilon`` (``epsilon = 1e-5`` in the
-article), so a weight of exactly ``epsilon`` counts as zero. Model sparsity is
+article), compared in the weight's own float dtype, so a weight of exactly
+``epsilon`` (as that dtype holds it) counts as zero. Model sparsity is
 
 .. math::
 
@@ -64,6 +65,14 @@ def _check_epsilon(epsilon: float) -> float:
     return epsilon
 
 
+def _threshold_for(dtype: np.dtype, epsilon: float):
+    """``epsilon`` in the weights' own float dtype (a float32 weight equal to float32(1e-3) is within
+    epsilon 1e-3, whatever float64 says of the two roundings); float64 for integer weights."""
+    if np.issubdtype(dtype, np.floating):
+        return dtype.type(epsilon)
+    return np.float64(epsilon)
+
+
 def count_nonzero(model_or_variables: Any, epsilon: float = EPSILON_ZERO) -> dict:
     """Per-variable and total counts in the article's structure.
 
@@ -85,8 +94,7 @@ def count_nonzero(model_or_variables: Any, epsilon: float = EPSILON_ZERO) -> dic
                 "diverged (lower the learning rate or the L1 strength)"
             )
         num = int(array.size)
-        # In float64, so that NumPy's casting rules cannot move the threshold.
-        num_nz = int(np.count_nonzero(np.abs(array.astype(np.float64, copy=False)) > epsilon))
+        num_nz = int(np.count_nonzero(np.abs(array) > _threshold_for(array.dtype, epsilon)))
         counts[name] = {"num": num, "numNz": num_nz}
         num_total += num
         nz_total += num_nz

@@ -82,9 +82,10 @@ def test_bad_strengths_are_refused(cls, kwargs, message):
         cls(0.1, **kwargs)
 
 
-def test_bad_accumulator_is_refused():
-    with pytest.raises(ValueError, match="initial_accumulator_value=0.0"):
-        ProximalAdagrad(0.1, initial_accumulator_value=0.0)
+@pytest.mark.parametrize("value", [0.0, -1.0])
+def test_bad_accumulator_is_refused_saying_what_is_accepted(value):
+    with pytest.raises(ValueError, match=f"needs to be finite and > 0. Received: initial_accumulator_value={value}"):
+        ProximalAdagrad(0.1, initial_accumulator_value=value)
 
 
 # -- steps ----------------------------------------------------------------------

@@ -30,7 +30,7 @@ def _naive_count(arrays, epsilon):
     for array in arrays:
         for x in array.ravel():
             num += 1
-            if abs(float(x)) > epsilon:
+            if abs(x) > x.dtype.type(epsilon):  # in the weight's dtype
                 nz += 1
     return num, nz
 
@@ -161,3 +161,16 @@ class _Var:
 class _Model:
     def __init__(self, variables):
         self.trainable_variables = variables
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("epsilon", [1e-3, 1e-5, 0.1])
+def test_a_weight_equal_to_epsilon_in_its_dtype_is_zero_and_the_next_one_up_is_not(dtype, epsilon):
+    at = dtype(epsilon)
+    above = np.nextafter(at, dtype(np.inf), dtype=dtype)
+    counts = count_nonzero({"at": np.array([at, -at], dtype), "above": np.array([above, -above], dtype)}, epsilon)
+    assert counts["at"]["numNz"] == 0 and counts["above"]["numNz"] == 2
+
+
+def test_integer_weights_compare_in_float64():
+    assert count_nonzero({"w": np.array([0, 1, -2, 0], np.int32)}, 1.0)["w"]["numNz"] == 1
