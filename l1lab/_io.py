@@ -95,6 +95,24 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> 
     return path
 
 
+def writable_dir(path: str | os.PathLike) -> Path:
+    """``path`` as a directory one can write into, created if missing; checked before any work is done.
+
+    Raises:
+      OutputError: it is a file, or it cannot be created or written.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path} is a file; name a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {path}: {exc.strerror or exc}") from exc
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write into {path}: permission denied")
+    return path
+
+
 def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
     """Writes ``text`` to ``path`` through :class:`AtomicTextFile`; returns the path."""
     with AtomicTextFile(path) as f:

@@ -118,7 +118,12 @@ def _golden_scenarios(args: argparse.Namespace, verb: str):
 def cmd_claims(args: argparse.Namespace) -> int:
     scenarios = _scenarios(args.scenario)  # a UsageError exits 2 (l1lab.cli.main)
     from l1lab._compat import versions
-    from l1lab._io import format_table
+    from l1lab._io import OutputError, format_table, writable_dir
+
+    try:
+        writable_dir(args.out_dir)  # before minutes of training, not after
+    except OutputError as exc:
+        return fail(EXIT_USAGE, f"--out-dir: {exc}")
     from l1lab.suite import compare, golden, reports, runner
 
     try:

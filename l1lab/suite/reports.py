@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from l1lab._compat import versions
-from l1lab._io import markdown_table, write_json_atomically, write_text_atomically
+from l1lab._io import markdown_table, writable_dir, write_json_atomically, write_text_atomically
 from l1lab.suite.judge import ClaimResult
 from l1lab.suite.runner import Outcome
 from l1lab.suite.scenarios import SCENARIOS
@@ -104,8 +104,7 @@ def plot(path: Path, runs: Mapping[str, Mapping[int, Mapping]], goldens: Mapping
 
 def write_reports(out_dir: Path, outcome: Outcome) -> list[Path]:
     """claims.json, claims.md and (with matplotlib) claims.png in ``out_dir``, each written atomically."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = writable_dir(out_dir)
     stack = versions()
     written = [
         write_json_atomically(out_dir / "claims.json", report_json(outcome, stack)),

@@ -108,3 +108,20 @@ def test_claims_exit_code_drift_elsewhere_informs_a_broken_claim_fails(capsys, t
     assert ("CLAIM BROKE" in out) is broken
     report = json.loads((tmp_path / "claims.json").read_text())
     assert len(report["drift_elsewhere"]) == 1 and len(report["mismatches"]) == int(broken)
+
+
+@pytest.mark.parametrize("where", ["a-file", "read-only"])
+def test_claims_out_dir_that_cannot_be_written_exits_2_before_any_work(capsys, tmp_path, monkeypatch, where):
+    _fake_golden(tmp_path)
+    target = tmp_path / "reports"
+    if where == "a-file":
+        target.write_text("not a directory")
+    else:
+        target.mkdir()
+        monkeypatch.setattr("os.access", lambda path, mode: False)  # root ignores chmod
+    called = []
+    monkeypatch.setattr(runner, "check_scenarios", lambda *a, **k: called.append(1))
+    code, out, err = run_cli(
+        capsys, "claims", "--scenario", "article-sgd", "--golden-dir", str(tmp_path), "--out-dir", str(target)
+    )
+    assert code == 2 and "--out-dir" in err and out == "" and not called
