@@ -24,14 +24,27 @@ class AtomicTextFile:
     atomic), created at once so an unwritable destination fails before any
     work is done; :meth:`abort` or an exception removes it.
 
+    A symbolic link stays a link: its target is written (atomically). A
+    device, FIFO or socket (``/dev/null``, ``/dev/stdout``, a named pipe) is
+    written through, as a user expects, never replaced by a regular file.
+
     Raises:
       OutputError: ``path`` is a directory or its directory is not writable.
     """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        if self.path.is_symlink():
+            self.path = self.path.resolve()
         if self.path.is_dir():
             raise OutputError(f"{self.path} is a directory; name a file")
+        self._tmp: Path | None = None
+        if self.path.exists() and not self.path.is_file():  # a device, a FIFO, a socket
+            try:
+                self._file: IO[str] | None = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+            except OSError as exc:
+                raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+            return
         try:
             fd, tmp = tempfile.mkstemp(dir=self.path.parent or ".", prefix=f".{self.path.name}.", suffix=".tmp")
         except OSError as exc:
@@ -41,7 +54,7 @@ class AtomicTextFile:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(fd, 0o666 & ~umask)
-        self._file: IO[str] | None = os.fdopen(fd, "w", encoding="utf-8")
+        self._file = os.fdopen(fd, "w", encoding="utf-8")
 
     def write(self, text: str) -> None:
         assert self._file is not None, "file already committed or aborted"
@@ -51,6 +64,10 @@ class AtomicTextFile:
         if self._file is None:
             return
         self._file.flush()
+        if self._tmp is None:  # written through to a special file
+            self._file.close()
+            self._file = None
+            return
         os.fsync(self._file.fileno())
         self._file.close()
         self._file = None
@@ -60,7 +77,8 @@ class AtomicTextFile:
         if self._file is not None:
             self._file.close()
             self._file = None
-            self._tmp.unlink(missing_ok=True)
+            if self._tmp is not None:
+                self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> AtomicTextFile:
         return self

@@ -62,3 +62,33 @@ def test_format_table_aligns_columns():
         "dense_1/kernel      5",
         "total              12",
     ]
+
+
+def test_a_device_is_written_through_never_replaced():
+    with _io.AtomicTextFile("/dev/null") as f:
+        f.write("anything\n")
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")  # still the device
+
+
+def test_a_symlink_stays_a_link_and_its_target_is_written(tmp_path):
+    target, link = tmp_path / "target.jsonl", tmp_path / "link.jsonl"
+    target.write_text("old\n")
+    link.symlink_to(target)
+    with _io.AtomicTextFile(link) as f:
+        f.write("new\n")
+    assert link.is_symlink() and target.read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.jsonl", "target.jsonl"]
+
+
+def test_a_fifo_is_written_through(tmp_path):
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(open(fifo).read()))  # noqa: SIM115
+    reader.start()
+    with _io.AtomicTextFile(fifo) as f:
+        f.write("line\n")
+    reader.join(timeout=10)
+    assert received == ["line\n"] and not fifo.is_file()

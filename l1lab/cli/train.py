@@ -286,6 +286,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         return fail(EXIT_FAILED, str(exc))
     except _SaveError as exc:
         return fail(EXIT_FAILED, str(exc))
+    except BrokenPipeError:
+        raise  # stdout's reader went away: l1lab.cli.main ends quietly
+    except OSError as exc:  # --out on a full disk, a vanished directory
+        return fail(EXIT_FAILED, f"cannot write the events: {exc.strerror or exc}")
     if last is not None and not args.quiet:
         print(sparsity.format_table(last["num_nonzero"]), file=sys.stderr)
     return EXIT_OK

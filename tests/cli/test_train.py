@@ -227,3 +227,49 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     assert json.loads(lines[0])["event"] == "args" and lines[-1] == "status=141"
     assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_leaves_no_temporary_file(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run.jsonl"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "l1lab",
+            "train",
+            "--numEpochs",
+            "50",
+            "--numSamples",
+            "500",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert json.loads(process.stdout.readline())["event"] == "args"  # training has started
+    time.sleep(1)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []  # no .run.jsonl.*.tmp, no run.jsonl
+
+
+def test_a_full_disk_ends_with_a_message_not_a_traceback(capsys, tmp_path, monkeypatch):
+    import errno
+
+    from l1lab import _io
+
+    def full(self, text):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_io.AtomicTextFile, "write", full)
+    code, out, err = run_cli(
+        capsys, "train", "--numEpochs", "1", "--numSamples", "100", "--quiet", "--out", str(tmp_path / "run.jsonl")
+    )
+    assert code == 1 and "No space left on device" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
