@@ -23,6 +23,7 @@ only in the JSON file.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -156,6 +157,47 @@ def _schema_problem(document: Any, name: str) -> str | None:
             columns = list(column.values()) if isinstance(column, dict) else [column]
             if not all(isinstance(c, list) and len(c) == epochs for c in columns):
                 return f"seed {seed}: {metric} does not have {epochs} epochs"
+        problem = _values_problem(trajectory, document.get("layer_sizes"))
+        if problem:
+            return f"seed {seed}, {problem}"
+    return None
+
+
+# Where each trajectory value must lie: a fraction, or a cross-entropy.
+_BOUNDS = {"sparsity": (0.0, 1.0), "inacc_train": (0.0, 1.0), "inacc_test": (0.0, 1.0)}
+_BOUNDS.update({"ent_train": (0.0, math.inf), "ent_test": (0.0, math.inf)})
+
+
+def _number_problem(value: Any, low: float, high: float, integer: bool = False) -> str | None:
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        return f"{json.dumps(value)} is not {'an integer' if integer else 'a number'}"
+    if not math.isfinite(value):
+        return f"{value} is not a finite number"
+    if not low <= value <= high:
+        return f"{value} is outside [{low:g}, {high:g}]"
+    return None
+
+
+def _values_problem(trajectory: Mapping, sizes: Any) -> str | None:
+    """The first value that cannot be a measurement: ``"<metric>, epoch <e>: <why>"``."""
+    for metric in TRAJECTORY_METRICS:
+        low, high = _BOUNDS[metric]
+        for epoch, value in enumerate(trajectory[metric]):
+            problem = _number_problem(value, low, high)
+            if problem:
+                return f"{metric}, epoch {epoch}: {problem}"
+    counts = trajectory[LAYERS_NUM_NZ]
+    if not isinstance(sizes, dict) or set(sizes) != set(counts):
+        return f"layer_sizes do not name the variables of {LAYERS_NUM_NZ}"
+    for name, column in counts.items():
+        problem = _number_problem(sizes[name], 1, math.inf, integer=True)
+        if problem:
+            return f"layer_sizes[{name!r}]: {problem}"
+        for epoch, value in enumerate(column):
+            problem = _number_problem(value, 0, sizes[name], integer=True)
+            if problem:
+                return f"{LAYERS_NUM_NZ}[{name!r}], epoch {epoch}: {problem}"
     return None
 
 

@@ -125,3 +125,26 @@ def test_claims_out_dir_that_cannot_be_written_exits_2_before_any_work(capsys, t
         capsys, "claims", "--scenario", "article-sgd", "--golden-dir", str(tmp_path), "--out-dir", str(target)
     )
     assert code == 2 and "--out-dir" in err and out == "" and not called
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "null", '"high"'])
+@pytest.mark.parametrize(
+    "command",
+    [["claims", "--from-golden", "--scenario", "article-sgd"], ["golden", "update", "article-sgd", "--rejudge"]],
+)
+def test_a_damaged_golden_file_exits_2_naming_the_value(capsys, tmp_path, token, command):
+    _fake_golden(tmp_path)
+    path = tmp_path / "article-sgd.json"
+    lines = path.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if '"inacc_test": [' in line)
+    lines[at] = lines[at].replace("[0.06,", f"[{token},", 1)
+    path.write_text("\n".join(lines))
+    before = path.read_text()
+    code, out, err = (
+        run_cli(capsys, *command, "--golden-dir", str(tmp_path), "--out-dir", str(tmp_path / "r"))
+        if command[0] == "claims"
+        else run_cli(capsys, *command, "--golden-dir", str(tmp_path))
+    )
+    assert code == 2 and "seed 0, inacc_test, epoch 0" in err and "Traceback" not in err
+    assert path.read_text() == before
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())  # no report written

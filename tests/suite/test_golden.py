@@ -130,3 +130,43 @@ def test_per_variable_sparsity_uses_the_kernel_or_bias_tolerance(variable, key, 
         now["layers_numNz"][variable] = [base - flips]
         found = compare.compare_trajectory("s", 0, golden_run, now, SIZES)
         assert [m.metric for m in found] == expected, (variable, flips)
+
+
+@pytest.mark.parametrize(
+    "metric, epoch, value, problem",
+    [
+        ("sparsity", 1, float("nan"), "seed 0, sparsity, epoch 1: nan is not a finite number"),
+        ("inacc_test", 0, float("inf"), "seed 0, inacc_test, epoch 0: inf is not a finite number"),
+        ("ent_train", 1, None, "seed 0, ent_train, epoch 1: null is not a number"),
+        ("inacc_train", 0, "0.1", 'seed 0, inacc_train, epoch 0: "0.1" is not a number'),
+        ("sparsity", 0, 1.5, "seed 0, sparsity, epoch 0: 1.5 is outside \\[0, 1\\]"),
+        ("ent_test", 1, -0.1, "seed 0, ent_test, epoch 1: -0.1 is outside"),
+    ],
+)
+def test_a_value_that_cannot_be_a_measurement_is_refused_naming_seed_metric_epoch(
+    tmp_path, metric, epoch, value, problem
+):
+    document = minimal()
+    document["trajectories"]["0"][metric][epoch] = value
+    (tmp_path / "s.json").write_text(json.dumps(document))  # NaN and Infinity as JSON's tokens
+    with pytest.raises(GoldenError, match=f"golden file .*s.json is corrupt \\({problem}.*l1lab golden update s"):
+        golden.load(tmp_path, "s")
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        (
+            lambda d: d["trajectories"]["0"]["layers_numNz"]["k"].__setitem__(0, 11),
+            "layers_numNz\\['k'\\], epoch 0: 11",
+        ),
+        (lambda d: d["trajectories"]["0"]["layers_numNz"]["k"].__setitem__(1, 2.5), "epoch 1: 2.5 is not an integer"),
+        (lambda d: d.__setitem__("layer_sizes", {}), "layer_sizes do not name the variables"),
+    ],
+)
+def test_counts_must_be_integers_within_their_variable(tmp_path, change, problem):
+    document = minimal()
+    change(document)
+    (tmp_path / "s.json").write_text(json.dumps(document))
+    with pytest.raises(GoldenError, match=problem):
+        golden.load(tmp_path, "s")
