@@ -276,24 +276,36 @@ def _close(a, b):
     return all(np.allclose(u, v, rtol=1e-4, atol=1e-6) for u, v in zip(a, b))
 
 
-@pytest.mark.parametrize("cls", OPTIMIZERS)
-def test_mirrored_strategy_on_two_logical_cpus(cls):
+# Seen on Keras 3.3.3 (TensorFlow 2.16): Keras's own SGD does not all-reduce gradients applied
+# in a custom loop's replica context, so the replicas drift apart. Tied to the version, not to
+# what a run observes: elsewhere a regression fails, and on 3.3 a fix shows as XPASS (strict).
+KERAS_WITHOUT_REPLICA_AGGREGATION = tuple(int(p) for p in KERAS_VERSION.split(".")[:2]) == (3, 3)
+
+
+def test_mirrored_strategy_without_l1_is_kerass_sgd():
+    """Under the strategy ProximalSGD with l1 = 0 does what Keras's own SGD does, on every version."""
     rng = np.random.default_rng(0)
     x, y = rng.uniform(size=(64, 784)).astype(np.float32), rng.integers(0, 10, 64).astype(np.int32)
-    # l1lab's optimizer with l1 = 0 does under the strategy what Keras's own does.
     keras_sgd = _mirrored_weights(lambda: keras.optimizers.SGD(0.05), x, y)
     ours_plain = _mirrored_weights(lambda: ProximalSGD(0.05, l1=0.0), x, y)
     for theirs, ours in zip(keras_sgd, ours_plain):
         for t, o in zip(theirs, ours):
             np.testing.assert_allclose(o, t, rtol=1e-5, atol=1e-7)
-    keras_aggregates = all(
-        _close(replica_weights, _single_device_weights(lambda: keras.optimizers.SGD(0.05), x, y))
-        for replica_weights in zip(*keras_sgd)
-    )
-    if not keras_aggregates:
-        # Keras 3.3 (TensorFlow 2.16) does not all-reduce gradients applied in a
-        # custom loop's replica context: its own SGD leaves the replicas apart.
-        pytest.xfail(f"Keras {KERAS_VERSION}'s own SGD does not aggregate replicas in a custom loop")
+
+
+@pytest.mark.xfail(
+    KERAS_WITHOUT_REPLICA_AGGREGATION,
+    reason=f"Keras {KERAS_VERSION}'s own SGD does not aggregate replicas in a custom loop (seen on 3.3.3)",
+    strict=True,
+)
+@pytest.mark.parametrize("cls", OPTIMIZERS)
+def test_mirrored_strategy_on_two_logical_cpus(cls):
+    """Two replicas of one global batch end where one device ends: the gradients are all-reduced."""
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(size=(64, 784)).astype(np.float32), rng.integers(0, 10, 64).astype(np.int32)
+    keras_sgd = _mirrored_weights(lambda: keras.optimizers.SGD(0.05), x, y)
+    single_sgd = _single_device_weights(lambda: keras.optimizers.SGD(0.05), x, y)
+    assert all(_close(replica, single_sgd) for replica in zip(*keras_sgd)), "Keras's SGD no longer aggregates"
     mirrored = _mirrored_weights(lambda: cls(0.05, l1=0.01), x, y)
     single = _single_device_weights(lambda: cls(0.05, l1=0.01), x, y)
     for replica_weights in zip(*mirrored):
