@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from l1lab import data as data_lib
+from l1lab import devices
 
 
 def make_tiny_split(seed=0, n_train=320, n_test=64):
@@ -30,3 +31,26 @@ def make_tiny_split(seed=0, n_train=320, n_test=64):
 def tiny_split():
     """``tiny_split(seed=0, n_train=320, n_test=64)``: learnable synthetic digits as an ``MnistSplit``."""
     return make_tiny_split
+
+
+class FakeGpus:
+    """A machine with one GPU, as tf.config would report it."""
+
+    def __init__(self, monkeypatch, initialised=False):
+        self.visible = ["GPU:0"]
+        self.initialised = initialised
+        monkeypatch.setattr(devices, "physical_gpus", lambda: ["GPU:0"])
+        monkeypatch.setattr(devices, "visible_gpus", lambda: list(self.visible))
+        monkeypatch.setattr(devices.tf.config, "set_visible_devices", self.set_visible_devices)
+
+    def set_visible_devices(self, devices_, device_type):
+        assert devices_ == [] and device_type == "GPU"
+        if self.initialised:
+            raise RuntimeError("Visible devices cannot be modified after being initialized")
+        self.visible = []
+
+
+@pytest.fixture
+def fake_gpus(monkeypatch):
+    """``fake_gpus(initialised=False)``: pretend one GPU is there (l1lab.devices sees it)."""
+    return lambda initialised=False: FakeGpus(monkeypatch, initialised)

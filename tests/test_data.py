@@ -295,3 +295,14 @@ def test_real_mnist(tmp_path):
 def test_bad_pixel_scale():
     with pytest.raises(ValueError, match="pixel_scale"):
         data.load_mnist(10, pixel_scale="255")
+
+
+def test_split_images_are_the_articles_rows():
+    """A second check of the split, on the images: rows of the training file, t10k apart."""
+    raw = data_sources.load_raw_mnist()
+    split = data.load_mnist(700)
+    flat = raw.train_images.reshape(60_000, 784).astype(np.float32)
+    np.testing.assert_array_equal(split.x_train, flat[:3500])
+    np.testing.assert_array_equal(split.x_test, flat[50_000:50_700])
+    np.testing.assert_array_equal(split.x_heldout, raw.test_images.reshape(10_000, 784).astype(np.float32))
+    np.testing.assert_array_equal(split.y_train, raw.train_labels[:3500])

@@ -34,25 +34,8 @@ def test_nothing_to_do_without_gpus():
     assert devices.ensure_kernels([]).as_dict()["gpusHidden"] is False
 
 
-class FakeGpus:
-    """A machine with one GPU, as tf.config would report it."""
-
-    def __init__(self, monkeypatch, initialised=False):
-        self.visible = ["GPU:0"]
-        self.initialised = initialised
-        monkeypatch.setattr(devices, "physical_gpus", lambda: ["GPU:0"])
-        monkeypatch.setattr(devices, "visible_gpus", lambda: list(self.visible))
-        monkeypatch.setattr(devices.tf.config, "set_visible_devices", self.set_visible_devices)
-
-    def set_visible_devices(self, devices_, device_type):
-        assert devices_ == [] and device_type == "GPU"
-        if self.initialised:
-            raise RuntimeError("Visible devices cannot be modified after being initialized")
-        self.visible = []
-
-
-def test_gpus_are_hidden_only_when_an_op_lacks_a_gpu_kernel(monkeypatch):
-    fake = FakeGpus(monkeypatch)
+def test_gpus_are_hidden_only_when_an_op_lacks_a_gpu_kernel(fake_gpus):
+    fake = fake_gpus()
     kept = devices.ensure_kernels([devices.PROXIMAL_ADAGRAD_OP])
     assert not kept.gpus_hidden and fake.visible == ["GPU:0"]
     hidden = devices.ensure_kernels([devices.PROXIMAL_GRADIENT_DESCENT_OP], reason="proximal-sgd-tf")
@@ -60,14 +43,14 @@ def test_gpus_are_hidden_only_when_an_op_lacks_a_gpu_kernel(monkeypatch):
     assert "ResourceApplyProximalGradientDescent" in hidden.reason
 
 
-def test_hiding_too_late_says_so(monkeypatch):
-    FakeGpus(monkeypatch, initialised=True)
+def test_hiding_too_late_says_so(fake_gpus):
+    fake_gpus(initialised=True)
     with pytest.raises(devices.DeviceSetupError, match="already initialised its devices.*CUDA_VISIBLE_DEVICES"):
         devices.hide_gpus("the article's --regL1Try3")
 
 
-def test_already_hidden_is_fine(monkeypatch):
-    fake = FakeGpus(monkeypatch, initialised=True)
+def test_already_hidden_is_fine(fake_gpus):
+    fake = fake_gpus(initialised=True)
     fake.visible = []
     assert devices.hide_gpus("again").gpus_hidden
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from l1lab import methods, train
-from l1lab._compat import keras, tf
+from l1lab._compat import keras, tf, tf_variable
 from l1lab.methods import MethodOptions
 
 
@@ -164,3 +164,27 @@ def test_group_strengths_reach_the_optimizer_never_the_output_units(method):
 
 def test_without_group_strengths_the_optimizer_has_none():
     assert set(setup("proximal-sgd", l1=1e-3).optimizer.group_l1_by_variable().values()) == {(0.0, 0.0)}
+
+
+def test_the_gpu_decision_through_each_method(fake_gpus):
+    """A second check of the GPU workaround, through the methods' own device set-up."""
+    fake = fake_gpus()
+    assert not methods.prepare_devices("proximal-adagrad-tf", MethodOptions(l1=1e-3)).gpus_hidden  # kernel on GPU
+    assert fake.visible == ["GPU:0"]
+    assert not methods.prepare_devices("proximal-sgd", MethodOptions(l1=1e-3)).gpus_hidden  # plain TF math
+    decision = methods.prepare_devices("proximal-adagrad-tf", MethodOptions(l1=1e-3, hide_gpus=True))
+    assert decision.gpus_hidden and fake.visible == [] and "regL1Try3" in decision.reason
+
+
+def test_tensorflow_proximal_adagrad_gets_every_variable_biases_included():
+    """A second check of the v1 optimizer's variable set: a slot for each, and every one stepped."""
+    s = setup("proximal-adagrad-tf", lr=0.05, l1=1e-3)
+    variables = s.model.trainable_variables
+    assert len(variables) == 6
+    for variable in variables:
+        assert s.optimizer.optimizer.get_slot(tf_variable(variable), "accumulator") is not None
+    before = [v.numpy().copy() for v in variables]
+    x = np.random.default_rng(0).uniform(size=(8, 784)).astype(np.float32)
+    y = np.arange(8, dtype=np.int32) % 10
+    train.CompiledLoop(s.model, s.optimizer, x, y, batch_size=8).train_step(x, y)
+    assert all(not np.array_equal(b, v.numpy()) for b, v in zip(before, variables))

@@ -57,6 +57,13 @@ def test_epoch_orders_are_seeded_buffered_shuffles(global_random_seed):
     assert all(example < k + buffer for k, example in enumerate(epoch0))
 
 
+def test_another_seed_gives_another_order(global_random_seed):
+    """A second check of the shuffle seed: the order depends on it, not only repeats with it."""
+    first = next(train.epoch_orders(500, 64, global_random_seed)).numpy()
+    other = next(train.epoch_orders(500, 64, global_random_seed + 1)).numpy()
+    assert sorted(first) == sorted(other) == list(range(500)) and not np.array_equal(first, other)
+
+
 def test_one_epoch_applies_one_step_per_batch(tiny_split):
     run = train.Run(config(epochs=1, batch_size=48), tiny_split(n_train=200))
     assert run.loop.num_batches == 5  # 4 full batches and one of 8
