@@ -61,13 +61,22 @@ LOGICAL_CPUS = 2
 
 
 def pytest_configure(config):
-    """Two logical CPU devices, so tf.distribute tests have two replicas.
+    """Devices, set before TensorFlow initialises them, so here, before any test runs.
 
-    Must happen before TensorFlow initialises its devices, so here, before any
-    test runs; it changes nothing else (ops still run on CPU:0).
+    * Two logical CPU devices, so tf.distribute tests have two replicas (ops
+      still run on CPU:0).
+    * On a GPU: memory growth, so that xdist's workers share the GPU instead
+      of the first one taking all of its memory; and TF32 off, so that float32
+      comparisons meant to be exact are (Ampere and later GPUs run float32
+      matmuls in TF32 by default: relative errors of 1e-3). What TF32 does is
+      pinned by a ``gpu`` test in tests/test_devices.py.
     """
     from l1lab._compat import tf
 
+    for gpu in tf.config.list_physical_devices("GPU"):
+        with contextlib.suppress(RuntimeError):  # already initialised: say so in the tests that care
+            tf.config.experimental.set_memory_growth(gpu, True)
+    tf.config.experimental.enable_tensor_float_32_execution(False)
     cpu = tf.config.list_physical_devices("CPU")[0]
     # Already initialised (e.g. by a plugin): the tests that need two devices will say so.
     with contextlib.suppress(RuntimeError):

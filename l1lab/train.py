@@ -20,7 +20,7 @@ from l1lab import data as data_lib
 from l1lab import events as events_lib
 from l1lab import methods as methods_lib
 from l1lab import sparsity
-from l1lab._compat import tf, versions
+from l1lab._compat import tf, tf_variable, versions
 from l1lab.config import TrainConfig
 
 __all__ = ["CompiledLoop", "Run", "TrainConfig", "epoch_orders", "train"]
@@ -30,10 +30,27 @@ def _cross_entropy(labels, logits):
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
 
 
+def choose_compilation(variables, device_ops=()) -> tuple[bool, str]:
+    """``(jit_compile, reason)`` for the epoch loop: XLA where the variables live on a GPU.
+
+    On a GPU graph mode pays a kernel launch per op (the article's epoch took
+    0.68 s on an H100 in graph mode, 0.26 s under XLA); on the CPU XLA's while
+    loops run far slower than graph mode. Methods that call TensorFlow's raw
+    training kernels (``device_ops``) stay in graph mode, where those kernels are
+    known to run.
+    """
+    on_gpu = any("GPU" in (tf_variable(v).device or "") for v in variables)
+    if not on_gpu:
+        return False, "graph mode: the variables are on the CPU"
+    if device_ops:
+        return False, f"graph mode: the method runs {', '.join(device_ops)}"
+    return True, "XLA: the variables are on a GPU"
+
+
 class CompiledLoop:
     """One epoch of training, and one evaluation, each a single compiled call."""
 
-    def __init__(self, model, optimizer, x_train, y_train, *, batch_size: int):
+    def __init__(self, model, optimizer, x_train, y_train, *, batch_size: int, jit_compile: bool = False):
         self.model = model
         self.optimizer = optimizer
         self.variables = list(model.trainable_variables)
@@ -42,9 +59,10 @@ class CompiledLoop:
         self.num_examples = int(self.x_train.shape[0])
         self.batch_size = int(batch_size)
         self.num_batches = -(-self.num_examples // self.batch_size)
-        # Graph-compiled, not XLA: XLA's while loops run far slower on CPU.
-        self.train_epoch = tf.function(self._train_epoch)
-        self.evaluate = tf.function(self._evaluate)
+        # Graph mode by default: XLA's while loops run far slower on CPU (see choose_compilation).
+        self.jit_compile = bool(jit_compile)
+        self.train_epoch = tf.function(self._train_epoch, jit_compile=self.jit_compile)
+        self.evaluate = tf.function(self._evaluate, jit_compile=self.jit_compile)
 
     def loss(self, x, y, training: bool = True):
         logits = self.model(x, training=training)
@@ -113,8 +131,14 @@ class Run:
         )
         self.model = setup.model
         self.optimizer = setup.optimizer
+        self.jit_compile, self.compilation = choose_compilation(self.model.trainable_variables, setup.method.device_ops)
         self.loop = CompiledLoop(
-            self.model, self.optimizer, self.data.x_train, self.data.y_train, batch_size=config.batch_size
+            self.model,
+            self.optimizer,
+            self.data.x_train,
+            self.data.y_train,
+            batch_size=config.batch_size,
+            jit_compile=self.jit_compile,
         )
         self.x_test = tf.convert_to_tensor(self.data.x_test, tf.float32)
         self.y_test = tf.convert_to_tensor(self.data.y_test, tf.int32)
@@ -124,6 +148,7 @@ class Run:
             **self.config.as_args(),
             "dataSource": self.data.source,
             "devices": self.devices.as_dict(),
+            "compilation": {"jitCompile": self.jit_compile, "reason": self.compilation},
             "versions": versions(),
         }
 

@@ -113,3 +113,26 @@ def test_l1lab_optimizers_train_on_the_gpu(jit_compile):
         for _ in range(5):
             step()
         assert np.mean(model.get_layer("dense_1").kernel.numpy() == 0) > 0.2
+
+
+def test_the_suite_runs_float32_without_tf32():
+    """conftest.py turns TF32 off: exact float32 comparisons mean the same on a GPU as on a CPU."""
+    assert tf.config.experimental.tensor_float_32_execution_enabled() is False
+
+
+@pytest.mark.gpu
+def test_what_tf32_does_to_a_float32_matmul_on_this_gpu():
+    """Pinned: TF32 on moves a float32 matmul by ~1e-3 relative; off, it agrees with float64 to ~1e-6."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(256, 256)).astype(np.float32), rng.normal(size=(256, 256)).astype(np.float32)
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    with tf.device("/GPU:0"):
+        off = tf.matmul(a, b).numpy()
+        tf.config.experimental.enable_tensor_float_32_execution(True)
+        try:
+            on = tf.matmul(a, b).numpy()
+        finally:
+            tf.config.experimental.enable_tensor_float_32_execution(False)
+    scale = np.abs(exact).max()
+    assert np.abs(off - exact).max() / scale < 1e-5
+    assert np.abs(on - exact).max() / scale > 1e-4, "TF32 no longer changes float32 matmuls: update conftest.py"

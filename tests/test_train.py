@@ -155,3 +155,25 @@ def test_compiled_epoch_equals_python_loop_of_steps(tiny_split):
         weights.append([v.numpy() for v in model.trainable_variables])
     for compiled, python in zip(*weights):
         np.testing.assert_allclose(compiled, python, rtol=1e-5, atol=1e-6)
+
+
+class _Placed:
+    def __init__(self, device):
+        self.device = device
+
+
+def test_compilation_is_xla_only_for_variables_on_a_gpu(monkeypatch):
+    monkeypatch.setattr(train, "tf_variable", lambda v: v)
+    assert train.choose_compilation([_Placed("/job:localhost/replica:0/task:0/device:CPU:0")]) == (
+        False,
+        "graph mode: the variables are on the CPU",
+    )
+    gpu = [_Placed("/job:localhost/replica:0/task:0/device:GPU:0")]
+    assert train.choose_compilation(gpu)[0] is True
+    jit, reason = train.choose_compilation(gpu, ("ResourceApplyProximalAdagrad",))
+    assert jit is False and "ResourceApplyProximalAdagrad" in reason
+
+
+def test_the_args_event_records_the_compilation(tiny_split):
+    run = train.Run(config(epochs=1), tiny_split())
+    assert run.args()["compilation"] == {"jitCompile": False, "reason": "graph mode: the variables are on the CPU"}
