@@ -5,7 +5,8 @@ Hypothesis profiles (choose with ``--hypothesis-profile NAME`` or
 ``HYPOTHESIS_PROFILE``): ``dev`` (default), ``ci`` (default when ``CI`` is
 set: no deadline, since TensorFlow's first call in a worker is slow), and
 ``deterministic`` (``derandomize=True``, no example database: the same
-examples on every run, for bisecting).
+examples on every run, for bisecting), and ``mutation`` (``tox -e mutation``:
+25 examples, no shrinking; a mutant is killed by any failing example).
 
 ``global_random_seed``: the seed of every test that trains or draws random
 numbers. ``L1LAB_TEST_SEEDS`` picks the seeds: unset means ``0``; ``"3"``,
@@ -20,13 +21,22 @@ import contextlib
 import os
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 settings.register_profile("dev", deadline=None, max_examples=40)
 settings.register_profile(
     "ci", deadline=None, max_examples=60, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile("deterministic", derandomize=True, database=None, deadline=None, max_examples=60)
+# Mutation testing (tox -e mutation): a failing example is enough, no shrinking to a minimal one.
+settings.register_profile(
+    "mutation",
+    deadline=None,
+    max_examples=25,
+    database=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 DEFAULT_TEST_SEED = 0

@@ -370,3 +370,18 @@ def test_a_python_float_threshold_keeps_float64_precision(operator):
     x, t = np.array([[2.0]]), 1.3129123530182363
     apply = soft_threshold if operator == "soft" else (lambda v, th: prox.group_soft_threshold(v, th, 1))
     assert apply(tf.constant(x), t).numpy()[0, 0] == apply(x, t)[0, 0] == 2.0 - t
+
+
+def test_a_tensor_threshold_makes_a_tensor_result():
+    """Either argument being TensorFlow's selects the TF path (a symbolic threshold cannot be checked in NumPy)."""
+    got = soft_threshold(np.array([3.0, -0.5]), tf.constant(1.0, tf.float64))
+    assert tf.is_tensor(got)
+    np.testing.assert_array_equal(got.numpy(), [2.0, -0.0])
+    grouped = prox.group_soft_threshold(np.array([[3.0, 4.0]]), tf.constant(1.0, tf.float64), 1)
+    assert tf.is_tensor(grouped)
+
+
+def test_integer_input_thresholds_in_float():
+    got = soft_threshold(np.array([3, -1, 5]), 1.5)
+    np.testing.assert_array_equal(got, [1.5, 0.0, 3.5])
+    assert got.dtype == np.float64

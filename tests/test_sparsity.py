@@ -79,7 +79,10 @@ def test_magnitude_equal_to_epsilon_counts_as_zero(epsilon, size):
 def test_non_finite_weights_are_an_error_naming_the_variable(bad):
     weights = np.ones((3, 3), np.float32)
     weights[1, 2] = bad
-    with pytest.raises(NonFiniteWeightsError, match=r"dense_9/kernel: 1 of 9 weights"):
+    with pytest.raises(
+        NonFiniteWeightsError,
+        match=r"dense_9/kernel: 1 of 9 weights are NaN or infinite; the model diverged \(lower the learning rate",
+    ):
         count_nonzero({"ok": np.ones(2), "dense_9/kernel": weights})
 
 

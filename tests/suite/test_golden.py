@@ -170,3 +170,33 @@ def test_counts_must_be_integers_within_their_variable(tmp_path, change, problem
     (tmp_path / "s.json").write_text(json.dumps(document))
     with pytest.raises(GoldenError, match=problem):
         golden.load(tmp_path, "s")
+
+
+def test_a_value_exactly_at_its_tolerance_passes():
+    """The bound is inclusive: |now - golden| <= atol + rtol * |golden| (values exact in binary)."""
+    assert Tolerance(0.0, 0.25).allows(0.5, 0.75) and Tolerance(0.0, 0.25).allows(0.5, 0.25)
+    assert not Tolerance(0.0, 0.25).allows(0.5, 0.75 + 2**-20)
+    assert Tolerance(0.5, 0.0).allows(2.0, 3.0) and not Tolerance(0.5, 0.0).allows(2.0, 3.0 + 2**-20)
+
+
+def test_a_different_number_of_epochs_is_one_mismatch_naming_the_scenario():
+    g = minimal()["trajectories"]["0"]
+    short = {**{m: v[:1] for m, v in g.items() if m != "layers_numNz"}, "layers_numNz": {"k": [5]}}
+    (found,) = compare.compare_trajectory("s", 3, g, short, {"k": 10})
+    assert (found.scenario, found.seed, found.epoch, found.metric, found.golden, found.now) == (
+        "s",
+        3,
+        None,
+        "epochs",
+        2,
+        1,
+    )
+    assert found.row() == ["s", "3", "-", "epochs", "2", "1", "equal", "drift"]
+
+
+def test_tolerances_as_recorded_in_golden_files():
+    assert compare.TOLERANCES["ent_test"].as_dict() == {"rtol": 0.1, "atol": 0.02}
+    assert (
+        compare.TOLERANCES["bias_sparsity"].describe() == "±0.25"
+        and compare.TOLERANCES["ent_train"].describe() == "±0.02 +10%"
+    )
