@@ -17,17 +17,18 @@ inacc_test        0       0.015   1.5 points: 10,000 images, noisier
 ent_train         0.10    0.02    cross-entropy moves more than accuracy
 ent_test          0.10    0.02
 layer_sparsity    0       0.05    each kernel's sparsity
-bias_sparsity     0       0.25    each bias's: see the note below
+bias_sparsity     0       0.35    each bias's: see the note below
 ================  ======  ======  ==========================================
 
 Note on ``bias_sparsity`` (loosened from 0.05, measured): a bias's exact zeros
 flip in and out while its value hovers at the threshold, and one flip is 0.1 of
 the output layer's 10 biases. On another CPU (an AVX-512 machine, against
 reference files written on another, same TensorFlow 2.21 and Keras 3.15.1) the
-two Adagrad scenarios moved by 1-2 of ``predictions/bias``'s 10 and by up to 5 of
-``dense_2/bias``'s 64 (0.078), every kernel and every other metric within its
-tolerance; the pre-refactor code measured the same. 0.25 absorbs that and still
-fails a method that stops thresholding biases (0.5 -> 0).
+two Adagrad scenarios moved by 1-2 of ``predictions/bias``'s 10 for up to 80
+epochs, by 3 of them (0.3) for one epoch, and by up to 5 of ``dense_2/bias``'s
+64 (0.078), every kernel and every other metric within its tolerance; the
+pre-refactor code measured the same there. 0.35 absorbs that and still fails a
+method that stops thresholding the hidden layers' biases (about 0.53 -> 0).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ TOLERANCES: Mapping[str, Tolerance] = {
     "ent_train": Tolerance(0.10, 0.02),
     "ent_test": Tolerance(0.10, 0.02),
     "layer_sparsity": Tolerance(0.0, 0.05),
-    "bias_sparsity": Tolerance(0.0, 0.25),
+    "bias_sparsity": Tolerance(0.0, 0.35),
 }
 
 
