@@ -1,0 +1,35 @@
+"""SparsityLogger: sparsity and alive units in model.fit's logs, CSVLogger and History (both Keras flavours)."""
+
+import csv
+
+import numpy as np
+
+from l1lab._compat import keras
+from l1lab.edge.callbacks import SparsityLogger
+from l1lab.model import build_model
+from l1lab.optimizers import ProximalSGD
+
+
+def test_fit_logs_sparsity_and_alive_units_to_history_and_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(size=(64, 784)).astype(np.float32), rng.integers(0, 10, 64).astype(np.int32)
+    x[:, :100] = 0  # 100 pixels that are always off: group lasso removes their rows
+    model = build_model(seed=0)
+    model.compile(
+        optimizer=ProximalSGD(0.1, l1=0.05, group_l1={"dense_1": {"inputs": 0.5}, "dense_2": {"units": 2.0}}),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    log = tmp_path / "log.csv"
+    history = model.fit(
+        x, y, epochs=2, batch_size=16, verbose=0, callbacks=[SparsityLogger(), keras.callbacks.CSVLogger(str(log))]
+    )
+    logs = history.history
+    assert 0.5 < logs["sparsity"][-1] < 1
+    kernel = model.get_layer("dense_1").kernel.numpy()
+    assert logs["dense_1_sparsity"][-1] == float((np.abs(kernel) <= 1e-5).mean())
+    assert logs["inputs"][-1] == int(np.any(np.abs(kernel) > 1e-5, axis=1).sum()) <= 684
+    assert logs["predictions_units"][-1] == 10 and logs["dense_2_units"][-1] < 64
+    with open(log) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and float(rows[-1]["sparsity"]) == logs["sparsity"][-1]
+    assert int(float(rows[-1]["dense_1_units"])) == logs["dense_1_units"][-1]
