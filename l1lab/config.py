@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from l1lab.data import DEFAULT_NUM_SAMPLES, PIXEL_SCALES
+from l1lab.data import DEFAULT_NUM_SAMPLES, PIXEL_SCALES, SPLITS
 from l1lab.sparsity import EPSILON_ZERO
 
 
@@ -183,6 +183,8 @@ class TrainConfig:
     shuffle_buffer: int = 1024
     seed: int = 0
     pixel_scale: str = "raw"
+    # "article" (its split of MNIST's training file) or "standard" (60,000 train, the 10,000 test file).
+    split: str = "article"
     method: str = "sgd"
     options: MethodOptions = MethodOptions()
     epsilon: float = EPSILON_ZERO
@@ -207,6 +209,8 @@ class TrainConfig:
             raise ValueError(
                 f"`seed` needs to be an integer from 0 to {INT_LIMITS['seed']}. Received: seed={self.seed!r}"
             )
+        if self.split not in SPLITS:
+            raise ValueError(f"`split` needs to be one of {SPLITS}. Received: split={self.split!r}")
         if self.pixel_scale not in PIXEL_SCALES:
             raise ValueError(
                 f"`pixel_scale` needs to be one of {PIXEL_SCALES}. Received: pixel_scale={self.pixel_scale!r}"
@@ -226,6 +230,7 @@ class TrainConfig:
             "shuffleBuffer": self.shuffle_buffer,
             "seed": self.seed,
             "pixelScale": self.pixel_scale,
+            "split": self.split,
             "method": self.method,
             "l1": self.options.l1,
             "l1Layers": dict(self.options.l1_layers),
@@ -266,6 +271,7 @@ COMPUTED_ARGS = (
     "groupL1",  # group lasso strengths (added after the first golden files: default 0, no group)
     "groupInputs",
     "groupUnits",
+    "split",  # which images train and test (added later: default "article")
 )
 
 

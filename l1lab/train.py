@@ -127,7 +127,9 @@ class Run:
         self.data = (
             data
             if data is not None
-            else data_lib.load_mnist(config.num_samples, pixel_scale=config.pixel_scale, data_dir=data_dir)
+            else data_lib.load_mnist(
+                config.num_samples, pixel_scale=config.pixel_scale, data_dir=data_dir, split=config.split
+            )
         )
         self.model = setup.model
         self.optimizer = setup.optimizer

@@ -306,3 +306,20 @@ def test_split_images_are_the_articles_rows():
     np.testing.assert_array_equal(split.x_test, flat[50_000:50_700])
     np.testing.assert_array_equal(split.x_heldout, raw.test_images.reshape(10_000, 784).astype(np.float32))
     np.testing.assert_array_equal(split.y_train, raw.train_labels[:3500])
+
+
+def test_standard_split_trains_on_the_training_file_and_tests_on_t10k():
+    raw = data_sources.load_raw_mnist()
+    split = data.load_mnist(1000, split="standard", pixel_scale="unit")
+    assert split.split == "standard" and split.x_train.shape == (6000, 784) and split.x_test.shape == (1000, 784)
+    np.testing.assert_array_equal(split.y_train, raw.train_labels[:6000])
+    np.testing.assert_array_equal(split.y_test, raw.test_labels[:1000])
+    np.testing.assert_allclose(split.x_test * 255, raw.test_images[:1000].reshape(1000, 784), rtol=1e-6)
+    full = data.load_mnist(split="standard")
+    assert full.x_train.shape == (60_000, 784) and full.x_test.shape == (10_000, 784)
+
+
+@pytest.mark.parametrize("split, num_samples, message", [("both", 10, "split"), ("standard", 10_001, "1..10000")])
+def test_bad_split_is_refused(split, num_samples, message):
+    with pytest.raises(ValueError, match=message):
+        data.load_mnist(num_samples, split=split)

@@ -29,6 +29,7 @@ def config(**overrides):
         ("shuffle_buffer", 2**31),
         ("seed", True),
         ("pixel_scale", "bytes"),
+        ("split", "random"),
         ("method", "adam"),
         ("epsilon", -1e-5),
     ],

@@ -21,7 +21,7 @@ from l1lab.cli._common import (
     strength,
 )
 from l1lab.config import DEFAULTS, INT_LIMITS, MethodOptions, TrainConfig
-from l1lab.data import ARTICLE_TEST_SIZE, PIXEL_SCALES
+from l1lab.data import ARTICLE_TEST_SIZE, PIXEL_SCALES, SPLITS
 
 # The names of l1lab.methods.METHODS, copied so that --help and parsing import no
 # TensorFlow (tests/cli/test_train.py checks that they agree), and the article's flags.
@@ -92,6 +92,13 @@ def add_parser(commands) -> None:
         choices=PIXEL_SCALES,
         default=d.pixel_scale,
         help="raw 0..255 pixels as the article, or scaled to [0, 1]",
+    )
+    train.add_argument(
+        "--split",
+        choices=SPLITS,
+        default=d.split,
+        help="article: train and test images from MNIST's training file, as the article (default); "
+        "standard: its 60,000 training images, its 10,000 test images",
     )
     train.add_argument(
         "--batch-size",
@@ -204,6 +211,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         shuffle_buffer=args.shuffle_buffer,
         seed=args.seed,
         pixel_scale=args.pixel_scale,
+        split=args.split,
         method=method,
         options=MethodOptions(
             l1=l1,

@@ -169,6 +169,7 @@ def test_each_method_runs_one_epoch(capsys, argv, method, hidden):
     args = events[0]["args"]
     assert args["method"] == method and args["hideGpus"] is hidden
     assert args["groupInputs"] == ({"dense_1": 0.002} if "--group-inputs" in argv else {})
+    assert args["split"] == "article"
     assert args["articleFlag"] == (argv[0][2:] if argv[0].startswith("--regL1") else None)
     assert [e["event"] for e in events] == ["args", "measure_test", "measure_test"]
     zeros = [e["num_nonzero"]["total"]["num"] - e["num_nonzero"]["total"]["numNz"] for e in events[1:]]
@@ -273,3 +274,12 @@ def test_a_full_disk_ends_with_a_message_not_a_traceback(capsys, tmp_path, monke
     )
     assert code == 1 and "No space left on device" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_standard_split_from_the_command_line(capsys):
+    code, out, err = run_cli(
+        capsys, "train", "--split", "standard", "--numEpochs", "1", "--numSamples", "300", "--quiet"
+    )
+    assert code == 0, err
+    args = json.loads(out.splitlines()[0])["args"]
+    assert args["split"] == "standard" and args["numSamples"] == 300
