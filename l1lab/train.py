@@ -23,7 +23,7 @@ from l1lab import sparsity
 from l1lab._compat import tf, tf_variable, versions
 from l1lab.config import TrainConfig
 
-__all__ = ["CompiledLoop", "Run", "TrainConfig", "epoch_orders", "train"]
+__all__ = ["CompiledLoop", "Run", "TrainConfig", "choose_compilation", "epoch_orders", "train"]
 
 
 def _cross_entropy(labels, logits):

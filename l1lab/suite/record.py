@@ -7,7 +7,7 @@ run keeps what it finished). Run them serially, never under ``pytest -n``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Callable
 
@@ -212,6 +212,3 @@ def change_summary(old: Mapping | None, new: Mapping) -> str:
         )
     lines.append(f"  trajectories: {len(drift)} values outside tolerance of the previous file")
     return "\n".join(lines)
-
-
-__all__: Sequence[str] = ("golden_document", "rejudge", "update", "record_line", "change_summary")
