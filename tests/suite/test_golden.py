@@ -200,3 +200,13 @@ def test_tolerances_as_recorded_in_golden_files():
         compare.TOLERANCES["bias_sparsity"].describe() == "±0.35"
         and compare.TOLERANCES["ent_train"].describe() == "±0.02 +10%"
     )
+
+
+def test_a_drift_mismatch_carries_every_field():
+    golden_run = _one_epoch()
+    now = _one_epoch()
+    now["inacc_test"] = [0.9]
+    now["layers_numNz"]["d/kernel"] = [10]
+    metric, layer = compare.compare_trajectory("scn", 4, golden_run, now, SIZES)
+    assert metric == compare.Mismatch("scn", 4, 0, "inacc_test", 0.5, 0.9, "±0.015", "drift")
+    assert layer == compare.Mismatch("scn", 4, 0, "sparsity d/kernel", 0.5, 0.9, "±0.05", "drift")
