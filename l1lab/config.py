@@ -188,6 +188,9 @@ class TrainConfig:
     method: str = "sgd"
     options: MethodOptions = MethodOptions()
     epsilon: float = EPSILON_ZERO
+    # The last ``finetune_epochs`` of ``epochs`` train the surviving weights with the
+    # zeros held fixed (l1lab.finetune); 0: the method trains every epoch.
+    finetune_epochs: int = 0
     # The article's flag this run was asked for by (``"regL1Try3"``), if any: a label.
     article_flag: str | None = None
 
@@ -205,6 +208,11 @@ class TrainConfig:
                 bound = INT_LIMITS.get(name, "any size")
                 raise ValueError(f"`{name}` needs to be an integer from 1 to {bound}. Received: {name}={value!r}")
         check_positive("learning_rate", self.learning_rate)
+        if not _is_int(self.finetune_epochs) or not 0 <= self.finetune_epochs <= self.epochs:
+            raise ValueError(
+                f"`finetune_epochs` needs to be an integer from 0 to epochs={self.epochs} (the last epochs "
+                f"of the run fine-tune). Received: finetune_epochs={self.finetune_epochs!r}"
+            )
         if not _is_int(self.seed) or not 0 <= self.seed <= INT_LIMITS["seed"]:
             raise ValueError(
                 f"`seed` needs to be an integer from 0 to {INT_LIMITS['seed']}. Received: seed={self.seed!r}"
@@ -242,6 +250,7 @@ class TrainConfig:
             "groupInputs": dict(self.options.group_inputs),
             "groupUnits": dict(self.options.group_units),
             "epsilonZero": self.epsilon,
+            "finetuneEpochs": self.finetune_epochs,
             "articleFlag": self.article_flag,
         }
 
@@ -272,6 +281,7 @@ COMPUTED_ARGS = (
     "groupInputs",
     "groupUnits",
     "split",  # which images train and test (added later: default "article")
+    "finetuneEpochs",  # fine-tuning with the zeros held fixed (added later: default 0)
 )
 
 

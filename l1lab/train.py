@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 from l1lab import data as data_lib
 from l1lab import events as events_lib
+from l1lab import finetune as finetune_lib
 from l1lab import methods as methods_lib
 from l1lab import sparsity
 from l1lab._compat import tf, tf_variable, versions
@@ -48,11 +49,29 @@ def choose_compilation(variables, device_ops=()) -> tuple[bool, str]:
 
 
 class CompiledLoop:
-    """One epoch of training, and one evaluation, each a single compiled call."""
+    """One epoch of training, and one evaluation, each a single compiled call.
 
-    def __init__(self, model, optimizer, x_train, y_train, *, batch_size: int, jit_compile: bool = False):
+    With ``masks`` (one per trainable variable, see :mod:`l1lab.finetune`) the
+    step masks the gradients, so the zeros stay zero, and ``penalties=False``
+    leaves the regularizers' penalties out of the loss.
+    """
+
+    def __init__(
+        self,
+        model,
+        optimizer,
+        x_train,
+        y_train,
+        *,
+        batch_size: int,
+        jit_compile: bool = False,
+        masks=None,
+        penalties: bool = True,
+    ):
         self.model = model
         self.optimizer = optimizer
+        self.masks = None if masks is None else [tf.constant(m) for m in masks]
+        self.penalties = bool(penalties)
         self.variables = list(model.trainable_variables)
         self.x_train = tf.convert_to_tensor(x_train, tf.float32)
         self.y_train = tf.convert_to_tensor(y_train, tf.int32)
@@ -69,7 +88,7 @@ class CompiledLoop:
         loss = tf.reduce_mean(_cross_entropy(y, logits))
         # The penalties of kernel regularizers are part of the objective; the
         # article's loop dropped them (docs/article.md, defect 1).
-        penalties = self.model.losses
+        penalties = self.model.losses if self.penalties else []
         if penalties:
             loss = loss + tf.add_n(penalties)
         return loss
@@ -78,6 +97,8 @@ class CompiledLoop:
         with tf.GradientTape() as tape:
             loss = self.loss(x, y)
         gradients = tape.gradient(loss, self.variables)
+        if self.masks is not None:
+            gradients = finetune_lib.mask_gradients(gradients, self.masks)
         self.optimizer.apply_gradients(zip(gradients, self.variables))
         return loss
 
@@ -113,7 +134,9 @@ class Run:
 
     ``Run(config).events()`` yields the ``args`` event, then one
     ``measure_test`` event per epoch as it ends; ``run.model`` is the model
-    being trained.
+    being trained. With ``config.finetune_epochs`` the last epochs fine-tune
+    (:mod:`l1lab.finetune`): the zeros of the method's phase held fixed, plain
+    SGD at the run's learning rate, no penalty.
     """
 
     def __init__(self, config: TrainConfig, data: data_lib.MnistSplit | None = None, *, data_dir=None):
@@ -169,9 +192,29 @@ class Run:
     def events(self) -> Iterator[dict]:
         yield events_lib.args_event(self.args())
         orders = epoch_orders(self.loop.num_examples, self.config.shuffle_buffer, self.config.seed)
+        finetune_from = self.config.epochs - self.config.finetune_epochs
         for epoch in range(self.config.epochs):
+            if epoch == finetune_from:
+                self.start_finetuning()
             self.loop.train_epoch(next(orders))
             yield self.measure(epoch)
+
+    def start_finetuning(self) -> None:
+        """Ends the method's phase: zeros set and held, SGD without penalties from here."""
+        variables = self.model.trainable_variables
+        masks = finetune_lib.zero_masks(variables, self.config.epsilon)
+        finetune_lib.hold_zeros(variables, masks)
+        self.optimizer = finetune_lib.make_optimizer(self.config.learning_rate, variables)
+        self.loop = CompiledLoop(
+            self.model,
+            self.optimizer,
+            self.loop.x_train,
+            self.loop.y_train,
+            batch_size=self.config.batch_size,
+            jit_compile=self.jit_compile,
+            masks=masks,
+            penalties=False,
+        )
 
 
 def train(config: TrainConfig, data: data_lib.MnistSplit | None = None, **kwargs):

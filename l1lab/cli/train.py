@@ -168,6 +168,14 @@ def add_parser(commands) -> None:
         metavar="LAYER=C",
         help="group strength of one hidden layer's units (repeatable; overrides --group-l1)",
     )
+    l1.add_argument(
+        "--finetune-epochs",
+        type=int_between(0, INT_LIMITS["epochs"]),
+        default=d.finetune_epochs,
+        metavar="N",
+        help="the last N of --epochs fine-tune: every weight that counts as zero is held at zero, the others "
+        f"train with plain SGD and no penalty (default {d.finetune_epochs}: the method trains every epoch)",
+    )
     for flag, (method, hide) in ARTICLE_FLAGS.items():
         l1.add_argument(
             f"--{flag}",
@@ -200,9 +208,14 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The run the arguments ask for.
 
     Raises:
-      UsageError: two methods at once.
+      UsageError: two methods at once, more fine-tuning epochs than epochs.
     """
     method, l1, hide_gpus, article_flag = resolve_method(args)
+    if args.finetune_epochs > args.epochs:
+        raise UsageError(
+            f"--finetune-epochs {args.finetune_epochs} is more than --epochs {args.epochs}: "
+            "fine-tuning takes the last epochs of the run"
+        )
     return TrainConfig(
         epochs=args.epochs,
         num_samples=args.num_samples,
@@ -213,6 +226,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         pixel_scale=args.pixel_scale,
         split=args.split,
         method=method,
+        finetune_epochs=args.finetune_epochs,
         options=MethodOptions(
             l1=l1,
             l1_layers=tuple(args.l1_layer),

@@ -50,6 +50,7 @@ def test_smoke_one_epoch_on_real_data(capsys, tmp_path):
         (["--pixel-scale", "bytes"], "invalid choice"),
         (["--bogus"], "unrecognized arguments"),
         (["--data-dir", "/nonexistent/l1lab"], "not a directory"),
+        (["--finetune-epochs", "-1"], "argument --finetune-epochs: -1 must be >= 0"),
     ],
 )
 def test_bad_arguments_exit_2(capsys, argv, message):
@@ -191,6 +192,7 @@ def test_each_method_runs_one_epoch(capsys, argv, method, hidden):
         (["--method", "sgd", "--l1-exclude-biases"], "--l1-exclude-biases"),
         (["--regL1Alt", "1e-3", "--l1-all-kernels"], "--l1-all-kernels"),
         (["--method", "proximal-sgd", "--group-units", "predictions=1e-3"], "the model's outputs"),
+        (["--regL1Alt", "1e-3", "--finetune-epochs", "2"], "--finetune-epochs 2 is more than --epochs 1"),
     ],
 )
 def test_conflicting_or_impossible_methods_exit_2(capsys, argv, message):
@@ -283,3 +285,15 @@ def test_standard_split_from_the_command_line(capsys):
     assert code == 0, err
     args = json.loads(out.splitlines()[0])["args"]
     assert args["split"] == "standard" and args["numSamples"] == 300
+
+
+def test_finetuning_from_the_command_line(capsys):
+    code, out, err = run_cli(
+        capsys, "train", "--regL1Alt", "1e-3", "--learning-rate", "0.05", "--pixel-scale", "unit",
+        "--numEpochs", "2", "--finetune-epochs", "1", "--numSamples", "300", "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events[0]["args"]["finetuneEpochs"] == 1
+    zeros = [e["num_nonzero"]["total"]["num"] - e["num_nonzero"]["total"]["numNz"] for e in events[1:]]
+    assert zeros[0] > 0 and zeros[1] >= zeros[0]  # the first epoch's zeros are held

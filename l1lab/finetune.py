@@ -1,0 +1,79 @@
+"""Fine-tuning with the zeros held fixed: the accuracy an L1 phase cost, won back.
+
+An L1 penalty does two things at once: it selects which weights are zero and
+it shrinks every weight that survives (the lasso's bias). Once the selection
+is made, the shrinkage only costs accuracy. Fine-tuning keeps the selection
+and drops the shrinkage: every weight that counts as zero
+(:math:`|w| \\le \\epsilon`, as :func:`l1lab.sparsity.count_nonzero` counts)
+is set to exactly zero and held there, and the others train on the plain loss
+(no penalty, no thresholding) with SGD:
+
+.. math::
+
+  m = \\mathbb{1}[|w| > \\epsilon], \\qquad
+  w \\leftarrow m \\odot \\bigl(w - \\eta\\, m \\odot \\nabla L(w)\\bigr)
+
+Masking the gradient suffices: a zero weight gets a zero step, so it stays
+exactly zero, and every zero weight, whole row and whole column the L1 phase
+found is still there for :func:`l1lab.edge.compact` to remove.
+
+References:
+  Han, Pool, Tran and Dally, "Learning both Weights and Connections for
+  Efficient Neural Networks", NeurIPS 2015 (retraining with the pruned
+  connections held at zero). Efron, Hastie, Johnstone and Tibshirani, "Least
+  Angle Regression", 2004 (refitting the lasso's selected variables without
+  its shrinkage, "relaxed" or debiased lasso).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from l1lab._compat import keras, tf_variable
+from l1lab.sparsity import EPSILON_ZERO, _check_epsilon, _threshold_for
+
+__all__ = ["hold_zeros", "make_optimizer", "mask_gradients", "zero_masks"]
+
+
+def zero_masks(variables, epsilon: float = EPSILON_ZERO) -> list[np.ndarray]:
+    """One mask per variable: 1 where the weight survives (``|w| > epsilon``), 0 where it counts as zero.
+
+    The comparison is made in the weight's own dtype, as
+    :func:`l1lab.sparsity.count_nonzero` makes it, so a mask keeps exactly the
+    weights that the zero count calls nonzero.
+
+    Args:
+      variables: the model's trainable variables (Keras or TensorFlow).
+      epsilon: the largest magnitude that counts as zero (>= 0).
+
+    Returns:
+      Masks of the variables' shapes and dtypes, each 0 or 1.
+
+    Raises:
+      ValueError: ``epsilon`` is negative or not finite.
+    """
+    epsilon = _check_epsilon(epsilon)
+    masks = []
+    for variable in variables:
+        value = np.asarray(tf_variable(variable).numpy())
+        masks.append((np.abs(value) > _threshold_for(value.dtype, epsilon)).astype(value.dtype))
+    return masks
+
+
+def hold_zeros(variables, masks) -> None:
+    """Sets every masked-out weight to exactly zero (the starting point of fine-tuning)."""
+    for variable, mask in zip(variables, masks, strict=True):
+        weights = tf_variable(variable)
+        weights.assign(weights.numpy() * mask)
+
+
+def mask_gradients(gradients, masks) -> list:
+    """The gradients with the held zeros' entries set to zero (``None`` passes through)."""
+    return [None if g is None else g * m for g, m in zip(gradients, masks, strict=True)]
+
+
+def make_optimizer(learning_rate: float, variables):
+    """Plain SGD at ``learning_rate``, built for ``variables`` (no momentum: a zero step keeps a zero)."""
+    optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
+    optimizer.build(list(variables))
+    return optimizer
