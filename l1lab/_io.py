@@ -138,6 +138,11 @@ def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
+def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> Path:
+    """Writes ``data`` to ``path`` through :func:`write_atomically`; returns the path."""
+    return write_atomically(path, lambda tmp: tmp.write_bytes(data))
+
+
 def write_json_atomically(path: str | os.PathLike, value: Any) -> Path:
     """``value`` as indented JSON (no NaN tokens: ``allow_nan=False``), atomically."""
     return write_text_atomically(path, json.dumps(value, indent=1, allow_nan=False) + "\n")

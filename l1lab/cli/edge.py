@@ -1,4 +1,4 @@
-"""``l1lab compact``: a trained sparse model as a smaller dense one: parse and call."""
+"""``l1lab compact`` and ``l1lab export``: from a trained sparse model to files for the device: parse and call."""
 
 from __future__ import annotations
 
@@ -6,8 +6,13 @@ import argparse
 import json
 import sys
 
-from l1lab.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, keras_file
+from l1lab.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, fail, int_between, keras_file, readable_dir
 from l1lab.data import PIXEL_SCALES
+
+# l1lab.edge.export.FORMATS and l1lab.edge.latency's minimums, copied so that --help imports
+# no TensorFlow (tests/cli/test_edge.py checks that they agree).
+EXPORT_FORMATS = ("float", "float-sparse", "int8", "int8-sparse")
+MIN_ROUNDS, MIN_INVOKES = 5, 2000
 
 
 def add_parsers(commands) -> None:
@@ -27,21 +32,72 @@ def add_parsers(commands) -> None:
     compact.add_argument("--json", action="store_true", help="print the report as JSON")
     compact.set_defaults(handler=cmd_compact)
 
+    export = commands.add_parser(
+        "export",
+        help="write TFLite files (float, int8, with and without sparse storage), check them, time them",
+        description="Convert each model to TFLite in each format, check every file's outputs against the Keras "
+        "model's on MNIST's test file in the interpreter (LiteRT's where ai-edge-litert is installed, else "
+        "TensorFlow's), write the files that agree, and measure batch-1 latency on one thread. Sizes and "
+        "latencies are also given as ratios to a dense reference's float file, measured in the same run.",
+    )
+    export.add_argument("models", nargs="+", metavar="MODEL.keras", help="models saved by l1lab train or compact")
+    export.add_argument("--out-dir", required=True, metavar="DIR", help="where NAME.FORMAT.tflite and export.json go")
+    export.add_argument(
+        "--format",
+        dest="formats",
+        action="append",
+        choices=EXPORT_FORMATS,
+        help="a format, repeatable (default: all four)",
+    )
+    export.add_argument(
+        "--reference",
+        metavar="DENSE.keras",
+        help="the dense model the ratios compare with (default: the article's 784-64-64-10 network, "
+        "its initial weights: a dense model's latency and size do not depend on its values)",
+    )
+    export.add_argument(
+        "--pixel-scale", choices=PIXEL_SCALES, default="raw", help="the pixels the models were trained on (raw)"
+    )
+    export.add_argument("--data-dir", type=readable_dir, metavar="DIR", help="directory with the MNIST files")
+    export.add_argument(
+        "--rounds", type=int_between(MIN_ROUNDS), default=MIN_ROUNDS, help=f"timed rounds (default {MIN_ROUNDS})"
+    )
+    export.add_argument(
+        "--invokes",
+        type=int_between(MIN_INVOKES),
+        default=MIN_INVOKES,
+        help=f"batch-1 invokes per round (default {MIN_INVOKES})",
+    )
+    export.add_argument("--no-latency", action="store_true", help="convert and check only")
+    export.add_argument("--json", action="store_true", help="print the report as JSON")
+    export.set_defaults(handler=cmd_export)
 
-def cmd_compact(args: argparse.Namespace) -> int:
+
+def _load_model(path: str):
+    """The Keras model saved at ``path``.
+
+    Raises:
+      UsageError: not a file, or not a Keras model.
+    """
     import os
 
-    from l1lab import _io, data
     from l1lab import optimizers as _  # noqa: F401  (registers l1lab's optimizers for loading)
     from l1lab._compat import keras
+    from l1lab.edge import compact as _compact  # noqa: F401  (registers SelectFeatures for loading)
+
+    if not os.path.isfile(path):
+        raise UsageError(f"{path} is not a file: save one with `l1lab train --save-model FILE.keras`")
+    try:
+        return keras.models.load_model(path)
+    except Exception as exc:  # Keras raises many kinds on a bad file
+        raise UsageError(f"cannot load {path} as a Keras model: {type(exc).__name__}: {exc}") from exc
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    from l1lab import _io, data
     from l1lab.edge import compact as compact_lib
 
-    if not os.path.isfile(args.model):
-        return fail(EXIT_USAGE, f"{args.model} is not a file: save one with `l1lab train --save-model FILE.keras`")
-    try:
-        model = keras.models.load_model(args.model)
-    except Exception as exc:  # Keras raises many kinds on a bad file
-        return fail(EXIT_USAGE, f"cannot load {args.model} as a Keras model: {type(exc).__name__}: {exc}")
+    model = _load_model(args.model)
     try:
         compacted, report = compact_lib.compact(model, epsilon=args.epsilon)
         test = data.load_mnist(pixel_scale=args.pixel_scale)
@@ -63,4 +119,76 @@ def cmd_compact(args: argparse.Namespace) -> int:
             f"{check['max_abs_diff']:.2e}, same prediction on {check['same_predictions']}"
         )
     print(f"wrote {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _model_names(paths: list[str]) -> list[str]:
+    import os
+
+    names = [os.path.basename(p).removesuffix(".keras") for p in paths]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UsageError(f"two models named {repeated[0]!r}: their files would overwrite each other; rename one")
+    return names
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from l1lab import _io, data
+    from l1lab.edge import export as export_lib
+    from l1lab.model import build_model
+
+    try:
+        out_dir = _io.writable_dir(args.out_dir)
+    except _io.OutputError as exc:
+        return fail(EXIT_USAGE, f"--out-dir: {exc}")
+    names = _model_names(args.models)
+    models = {name: _load_model(path) for name, path in zip(names, args.models)}
+    if args.reference:
+        reference_name = "reference-" + _model_names([args.reference])[0]
+        reference = _load_model(args.reference)
+    else:
+        reference_name, reference = "dense-784-64-64-10", build_model(seed=0)
+    for name, model in models.items():
+        if tuple(model.inputs[0].shape[1:]) != tuple(reference.inputs[0].shape[1:]) or tuple(
+            model.outputs[0].shape[1:]
+        ) != tuple(reference.outputs[0].shape[1:]):
+            raise UsageError(
+                f"{name} takes {tuple(model.inputs[0].shape[1:])} and gives {tuple(model.outputs[0].shape[1:])}, "
+                "unlike the reference network: name its dense counterpart with --reference"
+            )
+    try:
+        test = data.load_mnist(pixel_scale=args.pixel_scale, data_dir=args.data_dir)
+    except data.DataError as exc:
+        return fail(EXIT_USAGE, str(exc))
+    formats = tuple(dict.fromkeys(args.formats or EXPORT_FORMATS))
+    if "float" not in formats:
+        formats = ("float", *formats)  # the ratios' base
+    try:
+        results = export_lib.export_models(
+            {reference_name: reference, **models},
+            test.x_heldout,
+            formats=formats,
+            out_dir=out_dir,
+            measure=not args.no_latency,
+            rounds=args.rounds,
+            invokes=args.invokes,
+        )
+        rows = export_lib.report_rows(results, reference_name)
+        report = {"reference": reference_name, "examples": len(test.x_heldout), "files": rows}
+        _io.write_json_atomically(out_dir / "export.json", report)
+    except export_lib.ExportError as exc:
+        return fail(EXIT_FAILED, str(exc))
+    except OSError as exc:
+        return fail(EXIT_FAILED, f"--out-dir: {exc.strerror or exc}")
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(export_lib.table(rows))
+    failed = [f"{r['model']}.{r['format']}" for r in rows if not r["check"]["agrees"]]
+    if failed:
+        return fail(
+            EXIT_FAILED,
+            f"the interpreter's outputs differ from Keras's for {', '.join(failed)} (not written; see export.json)",
+        )
+    print(f"wrote {len(rows)} files and export.json to {out_dir}", file=sys.stderr)
     return EXIT_OK

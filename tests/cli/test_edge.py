@@ -68,3 +68,85 @@ def test_compact_refuses_another_layer_type_naming_it(capsys, tmp_path):
     code, out, err = run_cli(capsys, "compact", str(path), "--out", str(tmp_path / "small.keras"))
     assert code == 2 and "'norm' (BatchNormalization)" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.keras"]  # nothing written
+
+
+def test_export_writes_checked_tflite_files_and_a_report(capsys, sparse_model_file, tmp_path):
+    out_dir = tmp_path / "tflite"
+    code, stdout, err = run_cli(
+        capsys, "export", str(sparse_model_file), "--out-dir", str(out_dir), "--pixel-scale", "unit",
+        "--format", "float", "--format", "int8-sparse", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report == json.loads((out_dir / "export.json").read_text())
+    files = {(r["model"], r["format"]): r for r in report["files"]}
+    assert set(files) == {(m, f) for m in ("dense-784-64-64-10", "sparse") for f in ("float", "int8-sparse")}
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(
+        ["export.json", *(f"{m}.{f}.tflite" for m, f in files)]
+    )  # every file agreed, so every file is there, and no temporary file
+    for row in report["files"]:
+        assert row["check"]["agrees"] and row["check"]["examples"] == 10_000
+        assert row["size_bytes"] == (out_dir / f"{row['model']}.{row['format']}.tflite").stat().st_size
+        assert row["latency"]["median_us"] > 0 and len(row["latency"]["rounds_us"]) == 5
+    base = files["dense-784-64-64-10", "float"]
+    assert base["times_smaller"] == 1.0 and base["times_faster"] == 1.0
+    sparse = files["sparse", "int8-sparse"]
+    assert sparse["times_smaller"] == pytest.approx(base["size_bytes"] / sparse["size_bytes"])
+    assert sparse["times_smaller"] > 4  # int8 and sparse storage of a mostly-zero model
+
+
+def test_export_does_not_write_a_file_that_disagrees(capsys, sparse_model_file, tmp_path, monkeypatch):
+    from l1lab.edge import export
+
+    real_check = export.check
+
+    def broken_int8(model, content, fmt, x):
+        result = real_check(model, content, fmt, x)
+        return result if fmt != "int8" else export.OutputCheck(**{**result.as_dict(), "agrees": False})
+
+    monkeypatch.setattr(export, "check", broken_int8)
+    out_dir = tmp_path / "tflite"
+    code, stdout, err = run_cli(
+        capsys, "export", str(sparse_model_file), "--out-dir", str(out_dir), "--pixel-scale", "unit",
+        "--format", "int8", "--no-latency",
+    )  # fmt: skip
+    assert code == 1 and "differ from Keras's for dense-784-64-64-10.int8, sparse.int8" in err
+    assert not any(p.name.endswith(".int8.tflite") for p in out_dir.iterdir())
+    assert (out_dir / "sparse.float.tflite").exists()  # the float base was added, and agreed
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["export", "missing.keras", "--out-dir", "out"], "is not a file"),
+        (["export", "a.keras", "--out-dir", "a.keras"], "--out-dir: a.keras is a file"),
+        (["export", "a.keras", "--out-dir", "out", "--format", "fp16"], "invalid choice: 'fp16'"),
+        (["export", "a.keras", "--out-dir", "out", "--rounds", "4"], "argument --rounds: 4 must be >= 5"),
+        (["export", "a.keras", "--out-dir", "out", "--invokes", "100"], "must be >= 2000"),
+        (["export", "a.keras", "d/a.keras", "--out-dir", "out"], "two models named 'a'"),
+    ],
+)
+def test_export_usage_errors(capsys, tmp_path, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.keras").write_text("not a model")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.keras").write_text("not a model")
+    try:
+        code, _, err = run_cli(capsys, *argv)
+    except SystemExit as exc:
+        code, err = exc.code, capsys.readouterr().err
+    assert code == 2 and message in err
+
+
+def test_export_refuses_a_file_that_is_not_a_model(capsys, tmp_path):
+    (tmp_path / "a.keras").write_text("not a model")
+    code, _, err = run_cli(capsys, "export", str(tmp_path / "a.keras"), "--out-dir", str(tmp_path / "out"))
+    assert code == 2 and "cannot load" in err and "as a Keras model" in err
+
+
+def test_export_formats_and_minimums_match_the_library():
+    from l1lab.cli import edge
+    from l1lab.edge import export, latency
+
+    assert edge.EXPORT_FORMATS == tuple(export.FORMATS)
+    assert (edge.MIN_ROUNDS, edge.MIN_INVOKES) == (latency.MIN_ROUNDS, latency.MIN_INVOKES)

@@ -1,0 +1,123 @@
+"""Batch-1 latency of a TFLite model, measured the way an edge benchmark measures it.
+
+One interpreter thread; the input set once; ``warmup`` untimed invokes; then
+``rounds`` timed rounds of ``invokes`` back-to-back invokes each. The figure is
+the median over rounds of the mean microseconds per invoke: the median drops a
+round that another process disturbed. Latency depends on the machine: compare
+models measured in the same run (:func:`ratio`), never across machines, and
+never store it in a golden file.
+
+The interpreter is LiteRT's (``ai_edge_litert``, the runtime TensorFlow Lite
+became) where installed, else TensorFlow's ``tf.lite.Interpreter``; which one
+ran is part of every result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+
+import numpy as np
+
+__all__ = ["MIN_INVOKES", "MIN_ROUNDS", "Latency", "batch1_latency", "interpreter", "ratio"]
+
+MIN_ROUNDS = 5
+MIN_INVOKES = 2000
+
+
+def _interpreter_class():
+    try:
+        from ai_edge_litert import interpreter as litert
+
+        return litert.Interpreter, litert.OpResolverType, "ai-edge-litert"
+    except ImportError:  # the optional extra is not installed
+        from l1lab._compat import tf
+
+        return tf.lite.Interpreter, tf.lite.experimental.OpResolverType, "tf.lite"
+
+
+def interpreter(content: bytes, num_threads: int = 1):
+    """``(interpreter, runtime)`` for the flatbuffer ``content``, tensors allocated.
+
+    ``runtime`` names the interpreter, and says so when its default delegate
+    (XNNPACK) refused the model and the built-in kernels run it instead: XNNPACK
+    cannot prepare a fully connected layer whose int8 weights are stored
+    sparsely (``int8-sparse``), in LiteRT 2.3 and TensorFlow 2.21 alike.
+    """
+    Interpreter, resolvers, runtime = _interpreter_class()
+    runner = Interpreter(model_content=content, num_threads=num_threads)
+    try:
+        runner.allocate_tensors()
+    except RuntimeError as exc:
+        if "delegate" not in str(exc):
+            raise
+        runner = Interpreter(
+            model_content=content,
+            num_threads=num_threads,
+            experimental_op_resolver_type=resolvers.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )
+        runner.allocate_tensors()
+        runtime += " (built-in kernels: XNNPACK refused the model)"
+    return runner, runtime
+
+
+@dataclasses.dataclass(frozen=True)
+class Latency:
+    """Microseconds per batch-1 invoke: the median round and every round."""
+
+    median_us: float
+    rounds_us: tuple[float, ...]
+    invokes: int
+    runtime: str
+    threads: int = 1
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def batch1_latency(
+    content: bytes, *, rounds: int = MIN_ROUNDS, invokes: int = MIN_INVOKES, warmup: int = 200
+) -> Latency:
+    """The batch-1 latency of the TFLite model ``content`` on one thread.
+
+    Args:
+      content: a ``.tflite`` flatbuffer taking a batch of vectors.
+      rounds: timed rounds (>= :data:`MIN_ROUNDS`).
+      invokes: invokes per round (>= :data:`MIN_INVOKES`).
+      warmup: untimed invokes first (>= 0).
+
+    Returns:
+      A :class:`Latency`.
+
+    Raises:
+      ValueError: fewer rounds or invokes than the minimum, or a negative warm-up.
+    """
+    if not (isinstance(rounds, int) and rounds >= MIN_ROUNDS):
+        raise ValueError(f"`rounds` needs to be an integer >= {MIN_ROUNDS}. Received: rounds={rounds!r}")
+    if not (isinstance(invokes, int) and invokes >= MIN_INVOKES):
+        raise ValueError(f"`invokes` needs to be an integer >= {MIN_INVOKES}. Received: invokes={invokes!r}")
+    if not (isinstance(warmup, int) and warmup >= 0):
+        raise ValueError(f"`warmup` needs to be an integer >= 0. Received: warmup={warmup!r}")
+    runner, runtime = interpreter(content, num_threads=1)
+    details = runner.get_input_details()[0]
+    shape = [1, *[int(d) for d in details["shape"][1:]]]
+    runner.resize_tensor_input(details["index"], shape)
+    runner.allocate_tensors()
+    rng = np.random.default_rng(0)
+    runner.set_tensor(details["index"], rng.uniform(0, 1, shape).astype(details["dtype"]))
+    invoke = runner.invoke
+    for _ in range(warmup):
+        invoke()
+    per_round = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(invokes):
+            invoke()
+        per_round.append((time.perf_counter() - start) / invokes * 1e6)
+    return Latency(statistics.median(per_round), tuple(per_round), invokes, runtime)
+
+
+def ratio(reference: float, value: float) -> float:
+    """How many times ``value`` fits in ``reference`` (``> 1``: smaller or faster than the reference)."""
+    return float("inf") if value == 0 else reference / value

@@ -1,0 +1,79 @@
+"""TFLite export: every format converts, runs in the interpreter and agrees with Keras (both Keras flavours)."""
+
+import numpy as np
+import pytest
+
+from l1lab.edge import compact as compact_lib
+from l1lab.edge import export
+from l1lab.model import build_model
+from tests.edge.test_compact import planted_model
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    return np.random.default_rng(0).uniform(0, 1, size=(200, 784)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def sparse_model():
+    """The planted model with 90% of the remaining weights zeroed too: TF-MOT-like scattered zeros."""
+    model = planted_model()
+    rng = np.random.default_rng(1)
+    for name in ("dense_1", "dense_2", "predictions"):
+        kernel, bias = model.get_layer(name).get_weights()
+        kernel[rng.random(kernel.shape) < 0.9] = 0
+        model.get_layer(name).set_weights([kernel, bias])
+    return model
+
+
+@pytest.mark.parametrize("fmt", sorted(export.FORMATS))
+def test_each_format_agrees_with_keras_in_the_interpreter(sparse_model, inputs, fmt):
+    content = export.to_tflite(sparse_model, fmt)
+    result = export.check(sparse_model, content, fmt, inputs)
+    assert result.agrees, result
+    assert result.examples == 200 and result.format == fmt
+    if fmt.startswith("float"):
+        assert result.same_predictions == 200 and result.max_abs_diff <= 1e-4 * result.output_scale
+    else:  # quantized, but not far off
+        assert 0 < result.max_abs_diff <= 5e-2 * result.output_scale
+
+
+def test_the_compact_model_exports_and_agrees(sparse_model, inputs):
+    """The compact model's gather of kept inputs converts too, and it is the smallest file."""
+    small, _ = compact_lib.compact(sparse_model)
+    sizes = {}
+    for name, model in (("sparse", sparse_model), ("compact", small)):
+        for fmt in ("float", "float-sparse", "int8"):
+            content = export.to_tflite(model, fmt)
+            sizes[name, fmt] = len(content)
+            assert export.check(model, content, fmt, inputs).agrees
+    np.testing.assert_allclose(export.run(export.to_tflite(small, "float"), inputs), sparse_model(inputs), atol=1e-4)
+    # Sparse storage shrinks the scattered zeros; removing whole rows and columns shrinks the float file.
+    assert sizes["sparse", "float-sparse"] < sizes["sparse", "float"] / 4
+    assert sizes["compact", "float"] < sizes["sparse", "float"] / 2
+    assert sizes["compact", "int8"] < sizes["compact", "float"] / 2
+
+
+def test_a_wrong_file_does_not_agree(sparse_model, inputs):
+    """The check can fail: another model's file disagrees, by far."""
+    other = export.to_tflite(build_model(seed=5), "float")
+    result = export.check(sparse_model, other, "float", inputs)
+    assert not result.agrees and result.max_abs_diff > 1e-2
+
+
+def test_int8_disagreeing_predictions_fail_the_check(sparse_model, inputs, monkeypatch):
+    """Within tolerance but with more than 1% of the classes changed: not agreeing."""
+    content = export.to_tflite(sparse_model, "int8")
+    want = sparse_model.predict(inputs, verbose=0)
+    swapped = want.copy()
+    swapped[:10] = want[:10, ::-1]  # 10 of 200 predictions changed: 5%
+    monkeypatch.setattr(export, "TOLERANCES", {"float": 1e-4, "int8": 1e9})
+    monkeypatch.setattr(export, "run", lambda content, x: swapped)
+    assert not export.check(sparse_model, content, "int8", inputs).agrees
+    monkeypatch.setattr(export, "run", lambda content, x: want)
+    assert export.check(sparse_model, content, "int8", inputs).agrees
+
+
+def test_an_unknown_format_is_refused_naming_the_choices():
+    with pytest.raises(export.ExportError, match=r"`format` needs to be one of .*'float-sparse'.*Received: format='fp16'"):
+        export.to_tflite(build_model(seed=0), "fp16")

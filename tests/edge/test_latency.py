@@ -1,0 +1,60 @@
+"""Batch-1 latency: the measurement's rules, the interpreter's choice and its fallback."""
+
+import sys
+
+import numpy as np
+import pytest
+
+from l1lab.edge import export, latency
+from l1lab.model import build_model
+
+
+@pytest.fixture(scope="module")
+def dense_file():
+    return export.to_tflite(build_model(seed=0), "float")
+
+
+def test_median_of_the_rounds_on_one_thread(dense_file):
+    result = latency.batch1_latency(dense_file, rounds=5, invokes=2000, warmup=10)
+    assert len(result.rounds_us) == 5 and result.invokes == 2000 and result.threads == 1
+    assert result.median_us == sorted(result.rounds_us)[2] and result.median_us > 0
+    assert result.runtime.startswith(("ai-edge-litert", "tf.lite"))
+    assert result.as_dict()["median_us"] == result.median_us
+
+
+@pytest.mark.parametrize(
+    "kwargs, name", [({"rounds": 4}, "rounds"), ({"invokes": 1999}, "invokes"), ({"warmup": -1}, "warmup")]
+)
+def test_fewer_rounds_or_invokes_than_the_rules_are_refused(dense_file, kwargs, name):
+    with pytest.raises(ValueError, match=f"`{name}` needs to be an integer >="):
+        latency.batch1_latency(dense_file, **kwargs)
+
+
+def test_tensorflows_interpreter_when_litert_is_not_installed(dense_file, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)  # import fails
+    runner, runtime = latency.interpreter(dense_file)
+    assert runtime == "tf.lite"
+    x = np.zeros((1, 784), np.float32)
+    runner.set_tensor(runner.get_input_details()[0]["index"], x)
+    runner.invoke()
+    assert runner.get_tensor(runner.get_output_details()[0]["index"]).shape == (1, 10)
+
+
+def test_a_model_xnnpack_refuses_runs_on_the_built_in_kernels_and_says_so():
+    """int8 weights stored sparsely: XNNPACK cannot prepare them; the built-in kernels can."""
+    model = build_model(seed=0)
+    rng = np.random.default_rng(0)
+    for layer in model.layers[1:]:
+        kernel, bias = layer.get_weights()
+        kernel[rng.random(kernel.shape) < 0.9] = 0
+        layer.set_weights([kernel, bias])
+    content = export.to_tflite(model, "int8-sparse")
+    _, runtime = latency.interpreter(content)
+    assert "built-in kernels: XNNPACK refused the model" in runtime
+    _, plain = latency.interpreter(export.to_tflite(model, "int8"))
+    assert "built-in" not in plain
+
+
+def test_ratio_reads_as_times_smaller_or_faster():
+    assert latency.ratio(10.0, 2.5) == 4.0 and latency.ratio(1.0, 2.0) == 0.5
+    assert latency.ratio(1.0, 0.0) == float("inf")
