@@ -1,0 +1,68 @@
+"""TF-MOT's magnitude pruning as l1lab runs it: Keras 2 only, the target reached, what its users ship."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from l1lab._compat import KERAS_FLAVOUR
+from l1lab.edge import peers
+
+needs_keras2 = pytest.mark.skipif(KERAS_FLAVOUR != "keras2", reason="TF-MOT 0.8 runs on Keras 2 only")
+needs_tfmot = pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow_model_optimization") is None,
+    reason="the optional extra l1lab[peers] is not installed",
+)
+
+
+@pytest.mark.skipif(KERAS_FLAVOUR == "keras2", reason="the refusal is for Keras 3 processes")
+def test_keras3_processes_are_told_how_to_run_it():
+    with pytest.raises(peers.PeerUnavailable, match="TF_USE_LEGACY_KERAS=1"):
+        peers.require_tfmot()
+
+
+@needs_keras2
+def test_a_missing_tfmot_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorflow_model_optimization", None)
+    with pytest.raises(peers.PeerUnavailable, match=r"pip install 'l1lab\[peers\]'"):
+        peers.require_tfmot()
+
+
+@pytest.mark.parametrize(
+    "epochs, steps, expected",
+    [
+        (20, 938, (9380, 16380, 100)),  # the sweep's budget: 10 dense epochs, then 7,000 steps of pruning
+        (4, 94, (188, 288, 100)),
+        (2, 10, (10, 17, 7)),  # fewer steps than a period: one period
+    ],
+)
+def test_the_schedule_ends_on_a_pruning_step(epochs, steps, expected):
+    begin, end, frequency = peers.schedule_steps(peers.PruningConfig(target=0.9, epochs=epochs), steps)
+    assert (begin, end, frequency) == expected
+    assert (end - begin) % frequency == 0 and end <= epochs * steps
+
+
+@pytest.mark.parametrize(
+    "kwargs, field", [({"target": 1.0}, "target"), ({"target": 0.0}, "target"), ({"epochs": 1}, "epochs")]
+)
+def test_bad_settings_are_refused_naming_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=f"`{field}` needs to be"):
+        peers.PruningConfig(**{"target": 0.5, **kwargs}).validate()
+
+
+@needs_keras2
+@needs_tfmot
+def test_pruning_reaches_its_target_on_every_kernel(tiny_split):
+    model, metrics = peers.train_magnitude_pruning(
+        peers.PruningConfig(target=0.8, epochs=4, batch_size=32, learning_rate=0.1), tiny_split()
+    )
+    for name in ("dense_1/kernel", "dense_2/kernel", "predictions/kernel"):
+        counts = metrics["num_nonzero"][name]
+        assert counts["numNz"] == pytest.approx(0.2 * counts["num"], abs=1)
+    assert metrics["num_nonzero"]["dense_1/bias"]["numNz"] == 64  # biases are never pruned
+    assert 0.79 < metrics["sparsity"] < 0.8
+    assert metrics["inacc_test"] < 0.5  # it still learnt the synthetic task
+    assert not any("prune" in layer.name for layer in model.layers)  # stripped: what users ship
+    assert np.mean(model.get_layer("dense_1").kernel.numpy() == 0) == pytest.approx(0.8, abs=1e-4)
