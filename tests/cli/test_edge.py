@@ -148,5 +148,5 @@ def test_export_formats_and_minimums_match_the_library():
     from l1lab.cli import edge
     from l1lab.edge import export, latency
 
-    assert edge.EXPORT_FORMATS == tuple(export.FORMATS)
+    assert tuple(export.FORMATS) == edge.EXPORT_FORMATS
     assert (edge.MIN_ROUNDS, edge.MIN_INVOKES) == (latency.MIN_ROUNDS, latency.MIN_INVOKES)

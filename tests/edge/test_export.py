@@ -75,5 +75,6 @@ def test_int8_disagreeing_predictions_fail_the_check(sparse_model, inputs, monke
 
 
 def test_an_unknown_format_is_refused_naming_the_choices():
-    with pytest.raises(export.ExportError, match=r"`format` needs to be one of .*'float-sparse'.*Received: format='fp16'"):
+    message = r"`format` needs to be one of .*'float-sparse'.*Received: format='fp16'"
+    with pytest.raises(export.ExportError, match=message):
         export.to_tflite(build_model(seed=0), "fp16")
