@@ -80,3 +80,43 @@ def build_model(
             name=layer_name,
         )(x)
     return keras.Model(inputs=inputs, outputs=x, name=name)
+
+
+def dense_weights(model) -> list[tuple]:
+    """``[(kernel, bias), ...]`` of the model's Dense layers, input side first, as NumPy arrays."""
+    return [
+        tuple(w.numpy() if hasattr(w, "numpy") else w for w in (layer.kernel, layer.bias))
+        for layer in model.layers
+        if isinstance(layer, keras.layers.Dense)
+    ]
+
+
+def from_dense_weights(weights: Sequence[tuple], name: str = "mnist_mlp") -> keras.Model:
+    """The article's kind of network holding ``weights`` (``[(kernel, bias), ...]``, input side first).
+
+    The widths come from the kernels' shapes; hidden layers are ReLU and the
+    last gives logits, as :func:`build_model` builds them. A model trained in
+    one Keras flavour is rebuilt in the other this way (its files are not
+    always readable across flavours).
+
+    Raises:
+      ValueError: no layer, or kernels whose shapes do not chain.
+    """
+    if not weights:
+        raise ValueError("`weights` needs at least one (kernel, bias) pair. Received: weights=[]")
+    for i in range(1, len(weights)):
+        if weights[i][0].shape[0] != weights[i - 1][0].shape[1]:
+            raise ValueError(
+                f"layer {i}'s kernel takes {weights[i][0].shape[0]} inputs but layer {i - 1} gives "
+                f"{weights[i - 1][0].shape[1]}"
+            )
+    model = build_model(
+        [k.shape[1] for k, _ in weights[:-1]],
+        num_classes=weights[-1][0].shape[1],
+        input_dim=weights[0][0].shape[0],
+        name=name,
+    )
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    for layer, (kernel, bias) in zip(layers, weights):
+        layer.set_weights([kernel, bias])
+    return model

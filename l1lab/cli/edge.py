@@ -12,6 +12,7 @@ from l1lab.data import PIXEL_SCALES
 # l1lab.edge.export.FORMATS and l1lab.edge.latency's minimums, copied so that --help imports
 # no TensorFlow (tests/cli/test_edge.py checks that they agree).
 EXPORT_FORMATS = ("float", "float-sparse", "int8", "int8-sparse")
+SWEEP_METHODS = ("dense", "l1lab-group", "l1lab-l1", "ftrl", "tfmot")  # l1lab.edge.frontier.METHODS
 MIN_ROUNDS, MIN_INVOKES = 5, 2000
 
 
@@ -71,6 +72,56 @@ def add_parsers(commands) -> None:
     export.add_argument("--no-latency", action="store_true", help="convert and check only")
     export.add_argument("--json", action="store_true", help="print the report as JSON")
     export.set_defaults(handler=cmd_export)
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="the frontier: l1lab's methods, TF-MOT and Ftrl over strengths and seeds; error, latency, size",
+        description="Train every method over its strengths (TF-MOT over target sparsities) and seeds on MNIST's "
+        "standard split, each point in its own process (resumable: a trained point is not trained again), then "
+        "compact, export, check and time every model, and write sweep.json, sweep.md and frontier.png.",
+    )
+    sweep.add_argument("--out-dir", required=True, metavar="DIR", help="points/, sweep.json, sweep.md, frontier.png")
+    sweep.add_argument(
+        "--method",
+        dest="methods",
+        action="append",
+        choices=SWEEP_METHODS,
+        help="a method, repeatable (default: all; dense is always added: it is the ratios' base)",
+    )
+    sweep.add_argument(
+        "--values",
+        action="append",
+        default=[],
+        type=_method_values,
+        metavar="METHOD=V1,V2,...",
+        help="the strengths (or TF-MOT's targets) of one method, instead of its defaults (repeatable)",
+    )
+    sweep.add_argument("--seeds", type=int_between(1, 100), default=3, help="seeds per point: 0..N-1 (default 3)")
+    sweep.add_argument("--epochs", type=int_between(2, 10_000), default=20, help="epochs per point (default 20)")
+    sweep.add_argument(
+        "--num-samples",
+        type=int_between(1, 10_000),
+        default=10_000,
+        help="train on 6n images, test on n of MNIST's test file (default 10000: all)",
+    )
+    sweep.add_argument("--jobs", type=int_between(1, 256), default=1, help="points trained side by side (default 1)")
+    sweep.add_argument("--rounds", type=int_between(MIN_ROUNDS), default=MIN_ROUNDS, help="latency rounds")
+    sweep.add_argument("--invokes", type=int_between(MIN_INVOKES), default=MIN_INVOKES, help="invokes per round")
+    sweep.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    sweep.set_defaults(handler=cmd_sweep)
+
+
+def _method_values(text: str) -> tuple[str, tuple[float, ...]]:
+    method, sep, values = text.partition("=")
+    if not sep or method not in SWEEP_METHODS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not METHOD=V1,V2,... with METHOD among {SWEEP_METHODS}")
+    try:
+        numbers = tuple(float(v) for v in values.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: the values need to be numbers separated by commas") from None
+    if not all(0 <= v < float("inf") for v in numbers):
+        raise argparse.ArgumentTypeError(f"{text!r}: the values need to be finite and >= 0")
+    return method, numbers
 
 
 def _load_model(path: str):
@@ -191,4 +242,51 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"the interpreter's outputs differ from Keras's for {', '.join(failed)} (not written; see export.json)",
         )
     print(f"wrote {len(rows)} files and export.json to {out_dir}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from l1lab import _io, data
+    from l1lab.edge import frontier
+
+    try:
+        out_dir = _io.writable_dir(args.out_dir)
+    except _io.OutputError as exc:
+        return fail(EXIT_USAGE, f"--out-dir: {exc}")
+    methods = list(dict.fromkeys(["dense", *(args.methods or SWEEP_METHODS)]))
+    values = dict(args.values)
+    for method, numbers in values.items():
+        if method == "tfmot" and not all(0 < v < 1 for v in numbers):
+            raise UsageError(f"--values tfmot=...: TF-MOT's targets are sparsities between 0 and 1, got {numbers}")
+    settings = frontier.SweepSettings(epochs=args.epochs, num_samples=args.num_samples)
+    points = frontier.plan(methods, range(args.seeds), values)
+
+    def progress(line: str) -> None:
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    try:
+        test = data.load_mnist(args.num_samples, pixel_scale="unit", split="standard")  # fetched once, here
+    except data.DataError as exc:
+        return fail(EXIT_USAGE, str(exc))
+    failures = frontier.run_points(points, settings, out_dir, jobs=args.jobs, progress=progress)
+    if failures:
+        return fail(
+            EXIT_FAILED, "points failed (rerun to retry them; the others are kept):\n  " + "\n  ".join(failures)
+        )
+    records = frontier.measure_points(
+        points, out_dir, test.x_test, rounds=args.rounds, invokes=args.invokes, progress=progress
+    )
+    rows = frontier.summarize(records)
+    table = frontier.markdown(rows, settings)
+    try:
+        _io.write_json_atomically(
+            out_dir / "sweep.json", {"settings": settings.as_dict(), "summary": rows, "points": records}
+        )
+        _io.write_text_atomically(out_dir / "sweep.md", table)
+        frontier.plot(rows, out_dir / "frontier.png")
+    except OSError as exc:
+        return fail(EXIT_FAILED, f"--out-dir: {exc.strerror or exc}")
+    print(table, end="")
+    progress(f"wrote sweep.json, sweep.md and frontier.png to {out_dir}")
     return EXIT_OK

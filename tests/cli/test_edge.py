@@ -150,3 +150,41 @@ def test_export_formats_and_minimums_match_the_library():
 
     assert tuple(export.FORMATS) == edge.EXPORT_FORMATS
     assert (edge.MIN_ROUNDS, edge.MIN_INVOKES) == (latency.MIN_ROUNDS, latency.MIN_INVOKES)
+
+
+def test_sweep_trains_measures_and_reports_and_resumes(capsys, tmp_path):
+    argv = ["sweep", "--out-dir", str(tmp_path), "--method", "l1lab-group", "--values", "l1lab-group=2e-3"]
+    argv += ["--seeds", "1", "--epochs", "2", "--num-samples", "100", "--jobs", "2"]
+    code, stdout, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert "0 of 2 points already trained; 2 to train" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frontier.png", "points", "sweep.json", "sweep.md"]
+    assert stdout == (tmp_path / "sweep.md").read_text()
+    report = json.loads((tmp_path / "sweep.json").read_text())
+    assert [r["method"] for r in report["summary"]] == ["dense", "l1lab-group"]
+    group = report["summary"][1]
+    assert set(group["files"]) == {"float", "int8"} and all(f["agrees"] for f in group["files"].values())
+    assert report["points"][1]["shipped"] == "compacted"
+    assert "| dense | 0 |" in stdout and "| l1lab-group | 0.002 |" in stdout
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0 and "2 of 2 points already trained; 0 to train" in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--values", "tfmot=0.9,x"], "numbers separated by commas"),
+        (["--values", "adam=0.1"], "is not METHOD=V1,V2,..."),
+        (["--values", "ftrl=-1"], "finite and >= 0"),
+        (["--values", "tfmot=1.5"], "TF-MOT's targets are sparsities between 0 and 1"),
+        (["--jobs", "0"], "argument --jobs: 0 must be >= 1"),
+        (["--method", "prune"], "invalid choice: 'prune'"),
+    ],
+)
+def test_sweep_usage_errors(capsys, tmp_path, argv, message):
+    try:
+        code, _, err = run_cli(capsys, "sweep", "--out-dir", str(tmp_path / "out"), *argv)
+    except SystemExit as exc:
+        code, err = exc.code, capsys.readouterr().err
+    assert code == 2 and message in err
+    assert not (tmp_path / "out" / "points").exists()

@@ -1,0 +1,134 @@
+"""The sweep: its plan, its points as resumable processes, its summary and reports."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from l1lab.edge import frontier
+
+SETTINGS = frontier.SweepSettings(epochs=2, num_samples=100)
+
+
+def test_plan_is_every_value_of_every_method_times_the_seeds():
+    points = frontier.plan(["dense", "tfmot"], [0, 1], {"tfmot": (0.5, 0.9)})
+    assert [(p.method, p.value, p.seed) for p in points] == [
+        ("dense", 0.0, 0),
+        ("dense", 0.0, 1),
+        ("tfmot", 0.5, 0),
+        ("tfmot", 0.5, 1),
+        ("tfmot", 0.9, 0),
+        ("tfmot", 0.9, 1),
+    ]
+    assert len(frontier.plan(["l1lab-group"], [0, 1, 2])) == 3 * len(frontier.METHODS["l1lab-group"][1])
+    with pytest.raises(ValueError, match="`methods` needs to be among"):
+        frontier.plan(["adam"], [0])
+
+
+def test_every_point_has_its_own_files():
+    """Values like 3e-4 and 5e-4 must not share a file (a suffix-based name once made both 'x_0')."""
+    points = frontier.plan(list(frontier.METHODS), [0, 1, 2])
+    paths = {path for p in points for path in frontier.point_paths("out", p)}
+    assert len(paths) == 2 * len(points)
+
+
+def test_l1lab_points_train_the_proximal_method_and_fine_tune():
+    group = frontier.train_config(frontier.Point("l1lab-group", 5e-4, 2), SETTINGS)
+    assert group.method == "proximal-sgd" and group.options.group_l1 == 5e-4
+    assert group.options.l1 == frontier.GROUP_ELEMENT_L1 and group.finetune_epochs == 1 and group.seed == 2
+    assert (group.split, group.pixel_scale, group.learning_rate) == ("standard", "unit", 0.1)
+    plain = frontier.train_config(frontier.Point("l1lab-l1", 1e-3, 0), SETTINGS)
+    assert plain.options.l1 == 1e-3 and not plain.options.uses_groups() and plain.finetune_epochs == 1
+    ftrl = frontier.train_config(frontier.Point("ftrl", 1e-2, 0), SETTINGS)
+    assert ftrl.method == "ftrl" and ftrl.finetune_epochs == 0  # as Keras's Ftrl users train
+    assert frontier.train_config(frontier.Point("dense", 0, 0), SETTINGS).method == "sgd"
+
+
+def test_tfmot_points_run_in_a_keras2_process(monkeypatch):
+    monkeypatch.setenv("TF_USE_LEGACY_KERAS", "1")
+    _, env = frontier.point_command(frontier.Point("tfmot", 0.9, 0), SETTINGS, "out")
+    assert env["TF_USE_LEGACY_KERAS"] == "1" and env["TF_NUM_INTRAOP_THREADS"] == "1"
+    argv, env = frontier.point_command(frontier.Point("l1lab-l1", 1e-3, 0), SETTINGS, "out")
+    assert "TF_USE_LEGACY_KERAS" not in env and argv[1:3] == ["-m", "l1lab.edge.frontier"]
+
+
+def fake_command(fail_on=()):
+    """Points 'trained' by a tiny process that saves made-up metrics, or fails with a message."""
+
+    def command(point, settings, out_dir):
+        if point.key in fail_on:
+            return [sys.executable, "-c", "import sys; sys.exit('out of memory on purpose')"], None
+        code = (
+            "import json, sys\n"
+            "import numpy as np\n"
+            "from l1lab.edge import frontier\n"
+            "p = frontier.Point(**json.loads(sys.argv[1]))\n"
+            "s = frontier.SweepSettings(**json.loads(sys.argv[2]))\n"
+            "weights = [(np.ones((3, 2), np.float32), np.zeros(2, np.float32))]\n"
+            "metrics = {'inacc_test': 0.1, 'ent_test': 0.3, 'sparsity': p.value, 'num_nonzero': {}}\n"
+            "frontier.save_point(sys.argv[3], p, s, metrics, weights, 0.0, {})\n"
+        )
+        argv = [sys.executable, "-c", code, json.dumps(point.as_dict()), json.dumps(settings.as_dict()), str(out_dir)]
+        return argv, None
+
+    return command
+
+
+def test_points_are_resumable_and_failures_reported(tmp_path):
+    points = frontier.plan(["tfmot"], [0, 1], {"tfmot": (0.5, 0.9)})
+    lines = []
+    failures = frontier.run_points(
+        points, SETTINGS, tmp_path, jobs=2, progress=lines.append, command=fake_command({"tfmot_0.9_s1"})
+    )
+    assert failures == ["tfmot_0.9_s1: exit 1: out of memory on purpose"]
+    assert lines[0] == "0 of 4 points already trained; 4 to train" and len(lines) == 5
+    assert [frontier.is_done(tmp_path, p, SETTINGS) for p in points] == [True, True, True, False]
+    # Again: only the failed point is tried.
+    lines.clear()
+    assert frontier.run_points(points, SETTINGS, tmp_path, progress=lines.append, command=fake_command()) == []
+    assert lines[0] == "3 of 4 points already trained; 1 to train" and "tfmot_0.9_s1" in lines[1]
+    # Other settings: every point trains again.
+    other = frontier.SweepSettings(epochs=3, num_samples=100)
+    assert not any(frontier.is_done(tmp_path, p, other) for p in points)
+    weights = frontier.load_weights(frontier.point_paths(tmp_path, points[0])[1])
+    np.testing.assert_array_equal(weights[0][0], np.ones((3, 2)))
+
+
+def record(method, value, seed, error, sparsity, latency):
+    return {
+        "point": {"method": method, "value": value, "seed": seed},
+        "metrics": {"inacc_test": error, "sparsity": sparsity},
+        "structure": {
+            "input_dim": 784,
+            "kept_inputs": 784 - 100 * seed,
+            "widths_before": [64, 64, 10],
+            "widths_after": [64 - seed, 64, 10],
+            "multiply_adds_after": 1000 + seed,
+        },
+        "shipped": "as trained",
+        "files": {"float": {"size_bytes": 200_000 // (1 + value), "latency_us": latency, "agrees": True}},
+    }
+
+
+def test_summary_takes_medians_over_seeds_and_the_table_gives_ratios_to_dense():
+    records = [record("dense", 0, s, 0.03, 0.0, 5.0) for s in range(3)]
+    records += [record("l1lab-l1", 1, s, e, sp, lat) for s, e, sp, lat in ((0, 0.05, 0.9, 1.0), (1, 0.02, 0.8, 2.0))]
+    records.append(record("l1lab-l1", 1, 2, 0.04, 0.85, 2.5))
+    rows = frontier.summarize(records)
+    assert [r["method"] for r in rows] == ["dense", "l1lab-l1"]
+    row = rows[1]
+    assert row["seeds"] == [0, 1, 2] and row["inacc_test"] == 0.04 and row["sparsity"] == 0.85
+    assert row["kept_inputs"] == 684 and row["hidden_units"] == 127 and row["multiply_adds"] == 1001
+    assert row["files"]["float"] == {"size_bytes": 100_000, "latency_us": 2.0, "agrees": True}
+    table = frontier.markdown(rows, SETTINGS)
+    line = "| l1lab-l1 | 1 | 4.00% | 85.0% | 684 | 127 | 1001 | float | 2.00 (2.5x) | 100.0 (2.0x) | - | - | - |"
+    assert line in table
+
+
+def test_the_plot_is_a_png(tmp_path):
+    pytest.importorskip("matplotlib", reason="the report extra draws the plots")
+    rows = frontier.summarize([record("dense", 0, 0, 0.03, 0.0, 5.0), record("tfmot", 0.9, 0, 0.04, 0.9, 3.0)])
+    frontier.plot(rows, tmp_path / "frontier.png")
+    assert (tmp_path / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["frontier.png"]
