@@ -54,6 +54,22 @@ def check_positive(name: str, value: Any) -> float:
     return float(value)
 
 
+def check_target(target: Any) -> float:
+    """``target`` as a float if it is a sparsity strictly between 0 and 1 (:mod:`l1lab.target`).
+
+    Raises:
+      ValueError: naming ``target_sparsity`` and what was received.
+    """
+    if isinstance(target, bool) or not isinstance(target, (int, float, np.floating, np.integer)):
+        raise ValueError(f"`target_sparsity` needs to be a number. Received: target_sparsity={target!r}")
+    if not (math.isfinite(target) and 0 < target < 1):
+        raise ValueError(
+            "`target_sparsity` needs to be a fraction strictly between 0 and 1 (0.9 for 90%). "
+            f"Received: target_sparsity={target!r}"
+        )
+    return float(target)
+
+
 # Upper bounds where TensorFlow and NumPy bound them: tensor sizes and loop counters are
 # int32 in the compiled loop; NumPy's and Keras's seeds are below 2**32.
 INT_LIMITS = {
@@ -191,6 +207,8 @@ class TrainConfig:
     # The last ``finetune_epochs`` of ``epochs`` train the surviving weights with the
     # zeros held fixed (l1lab.finetune); 0: the method trains every epoch.
     finetune_epochs: int = 0
+    # Steer the L1 strength to reach this sparsity by the end of the L1 phase (l1lab.target).
+    target_sparsity: float | None = None
     # The article's flag this run was asked for by (``"regL1Try3"``), if any: a label.
     article_flag: str | None = None
 
@@ -213,6 +231,8 @@ class TrainConfig:
                 f"`finetune_epochs` needs to be an integer from 0 to epochs={self.epochs} (the last epochs "
                 f"of the run fine-tune). Received: finetune_epochs={self.finetune_epochs!r}"
             )
+        if self.target_sparsity is not None:
+            self._validate_target(methods.get_method(self.method))
         if not _is_int(self.seed) or not 0 <= self.seed <= INT_LIMITS["seed"]:
             raise ValueError(
                 f"`seed` needs to be an integer from 0 to {INT_LIMITS['seed']}. Received: seed={self.seed!r}"
@@ -227,6 +247,22 @@ class TrainConfig:
         if not (math.isfinite(self.epsilon) and self.epsilon >= 0):
             raise ValueError(f"`epsilon` needs to be finite and >= 0. Received: epsilon={self.epsilon!r}")
         return self
+
+    def _validate_target(self, method) -> None:
+        check_target(self.target_sparsity)
+        if not method.targets:
+            raise ValueError(
+                f"method {method.name!r} cannot steer its strength to a target sparsity; "
+                "use proximal-sgd or proximal-adagrad"
+            )
+        if not 1 <= self.finetune_epochs < self.epochs:
+            raise ValueError(
+                "a target sparsity needs fine-tuning epochs after at least one L1 epoch (the zeros are completed "
+                f"when fine-tuning starts): 1 <= finetune_epochs < epochs. Received: finetune_epochs="
+                f"{self.finetune_epochs}, epochs={self.epochs}"
+            )
+        if not (self.options.l1 or self.options.l1_layers or self.options.uses_groups()):
+            raise ValueError("a target sparsity steers an L1 or group strength: give a starting one (l1=1e-4)")
 
     def as_args(self) -> dict:
         """The ``args`` of the article's first event, in its camelCase."""
@@ -251,6 +287,7 @@ class TrainConfig:
             "groupUnits": dict(self.options.group_units),
             "epsilonZero": self.epsilon,
             "finetuneEpochs": self.finetune_epochs,
+            "targetSparsity": self.target_sparsity,
             "articleFlag": self.article_flag,
         }
 
@@ -282,6 +319,7 @@ COMPUTED_ARGS = (
     "groupUnits",
     "split",  # which images train and test (added later: default "article")
     "finetuneEpochs",  # fine-tuning with the zeros held fixed (added later: default 0)
+    "targetSparsity",  # the strength steered to a sparsity (added later: default None)
 )
 
 

@@ -21,6 +21,7 @@ from l1lab import events as events_lib
 from l1lab import finetune as finetune_lib
 from l1lab import methods as methods_lib
 from l1lab import sparsity
+from l1lab import target as target_lib
 from l1lab._compat import tf, tf_variable, versions
 from l1lab.config import TrainConfig
 
@@ -193,15 +194,38 @@ class Run:
         yield events_lib.args_event(self.args())
         orders = epoch_orders(self.loop.num_examples, self.config.shuffle_buffer, self.config.seed)
         finetune_from = self.config.epochs - self.config.finetune_epochs
+        completed = None
         for epoch in range(self.config.epochs):
             if epoch == finetune_from:
-                self.start_finetuning()
+                completed = self.start_finetuning()
             self.loop.train_epoch(next(orders))
-            yield self.measure(epoch)
+            event = self.measure(epoch)
+            if self.config.target_sparsity is not None:
+                if epoch < finetune_from:
+                    event["strengthScale"] = self.steer(epoch, event, finetune_from)
+                elif epoch == finetune_from:
+                    event["completedByMagnitude"] = completed
+            yield event
 
-    def start_finetuning(self) -> None:
-        """Ends the method's phase: zeros set and held, SGD without penalties from here."""
+    def steer(self, epoch: int, event: dict, l1_epochs: int) -> float:
+        """Moves the strength scale towards the target's ramp (:mod:`l1lab.target`); returns the scale used."""
+        target = self.config.target_sparsity
+        scale = float(self.optimizer.strength_scale.numpy())
+        now = sparsity.fraction_zero(event["num_nonzero"][sparsity.TOTAL])
+        wanted = target_lib.ramp(target, epoch, l1_epochs)
+        self.optimizer.strength_scale.assign(target_lib.next_scale(scale, now, wanted, target))
+        return scale
+
+    def start_finetuning(self) -> int:
+        """Ends the method's phase: zeros set and held, SGD without penalties from here.
+
+        With a target sparsity, the smallest kernel weights are first zeroed until
+        it is met; returns how many.
+        """
         variables = self.model.trainable_variables
+        completed = 0
+        if self.config.target_sparsity is not None:
+            completed = target_lib.complete_by_magnitude(variables, self.config.target_sparsity, self.config.epsilon)
         masks = finetune_lib.zero_masks(variables, self.config.epsilon)
         finetune_lib.hold_zeros(variables, masks)
         self.optimizer = finetune_lib.make_optimizer(self.config.learning_rate, variables)
@@ -215,6 +239,7 @@ class Run:
             masks=masks,
             penalties=False,
         )
+        return completed
 
 
 def train(config: TrainConfig, data: data_lib.MnistSplit | None = None, **kwargs):

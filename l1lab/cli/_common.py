@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from l1lab.config import check_positive, check_strength
+from l1lab.config import check_positive, check_strength, check_target
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -58,6 +58,7 @@ def _checked_float(check, name: str):
 
 positive_float = _checked_float(check_positive, "value")
 strength = _checked_float(check_strength, "strength")
+target_fraction = _checked_float(lambda name, value: check_target(value), "target")
 
 
 def layer_strength(text: str) -> tuple[str, float]:

@@ -44,7 +44,7 @@ def add_parsers(commands) -> None:
 
     matrix = commands.add_parser(
         "matrix",
-        help="run the tests, doctor (and claims) on each pinned TensorFlow line",
+        help="run the tests, doctor (and claims) on each pinned TensorFlow line and the nightly",
         description="For each tox environment of the version matrix, run the fast suite, l1lab doctor and, "
         "with --claims, the claims; write matrix.json and matrix.md. Run from the repository root.",
     )

@@ -19,6 +19,7 @@ from l1lab.cli._common import (
     positive_int,
     readable_dir,
     strength,
+    target_fraction,
 )
 from l1lab.config import DEFAULTS, INT_LIMITS, MethodOptions, TrainConfig
 from l1lab.data import ARTICLE_TEST_SIZE, PIXEL_SCALES, SPLITS
@@ -176,6 +177,13 @@ def add_parser(commands) -> None:
         help="the last N of --epochs fine-tune: every weight that counts as zero is held at zero, the others "
         f"train with plain SGD and no penalty (default {d.finetune_epochs}: the method trains every epoch)",
     )
+    l1.add_argument(
+        "--target-sparsity",
+        type=target_fraction,
+        metavar="S",
+        help="proximal-sgd/proximal-adagrad with --finetune-epochs: steer the strength (starting from --l1 or "
+        "--group-l1) so the L1 phase ends at sparsity S (0.9 for 90%%), completed by magnitude if short",
+    )
     for flag, (method, hide) in ARTICLE_FLAGS.items():
         l1.add_argument(
             f"--{flag}",
@@ -227,6 +235,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         split=args.split,
         method=method,
         finetune_epochs=args.finetune_epochs,
+        target_sparsity=args.target_sparsity,
         options=MethodOptions(
             l1=l1,
             l1_layers=tuple(args.l1_layer),

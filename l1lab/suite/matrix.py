@@ -1,7 +1,8 @@
 """The version matrix: l1lab's tests, doctor and claims on each pinned TensorFlow line.
 
 ``l1lab matrix`` runs, for each tox environment of ``tox.ini`` (``tf212``,
-``tf215``, ``tf216``, ``tf221``, ``tf221-legacy``): the fast suite
+``tf215``, ``tf216``, ``tf221``, ``tf221-legacy``, and ``nightly``: the newest
+tf-nightly and keras-nightly, unpinned by design, what users upgrade to next): the fast suite
 (``tox -e ENV``), ``l1lab doctor --json`` inside it, and with ``--claims`` the
 claims (``l1lab claims`` on the golden seeds, inside it). It writes one table,
 environment by environment, as JSON and Markdown; the README shows the latest.
@@ -22,7 +23,8 @@ from typing import Callable
 
 from l1lab._io import markdown_table, write_json_atomically, write_text_atomically
 
-ENVIRONMENTS = ("tf212", "tf215", "tf216", "tf221", "tf221-legacy")
+PINNED = ("tf212", "tf215", "tf216", "tf221", "tf221-legacy")
+ENVIRONMENTS = (*PINNED, "nightly")
 _SUMMARY = re.compile(r"=+ (?P<body>.*?) in [\d.]+s")
 
 

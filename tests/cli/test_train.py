@@ -51,6 +51,7 @@ def test_smoke_one_epoch_on_real_data(capsys, tmp_path):
         (["--bogus"], "unrecognized arguments"),
         (["--data-dir", "/nonexistent/l1lab"], "not a directory"),
         (["--finetune-epochs", "-1"], "argument --finetune-epochs: -1 must be >= 0"),
+        (["--target-sparsity", "90"], "argument --target-sparsity: `target_sparsity` needs to be a fraction"),
     ],
 )
 def test_bad_arguments_exit_2(capsys, argv, message):
@@ -193,6 +194,8 @@ def test_each_method_runs_one_epoch(capsys, argv, method, hidden):
         (["--regL1Alt", "1e-3", "--l1-all-kernels"], "--l1-all-kernels"),
         (["--method", "proximal-sgd", "--group-units", "predictions=1e-3"], "the model's outputs"),
         (["--regL1Alt", "1e-3", "--finetune-epochs", "2"], "--finetune-epochs 2 is more than --epochs 1"),
+        (["--regL1Try3", "1e-3", "--target-sparsity", "0.9"], "cannot steer its strength to a target sparsity"),
+        (["--regL1Alt", "1e-3", "--target-sparsity", "0.9"], "1 <= finetune_epochs < epochs"),
     ],
 )
 def test_conflicting_or_impossible_methods_exit_2(capsys, argv, message):
