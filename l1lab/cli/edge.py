@@ -13,6 +13,7 @@ from l1lab.data import PIXEL_SCALES
 # no TensorFlow (tests/cli/test_edge.py checks that they agree).
 EXPORT_FORMATS = ("float", "float-sparse", "int8", "int8-sparse")
 SWEEP_METHODS = ("dense", "l1lab-group", "l1lab-l1", "ftrl", "tfmot")  # l1lab.edge.frontier.METHODS
+TARGET_METHODS = ("l1lab-group", "l1lab-l1", "tfmot")  # their values are target sparsities
 MIN_ROUNDS, MIN_INVOKES = 5, 2000
 
 
@@ -94,7 +95,7 @@ def add_parsers(commands) -> None:
         default=[],
         type=_method_values,
         metavar="METHOD=V1,V2,...",
-        help="the strengths (or TF-MOT's targets) of one method, instead of its defaults (repeatable)",
+        help="one method's target sparsities (Ftrl: L1 strengths) instead of its defaults (repeatable)",
     )
     sweep.add_argument("--seeds", type=int_between(1, 100), default=3, help="seeds per point: 0..N-1 (default 3)")
     sweep.add_argument("--epochs", type=int_between(2, 10_000), default=20, help="epochs per point (default 20)")
@@ -256,8 +257,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     methods = list(dict.fromkeys(["dense", *(args.methods or SWEEP_METHODS)]))
     values = dict(args.values)
     for method, numbers in values.items():
-        if method == "tfmot" and not all(0 < v < 1 for v in numbers):
-            raise UsageError(f"--values tfmot=...: TF-MOT's targets are sparsities between 0 and 1, got {numbers}")
+        if method in TARGET_METHODS and not all(0 < v < 1 for v in numbers):
+            raise UsageError(f"--values {method}=...: its values are target sparsities between 0 and 1, got {numbers}")
     settings = frontier.SweepSettings(epochs=args.epochs, num_samples=args.num_samples)
     points = frontier.plan(methods, range(args.seeds), values)
 

@@ -153,7 +153,7 @@ def test_export_formats_and_minimums_match_the_library():
 
 
 def test_sweep_trains_measures_and_reports_and_resumes(capsys, tmp_path):
-    argv = ["sweep", "--out-dir", str(tmp_path), "--method", "l1lab-group", "--values", "l1lab-group=2e-3"]
+    argv = ["sweep", "--out-dir", str(tmp_path), "--method", "l1lab-group", "--values", "l1lab-group=0.6"]
     argv += ["--seeds", "1", "--epochs", "2", "--num-samples", "100", "--jobs", "2"]
     code, stdout, err = run_cli(capsys, *argv)
     assert code == 0, err
@@ -165,7 +165,7 @@ def test_sweep_trains_measures_and_reports_and_resumes(capsys, tmp_path):
     group = report["summary"][1]
     assert set(group["files"]) == {"float", "int8"} and all(f["agrees"] for f in group["files"].values())
     assert report["points"][1]["shipped"] == "compacted"
-    assert "| dense | 0 |" in stdout and "| l1lab-group | 0.002 |" in stdout
+    assert "| dense | 0 |" in stdout and "| l1lab-group | 0.6 |" in stdout
     code, _, err = run_cli(capsys, *argv)
     assert code == 0 and "2 of 2 points already trained; 0 to train" in err
 
@@ -176,7 +176,8 @@ def test_sweep_trains_measures_and_reports_and_resumes(capsys, tmp_path):
         (["--values", "tfmot=0.9,x"], "numbers separated by commas"),
         (["--values", "adam=0.1"], "is not METHOD=V1,V2,..."),
         (["--values", "ftrl=-1"], "finite and >= 0"),
-        (["--values", "tfmot=1.5"], "TF-MOT's targets are sparsities between 0 and 1"),
+        (["--values", "tfmot=1.5"], "its values are target sparsities between 0 and 1"),
+        (["--values", "l1lab-l1=0"], "its values are target sparsities between 0 and 1"),
         (["--jobs", "0"], "argument --jobs: 0 must be >= 1"),
         (["--method", "prune"], "invalid choice: 'prune'"),
     ],
@@ -188,3 +189,11 @@ def test_sweep_usage_errors(capsys, tmp_path, argv, message):
         code, err = exc.code, capsys.readouterr().err
     assert code == 2 and message in err
     assert not (tmp_path / "out" / "points").exists()
+
+
+def test_sweep_methods_match_the_library():
+    from l1lab.cli import edge
+    from l1lab.edge import frontier
+
+    assert tuple(frontier.METHODS) == edge.SWEEP_METHODS
+    assert tuple(m for m, (knob, _) in frontier.METHODS.items() if knob == "target") == edge.TARGET_METHODS

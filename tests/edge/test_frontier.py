@@ -34,12 +34,17 @@ def test_every_point_has_its_own_files():
 
 
 def test_l1lab_points_train_the_proximal_method_and_fine_tune():
-    group = frontier.train_config(frontier.Point("l1lab-group", 5e-4, 2), SETTINGS)
-    assert group.method == "proximal-sgd" and group.options.group_l1 == 5e-4
-    assert group.options.l1 == frontier.GROUP_ELEMENT_L1 and group.finetune_epochs == 1 and group.seed == 2
+    group = frontier.train_config(frontier.Point("l1lab-group", 0.9, 2), SETTINGS).validate()
+    assert group.method == "proximal-sgd" and group.target_sparsity == 0.9
+    strengths = group.options.group_strengths(["dense_1", "dense_2", "predictions"])
+    assert strengths["dense_1"] == {"inputs": frontier.GROUP_PIXELS, "units": frontier.GROUP_UNITS}
+    assert strengths["dense_2"] == {"inputs": 0.0, "units": frontier.GROUP_UNITS}
+    assert strengths["predictions"] == {"inputs": 0.0, "units": 0.0}
+    assert group.options.l1 == frontier.ELEMENT_L1 and group.finetune_epochs == 1 and group.seed == 2
     assert (group.split, group.pixel_scale, group.learning_rate) == ("standard", "unit", 0.1)
-    plain = frontier.train_config(frontier.Point("l1lab-l1", 1e-3, 0), SETTINGS)
-    assert plain.options.l1 == 1e-3 and not plain.options.uses_groups() and plain.finetune_epochs == 1
+    plain = frontier.train_config(frontier.Point("l1lab-l1", 0.8, 0), SETTINGS).validate()
+    assert plain.options.l1 == frontier.ELEMENT_L1 and not plain.options.uses_groups()
+    assert plain.finetune_epochs == 1 and plain.target_sparsity == 0.8
     ftrl = frontier.train_config(frontier.Point("ftrl", 1e-2, 0), SETTINGS)
     assert ftrl.method == "ftrl" and ftrl.finetune_epochs == 0  # as Keras's Ftrl users train
     assert frontier.train_config(frontier.Point("dense", 0, 0), SETTINGS).method == "sgd"
