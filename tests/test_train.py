@@ -136,7 +136,12 @@ def test_train_returns_model_and_events(tiny_split):
 
 
 def test_compiled_epoch_equals_python_loop_of_steps(tiny_split):
-    """The in-graph loop is the article's loop: same batches, same steps, same weights."""
+    """The in-graph loop is the article's loop: same batches, same steps, same weights, bit for bit.
+
+    The Python loop calls the same step compiled (``tf.function``), so the only
+    difference is the loop itself. Whether an eager step computes the same
+    step is another question, asked below.
+    """
     from l1lab.model import build_model
 
     split = tiny_split(n_train=100)
@@ -150,12 +155,83 @@ def test_compiled_epoch_equals_python_loop_of_steps(tiny_split):
         if compiled:
             loop.train_epoch(tf.constant(order))
         else:
+            step = tf.function(loop.train_step)
             for start in range(0, 100, 32):
                 batch = order[start : start + 32]
-                loop.train_step(split.x_train[batch], split.y_train[batch])
+                step(tf.constant(split.x_train[batch]), tf.constant(split.y_train[batch]))
+        assert int(optimizer.iterations.numpy()) == 4  # 3 full batches and one of 4
         weights.append([v.numpy() for v in model.trainable_variables])
     for compiled, python in zip(*weights):
-        np.testing.assert_allclose(compiled, python, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(compiled, python)
+
+
+def _float64_gradients(weights, x, y):
+    """The mean cross-entropy's gradients of the seed network, by hand in float64."""
+    (k1, b1), (k2, b2), (k3, b3) = [(k.astype(np.float64), b.astype(np.float64)) for k, b in weights]
+    x = x.astype(np.float64)
+    z1 = x @ k1 + b1
+    a1 = np.maximum(z1, 0)
+    z2 = a1 @ k2 + b2
+    a2 = np.maximum(z2, 0)
+    logits = a2 @ k3 + b3
+    d3 = np.exp(logits - logits.max(axis=1, keepdims=True))
+    d3 /= d3.sum(axis=1, keepdims=True)
+    d3[np.arange(len(y)), y] -= 1
+    d3 /= len(y)
+    d2 = (d3 @ k3.T) * (z2 > 0)
+    d1 = (d2 @ k2.T) * (z1 > 0)
+    return [x.T @ d1, d1.sum(0), a1.T @ d2, d2.sum(0), a2.T @ d3, d3.sum(0)]
+
+
+# tf-nightly 2.23.0.dev20261026: from the second eager step on, on these batches, the first
+# layer's gradients are off by up to 1e-3 (the float64 backprop and the compiled step agree
+# to 1e-8). TensorFlow's, not Keras's: the same network written with bare tf.matmul and
+# tf.Variable shows the same numbers eagerly, and none compiled; on other random batches it
+# does not show. So an eager loop like the article's trains another model there, while
+# l1lab's compiled loop is right. Tied to the version where it was seen; strict, so a fixed
+# nightly turns it into a failure that asks for this mark to go.
+TF_EAGER_GRADIENT_BUG = tf.__version__.startswith("2.23.0-dev")
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "compiled",
+        pytest.param(
+            "eager",
+            marks=pytest.mark.xfail(
+                TF_EAGER_GRADIENT_BUG,
+                reason=f"TensorFlow {tf.__version__}: wrong first-layer gradients in eager steps after the first",
+                strict=True,
+            ),
+        ),
+    ],
+)
+def test_every_step_has_the_true_gradient(tiny_split, mode):
+    """Three SGD steps of the seed network, each gradient against a float64 backprop by hand."""
+    from l1lab.model import build_model, dense_weights
+
+    split = tiny_split(n_train=100)
+    order = np.random.default_rng(0).permutation(100)
+    model = build_model(seed=0)
+    variables = model.trainable_variables
+
+    def gradients(x, y):
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+        return tape.gradient(loss, variables)
+
+    step_gradients = tf.function(gradients) if mode == "compiled" else gradients
+    for start in (0, 32, 64):
+        batch = order[start : start + 32]
+        x, y = split.x_train[batch], split.y_train[batch]
+        want = _float64_gradients(dense_weights(model), x, y)
+        got = step_gradients(tf.constant(x), tf.constant(y))
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g.numpy(), w, rtol=1e-4, atol=1e-6)
+        for v, g in zip(variables, got):
+            v.assign(v - 0.05 * g)
 
 
 class _Placed:
