@@ -79,6 +79,20 @@ def keras_file(text: str) -> str:
     return text
 
 
+def output_dir(text: str):
+    """``--out-dir`` as a directory one can write into, created if missing: checked before any work.
+
+    Raises:
+      UsageError: a file, or a place that cannot be created or written.
+    """
+    from l1lab._io import OutputError, writable_dir
+
+    try:
+        return writable_dir(text)
+    except OutputError as exc:
+        raise UsageError(f"--out-dir: {exc}") from exc
+
+
 def readable_dir(text: str) -> str:
     if not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text} is not a directory")

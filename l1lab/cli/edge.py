@@ -6,7 +6,17 @@ import argparse
 import json
 import sys
 
-from l1lab.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, fail, int_between, keras_file, readable_dir
+from l1lab.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    fail,
+    int_between,
+    keras_file,
+    output_dir,
+    readable_dir,
+)
 from l1lab.data import PIXEL_SCALES
 
 # l1lab.edge.export.FORMATS and l1lab.edge.latency's minimums, copied so that --help imports
@@ -189,10 +199,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from l1lab.edge import export as export_lib
     from l1lab.model import build_model
 
-    try:
-        out_dir = _io.writable_dir(args.out_dir)
-    except _io.OutputError as exc:
-        return fail(EXIT_USAGE, f"--out-dir: {exc}")
+    out_dir = output_dir(args.out_dir)
     names = _model_names(args.models)
     models = {name: _load_model(path) for name, path in zip(names, args.models)}
     if args.reference:
@@ -250,10 +257,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from l1lab import _io, data
     from l1lab.edge import frontier
 
-    try:
-        out_dir = _io.writable_dir(args.out_dir)
-    except _io.OutputError as exc:
-        return fail(EXIT_USAGE, f"--out-dir: {exc}")
+    out_dir = output_dir(args.out_dir)
     methods = list(dict.fromkeys(["dense", *(args.methods or SWEEP_METHODS)]))
     values = dict(args.values)
     for method, numbers in values.items():

@@ -6,7 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from l1lab.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, fail, positive_int, seed_progress
+from l1lab.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    fail,
+    output_dir,
+    positive_int,
+    seed_progress,
+)
 from l1lab.suite.matrix import ENVIRONMENTS
 from l1lab.suite.scenarios import CHECK_SEEDS, GOLDEN_SEEDS, SCENARIOS, get_scenario
 
@@ -118,12 +127,9 @@ def _golden_scenarios(args: argparse.Namespace, verb: str):
 def cmd_claims(args: argparse.Namespace) -> int:
     scenarios = _scenarios(args.scenario)  # a UsageError exits 2 (l1lab.cli.main)
     from l1lab._compat import versions
-    from l1lab._io import OutputError, format_table, writable_dir
+    from l1lab._io import format_table
 
-    try:
-        writable_dir(args.out_dir)  # before minutes of training, not after
-    except OutputError as exc:
-        return fail(EXIT_USAGE, f"--out-dir: {exc}")
+    output_dir(args.out_dir)  # before minutes of training, not after
     from l1lab.suite import compare, golden, reports, runner
 
     try:
