@@ -164,7 +164,7 @@ def test_sweep_trains_measures_and_reports_and_resumes(capsys, tmp_path):
     assert [r["method"] for r in report["summary"]] == ["dense", "l1lab-group"]
     group = report["summary"][1]
     assert set(group["files"]) == {"float", "int8"} and all(f["agrees"] for f in group["files"].values())
-    assert report["points"][1]["shipped"] == "compacted"
+    assert report["points"][1]["shipped"] == "compacted, kept inputs read directly"
     assert "| dense | 0 |" in stdout and "| l1lab-group | 0.6 |" in stdout
     code, _, err = run_cli(capsys, *argv)
     assert code == 0 and "2 of 2 points already trained; 0 to train" in err

@@ -77,3 +77,15 @@ def test_another_layer_type_is_refused_naming_it():
     model = keras.Model(inputs, keras.layers.Dense(2, name="predictions")(x))
     with pytest.raises(compact_lib.CompactionError, match="'drop' \\(Dropout\\).*stack of Dense layers"):
         compact_lib.compact(model)
+
+
+def test_without_input_selection_reads_the_kept_features_directly():
+    model = planted_model()
+    small, report = compact_lib.compact(model)
+    direct, indices = compact_lib.without_input_selection(small)
+    assert len(indices) == report.kept_inputs == 284 and tuple(direct.inputs[0].shape) == (None, 284)
+    assert not any(isinstance(layer, compact_lib.SelectFeatures) for layer in direct.layers)
+    x = np.random.default_rng(2).uniform(0, 1, size=(64, 784)).astype(np.float32)
+    np.testing.assert_allclose(direct(x[:, indices]).numpy(), small(x).numpy(), rtol=1e-6, atol=1e-6)
+    dense = build_model(seed=3)
+    assert compact_lib.without_input_selection(dense) == (dense, None)  # every input read: as is
