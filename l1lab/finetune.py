@@ -62,14 +62,15 @@ def zero_masks(variables, epsilon: float = EPSILON_ZERO) -> list[np.ndarray]:
 
 def hold_zeros(variables, masks) -> None:
     """Sets every masked-out weight to exactly zero (the starting point of fine-tuning)."""
-    for variable, mask in zip(variables, masks, strict=True):
+    for variable, mask in zip(variables, masks):
         weights = tf_variable(variable)
         weights.assign(weights.numpy() * mask)
 
 
 def mask_gradients(gradients, masks) -> list:
     """The gradients with the held zeros' entries set to zero (``None`` passes through)."""
-    return [None if g is None else g * m for g, m in zip(gradients, masks, strict=True)]
+    # No zip(strict=True): this runs inside tf.function, and TF 2.12's autograph zip does not take it.
+    return [None if g is None else g * m for g, m in zip(gradients, masks)]
 
 
 def make_optimizer(learning_rate: float, variables):

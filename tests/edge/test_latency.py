@@ -40,8 +40,42 @@ def test_tensorflows_interpreter_when_litert_is_not_installed(dense_file, monkey
     assert runner.get_tensor(runner.get_output_details()[0]["index"]).shape == (1, 10)
 
 
-def test_a_model_xnnpack_refuses_runs_on_the_built_in_kernels_and_says_so():
-    """int8 weights stored sparsely: XNNPACK cannot prepare them; the built-in kernels can."""
+def test_when_the_delegate_refuses_the_built_in_kernels_run_and_the_runtime_says_so(dense_file, monkeypatch):
+    interpreter_class, resolvers, runtime = latency._interpreter_class()
+    made = []
+
+    class RefusingDelegate(interpreter_class):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            made.append(kwargs.get("experimental_op_resolver_type"))
+
+        def allocate_tensors(self):
+            if made[-1] is None:
+                raise RuntimeError("failed to delegate FULLY_CONNECTED node #1")
+            return super().allocate_tensors()
+
+    monkeypatch.setattr(latency, "_interpreter_class", lambda: (RefusingDelegate, resolvers, runtime))
+    runner, name = latency.interpreter(dense_file)
+    assert made == [None, resolvers.BUILTIN_WITHOUT_DEFAULT_DELEGATES]
+    assert name == f"{runtime} (built-in kernels: XNNPACK refused the model)"
+    runner.invoke()  # it runs
+
+
+def test_another_error_is_not_taken_for_a_refusal(dense_file, monkeypatch):
+    interpreter_class, resolvers, runtime = latency._interpreter_class()
+
+    class Broken(interpreter_class):
+        def allocate_tensors(self):
+            raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(latency, "_interpreter_class", lambda: (Broken, resolvers, runtime))
+    with pytest.raises(RuntimeError, match="out of memory"):
+        latency.interpreter(dense_file)
+
+
+def test_litert_refuses_sparse_int8_in_xnnpack():
+    """What LiteRT 2.3 does (and TensorFlow 2.21's tf.lite): int8 weights stored sparsely are refused by XNNPACK."""
+    pytest.importorskip("ai_edge_litert", reason="pins LiteRT's behaviour: the optional extra l1lab[edge]")
     model = build_model(seed=0)
     rng = np.random.default_rng(0)
     for layer in model.layers[1:]:
