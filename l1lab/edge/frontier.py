@@ -404,7 +404,7 @@ def summarize(records: Sequence[dict]) -> list[dict]:
                 "sparsity": _median(r["metrics"]["sparsity"] for r in group),
                 "kept_inputs": _median(s["kept_inputs"] for s in structure),
                 "hidden_units": _median(sum(s["widths_after"][:-1]) for s in structure),
-                "hidden_units_before": structure[0]["widths_before"] and sum(structure[0]["widths_before"][:-1]),
+                "hidden_units_before": sum(structure[0]["widths_before"][:-1]),
                 "input_dim": structure[0]["input_dim"],
                 "multiply_adds": _median(s["multiply_adds_after"] for s in structure),
                 "shipped": group[0]["shipped"],

@@ -125,6 +125,7 @@ def test_summary_takes_medians_over_seeds_and_the_table_gives_ratios_to_dense():
     row = rows[1]
     assert row["seeds"] == [0, 1, 2] and row["inacc_test"] == 0.04 and row["sparsity"] == 0.85
     assert row["kept_inputs"] == 684 and row["hidden_units"] == 127 and row["multiply_adds"] == 1001
+    assert row["hidden_units_before"] == 128 and row["input_dim"] == 784
     assert row["files"]["float"] == {"size_bytes": 100_000, "latency_us": 2.0, "agrees": True}
     table = frontier.markdown(rows, SETTINGS)
     line = "| l1lab-l1 | 1 | 4.00% | 85.0% | 684 | 127 | 1001 | float | 2.00 (2.5x) | 100.0 (2.0x) | - | - | - |"
