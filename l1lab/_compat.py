@@ -92,6 +92,13 @@ def tf_variable(variable) -> tf.Variable:
     raise TypeError(f"{variable!r} is neither a tf.Variable nor a Keras variable wrapping one")
 
 
+def frozen(concrete_function):
+    """``concrete_function`` with its variables turned into constants (for the TFLite converter)."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    return convert_variables_to_constants_v2(concrete_function)
+
+
 def versions() -> dict:
     """The versions that decide what a run computes, for reports and golden files."""
     import platform

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l1lab._compat import tf
+from l1lab._compat import frozen, tf
 from l1lab._io import format_table, write_bytes_atomically
 from l1lab.edge.latency import MIN_INVOKES, MIN_ROUNDS, Latency, batch1_latency, interpreter, ratio
 
@@ -90,11 +90,14 @@ def to_tflite(model, fmt: str = "float") -> bytes:
     """
     if fmt not in FORMATS:
         raise ExportError(f"`format` needs to be one of {sorted(FORMATS)}. Received: format={fmt!r}")
-    # Keras 3 exports a SavedModel on the way and prints its endpoints on stdout,
-    # where l1lab's JSON goes: kept out.
+    # From the model's call, its variables frozen, in both Keras flavours: from_keras_model
+    # aborts the whole process on TF 2.16 with Keras 3.3 (a fatal error in the converter,
+    # not an exception), and on newer Keras 3 prints a SavedModel's endpoints on stdout.
+    signature = [tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)]
+    call = tf.function(lambda x: model(x, training=False), input_signature=signature)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            converter = tf.lite.TFLiteConverter.from_keras_model(model)
+            converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen(call.get_concrete_function())])
             converter.optimizations = _optimizations(FORMATS[fmt])
             return converter.convert()
     except Exception as exc:  # the converter raises ConverterError and others
