@@ -71,15 +71,7 @@ def add_parsers(commands) -> None:
         "--pixel-scale", choices=PIXEL_SCALES, default="raw", help="the pixels the models were trained on (raw)"
     )
     export.add_argument("--data-dir", type=readable_dir, metavar="DIR", help="directory with the MNIST files")
-    export.add_argument(
-        "--rounds", type=int_between(MIN_ROUNDS), default=MIN_ROUNDS, help=f"timed rounds (default {MIN_ROUNDS})"
-    )
-    export.add_argument(
-        "--invokes",
-        type=int_between(MIN_INVOKES),
-        default=MIN_INVOKES,
-        help=f"batch-1 invokes per round (default {MIN_INVOKES})",
-    )
+    _add_latency_arguments(export)
     export.add_argument("--no-latency", action="store_true", help="convert and check only")
     export.add_argument("--json", action="store_true", help="print the report as JSON")
     export.set_defaults(handler=cmd_export)
@@ -116,10 +108,22 @@ def add_parsers(commands) -> None:
         help="train on 6n images, test on n of MNIST's test file (default 10000: all)",
     )
     sweep.add_argument("--jobs", type=int_between(1, 256), default=1, help="points trained side by side (default 1)")
-    sweep.add_argument("--rounds", type=int_between(MIN_ROUNDS), default=MIN_ROUNDS, help="latency rounds")
-    sweep.add_argument("--invokes", type=int_between(MIN_INVOKES), default=MIN_INVOKES, help="invokes per round")
+    _add_latency_arguments(sweep)
     sweep.add_argument("--quiet", action="store_true", help="no progress on stderr")
     sweep.set_defaults(handler=cmd_sweep)
+
+
+def _add_latency_arguments(parser) -> None:
+    """``--rounds`` and ``--invokes``: the latency measurement's rules, never below their minimums."""
+    parser.add_argument(
+        "--rounds", type=int_between(MIN_ROUNDS), default=MIN_ROUNDS, help=f"timed rounds (default {MIN_ROUNDS})"
+    )
+    parser.add_argument(
+        "--invokes",
+        type=int_between(MIN_INVOKES),
+        default=MIN_INVOKES,
+        help=f"batch-1 invokes per round (default {MIN_INVOKES})",
+    )
 
 
 def _method_values(text: str) -> tuple[str, tuple[float, ...]]:
