@@ -207,7 +207,7 @@ class TrainConfig:
     # The last ``finetune_epochs`` of ``epochs`` train the surviving weights with the
     # zeros held fixed (l1lab.finetune); 0: the method trains every epoch.
     finetune_epochs: int = 0
-    # Steer the L1 strength to reach this sparsity by the end of the L1 phase (l1lab.target).
+    # Reach this sparsity while fine-tuning, pruning by magnitude on a schedule (l1lab.target).
     target_sparsity: float | None = None
     # The article's flag this run was asked for by (``"regL1Try3"``), if any: a label.
     article_flag: str | None = None
@@ -232,7 +232,7 @@ class TrainConfig:
                 f"of the run fine-tune). Received: finetune_epochs={self.finetune_epochs!r}"
             )
         if self.target_sparsity is not None:
-            self._validate_target(methods.get_method(self.method))
+            self._validate_target()
         if not _is_int(self.seed) or not 0 <= self.seed <= INT_LIMITS["seed"]:
             raise ValueError(
                 f"`seed` needs to be an integer from 0 to {INT_LIMITS['seed']}. Received: seed={self.seed!r}"
@@ -248,21 +248,14 @@ class TrainConfig:
             raise ValueError(f"`epsilon` needs to be finite and >= 0. Received: epsilon={self.epsilon!r}")
         return self
 
-    def _validate_target(self, method) -> None:
+    def _validate_target(self) -> None:
         check_target(self.target_sparsity)
-        if not method.targets:
-            raise ValueError(
-                f"method {method.name!r} cannot steer its strength to a target sparsity; "
-                "use proximal-sgd or proximal-adagrad"
-            )
         if not 1 <= self.finetune_epochs < self.epochs:
             raise ValueError(
-                "a target sparsity needs fine-tuning epochs after at least one L1 epoch (the zeros are completed "
-                f"when fine-tuning starts): 1 <= finetune_epochs < epochs. Received: finetune_epochs="
-                f"{self.finetune_epochs}, epochs={self.epochs}"
+                "a target sparsity is reached while fine-tuning, after at least one epoch of the method: "
+                f"1 <= finetune_epochs < epochs. Received: finetune_epochs={self.finetune_epochs}, "
+                f"epochs={self.epochs}"
             )
-        if not (self.options.l1 or self.options.l1_layers or self.options.uses_groups()):
-            raise ValueError("a target sparsity steers an L1 or group strength: give a starting one (l1=1e-4)")
 
     def as_args(self) -> dict:
         """The ``args`` of the article's first event, in its camelCase."""

@@ -11,7 +11,16 @@ is set to exactly zero and held there, and the others train on the plain loss
 .. math::
 
   m = \\mathbb{1}[|w| > \\epsilon], \\qquad
-  w \\leftarrow m \\odot \\bigl(w - \\eta\\, m \\odot \\nabla L(w)\\bigr)
+  w \\leftarrow m \\odot \\bigl(w - \\eta_k\\, m \\odot \\nabla L(w)\\bigr)
+
+The learning rate :math:`\\eta_k` of fine-tuning epoch :math:`k` is the run's
+:math:`\\eta` while a target sparsity is still being pruned towards
+(:mod:`l1lab.target`), then decays along a half cosine over the epochs that
+hold the final zeros (all of them without a target), ending above zero:
+
+.. math::
+
+  \\eta_k = \\frac{\\eta}{2}\\Bigl(1 + \\cos\\frac{\\pi\\,(k - P + 1)}{H + 1}\\Bigr), \\qquad k \\ge P
 
 Masking the gradient suffices: a zero weight gets a zero step, so it stays
 exactly zero, and every zero weight, whole row and whole column the L1 phase
@@ -27,12 +36,14 @@ References:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from l1lab._compat import keras, tf_variable
 from l1lab.sparsity import EPSILON_ZERO, _check_epsilon, _threshold_for
 
-__all__ = ["hold_zeros", "make_optimizer", "mask_gradients", "zero_masks"]
+__all__ = ["hold_zeros", "learning_rate", "make_optimizer", "mask_gradients", "zero_masks"]
 
 
 def zero_masks(variables, epsilon: float = EPSILON_ZERO) -> list[np.ndarray]:
@@ -71,6 +82,24 @@ def mask_gradients(gradients, masks) -> list:
     """The gradients with the held zeros' entries set to zero (``None`` passes through)."""
     # No zip(strict=True): this runs inside tf.function, and TF 2.12's autograph zip does not take it.
     return [None if g is None else g * m for g, m in zip(gradients, masks)]
+
+
+def learning_rate(base: float, epoch: int, finetune_epochs: int, holding: int) -> float:
+    """The learning rate of fine-tuning epoch ``epoch`` (from 0) of ``finetune_epochs``.
+
+    Args:
+      base: the run's learning rate :math:`\\eta`.
+      epoch: :math:`k`, ``0 <= k < N``.
+      finetune_epochs: :math:`N`.
+      holding: :math:`H`, how many of the last epochs hold the final zeros (``1 <= H <= N``).
+
+    Returns:
+      ``base`` during the first :math:`P = N - H` epochs, then the half-cosine decay.
+    """
+    pruning = finetune_epochs - holding
+    if epoch < pruning:
+        return float(base)
+    return float(base * 0.5 * (1 + math.cos(math.pi * (epoch - pruning + 1) / (holding + 1))))
 
 
 def make_optimizer(learning_rate: float, variables):

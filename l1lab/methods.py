@@ -73,8 +73,6 @@ class MethodSpec:
     groups: bool = False
     # the MethodOptions fields only some methods take: l1_all_kernels, apply_to_biases, initial_accumulator
     options: tuple[str, ...] = ()
-    # its optimizer has a strength_scale that l1lab.target can steer (a target sparsity)
-    targets: bool = False
 
 
 def _l1_regularizers(options: MethodOptions) -> dict:
@@ -144,7 +142,6 @@ METHODS: dict[str, MethodSpec] = {
             ),
             groups=True,
             options=("apply_to_biases",),
-            targets=True,
         ),
         MethodSpec(
             name="proximal-adagrad",
@@ -160,7 +157,6 @@ METHODS: dict[str, MethodSpec] = {
             ),
             groups=True,
             options=("apply_to_biases", "initial_accumulator"),
-            targets=True,
         ),
         MethodSpec(
             name="ftrl",

@@ -144,9 +144,6 @@ class _Proximal(keras.optimizers.Optimizer):
         self._l1_names = [variable_name(v) for v in var_list]
         self._l1_per_variable = resolve_l1(self.l1, self._l1_names, self.apply_to_biases)
         self._group_per_variable = resolve_group_l1(self.group_l1, self._l1_names, [len(v.shape) for v in var_list])
-        # Multiplies every L1 and group strength: l1lab.target moves it between epochs to reach
-        # a sparsity without retracing the compiled loop. At 1.0 the steps are the same bit for bit.
-        self.strength_scale = self.add_variable(shape=(), initializer="ones", name="strength_scale")
         self._build_slots(var_list)
         if not IS_KERAS3:
             self._built = True
@@ -166,15 +163,7 @@ class _Proximal(keras.optimizers.Optimizer):
         inputs, units = self._group_per_variable[index]
         if not (inputs or units):
             return new_value
-        return prox.group_shrink(new_value, step * self._scale(new_value.dtype), inputs, units)
-
-    def _scale(self, dtype):
-        return tf.cast(self.strength_scale, dtype)
-
-    def _scaled_l1(self, index: int, dtype):
-        """The variable's L1 strength times the strength scale (a Python 0 stays 0: no ops)."""
-        l1 = self._l1_per_variable[index]
-        return l1 if l1 == 0.0 else l1 * self._scale(dtype)
+        return prox.group_shrink(new_value, step, inputs, units)
 
     # -- flavour glue ------------------------------------------------------
 
@@ -259,10 +248,10 @@ class ProximalSGD(_Proximal):
         lr = self._learning_rate_for(variable, learning_rate)
         gradient = tf.convert_to_tensor(gradient, variable.dtype)  # dense, also for IndexedSlices
         index = self._index(variable)
-        if self._l1_per_variable[index] == 0.0 and self.l2 == 0.0:
+        l1 = self._l1_per_variable[index]
+        if l1 == 0.0 and self.l2 == 0.0:
             new_value = variable - gradient * lr  # exactly SGD
         else:
-            l1 = self._scaled_l1(index, variable.dtype)
             new_value = prox.tf_proximal_sgd(tf.convert_to_tensor(variable), gradient, lr, l1, self.l2)
         self._assign(variable, self._group_step(new_value, index, lr))
 
@@ -316,7 +305,7 @@ class ProximalAdagrad(_Proximal):
             tf.convert_to_tensor(accumulator),
             gradient,
             lr,
-            self._scaled_l1(index, variable.dtype),
+            self._l1_per_variable[index],
             self.l2,
         )
         self._assign(accumulator, new_accum)

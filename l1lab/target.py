@@ -1,34 +1,41 @@
-r"""Reaching a target sparsity without hand-tuning the L1 strength.
+r"""Reaching a target sparsity: gradual magnitude pruning after the method's phase.
 
 The sparsity an L1 strength gives depends on the data, the network, the
-learning rate and the number of epochs; users want to say "90%" instead.
-``target_sparsity`` does it in two parts, for the proximal methods:
+learning rate and the number of epochs; users want to say "90%" instead. With
+``target_sparsity`` :math:`S` and :math:`N` fine-tuning epochs
+(:mod:`l1lab.finetune`), the method trains as configured (its L1 picks the
+first zeros, whole rows and units with group strengths) and fine-tuning
+reaches the target gradually, as TF-MOT's polynomial schedule does:
 
-1. **During the L1 phase** (the epochs before fine-tuning) a controller moves
-   a scale on every strength (``optimizer.strength_scale``) after each epoch,
-   towards a ramp that reaches the target three quarters of the way through
-   the phase (as TF-MOT's schedules do):
+1. **Pruning epochs** :math:`k = 0, \dots, P-1` of fine-tuning, :math:`P = N - H`.
+   Before epoch :math:`k` the smallest surviving kernel weights are set to
+   zero until the sparsity is
 
    .. math::
 
-      r_e = 0.98\, S \min\Bigl(1, \frac{e + 1}{\lceil 3 E_1 / 4 \rceil}\Bigr), \qquad
-      \sigma \leftarrow \sigma \, \exp\bigl(\mathrm{gain}\,(r_e - s_e) / S\bigr)
+      s_k = S + (s_0 - S) \Bigl(1 - \frac{k + 1}{P}\Bigr)^3
 
-   with :math:`s_e` the sparsity after epoch :math:`e`, each move clipped to a
-   factor of 2 either way. The ramp aims 2% short of the target: the controller
-   acts an epoch late and overshoots, and a shortfall is made up below.
-2. **When fine-tuning starts**, if the sparsity is still below the target, the
-   surviving kernel weights of smallest magnitude are set to zero until it is
-   reached (at least :math:`\lceil S N \rceil` zeros of the :math:`N` weights);
-   fine-tuning then holds every zero (:mod:`l1lab.finetune`). A run that
-   overshoots keeps its sparsity: zeros are never brought back.
+   where :math:`s_0` is the sparsity the method's phase ended with: a cubic
+   ramp that prunes most while many weights are left and reaches :math:`S`
+   at the last pruning epoch. Every zero is then held (masked gradients), so
+   the survivors adapt before the next cut.
+2. **Holding epochs**, the last :math:`H = \max(1, \lfloor N/3 \rfloor)`: the
+   zeros are fixed and the learning rate decays (:func:`l1lab.finetune.learning_rate`).
 
-So the final sparsity is at least the target; how far above it is the
-controller's overshoot, reported in the run's events.
+A method's phase that already passed :math:`S` keeps its sparsity: zeros are
+never brought back. So the final sparsity is at least the target, and exactly
+the target (to one weight) when the method's phase stayed below it.
+
+Measured (proximal SGD, learning rate 0.1, ``--l1 1e-4``, 20 epochs of which 10
+fine-tune, MNIST's standard split, pixels / 255, seed 0): 90% sparsity at
+2.06% test error; the earlier design (an L1 strength steered up to reach the
+target, completed at once) gave 5.82%.
 
 References:
   Zhu and Gupta, "To prune, or not to prune: exploring the efficacy of pruning
-  for model compression", 2017 (a sparsity ramp that levels off before the end).
+  for model compression", 2017 (the cubic schedule; TF-MOT's ``PolynomialDecay``).
+  Han, Pool, Tran and Dally, "Learning both Weights and Connections for
+  Efficient Neural Networks", NeurIPS 2015 (magnitude pruning with retraining).
 """
 
 from __future__ import annotations
@@ -41,28 +48,33 @@ from l1lab._compat import tf_variable
 from l1lab._names import is_bias, variable_name
 from l1lab.sparsity import EPSILON_ZERO, _threshold_for
 
-__all__ = ["GAIN", "MAX_STEP", "complete_by_magnitude", "next_scale", "ramp"]
+__all__ = ["POWER", "complete_by_magnitude", "holding_epochs", "scheduled_sparsity"]
 
-GAIN = 4.0
-MAX_STEP = 2.0  # the scale moves by at most this factor per epoch
-SHORTFALL = 0.02  # the ramp aims at target * (1 - SHORTFALL)
+POWER = 3  # the schedule's exponent (Zhu and Gupta's, and TF-MOT's PolynomialDecay default)
 
 
-def ramp(target: float, epoch: int, l1_epochs: int) -> float:
-    """The sparsity wanted after ``epoch`` (from 0) of an L1 phase of ``l1_epochs`` epochs.
+def holding_epochs(finetune_epochs: int) -> int:
+    """How many of the last fine-tuning epochs hold the final zeros: ``max(1, N // 3)``."""
+    return max(1, finetune_epochs // 3)
 
-    It levels off :data:`SHORTFALL` below the target: the controller reacts an
-    epoch late and overshoots what it aims at, while a shortfall costs nothing
-    (completion tops it up with the smallest weights).
+
+def scheduled_sparsity(target: float, start: float, epoch: int, finetune_epochs: int) -> float:
+    """The sparsity wanted before fine-tuning epoch ``epoch`` (from 0).
+
+    Args:
+      target: the target sparsity :math:`S`.
+      start: the sparsity when fine-tuning began, :math:`s_0`.
+      epoch: the fine-tuning epoch :math:`k`, ``0 <= k < N``.
+      finetune_epochs: :math:`N >= 1`.
+
+    Returns:
+      :math:`s_k` of the cubic ramp; ``target`` from the last pruning epoch on
+      (at once when there is none: ``N = 1``).
     """
-    reach = max(1, math.ceil(0.75 * l1_epochs))
-    return target * (1 - SHORTFALL) * min(1.0, (epoch + 1) / reach)
-
-
-def next_scale(scale: float, sparsity: float, wanted: float, target: float) -> float:
-    """The strength scale for the next epoch: up when behind the ramp, down when ahead."""
-    factor = math.exp(GAIN * (wanted - sparsity) / target)
-    return scale * min(MAX_STEP, max(1.0 / MAX_STEP, factor))
+    pruning = finetune_epochs - holding_epochs(finetune_epochs)
+    if epoch + 1 >= pruning:
+        return float(target)
+    return float(target + (start - target) * (1 - (epoch + 1) / pruning) ** POWER)
 
 
 def complete_by_magnitude(variables, target: float, epsilon: float = EPSILON_ZERO) -> int:
@@ -71,7 +83,7 @@ def complete_by_magnitude(variables, target: float, epsilon: float = EPSILON_ZER
     Counts as :func:`l1lab.sparsity.count_nonzero` counts (``|w| <= epsilon`` is
     zero, biases included in the total), but only kernels lose weights: a bias
     is one number per unit, and the zeros that matter on the device are a
-    kernel's.
+    kernel's. The magnitudes compete across layers (global magnitude pruning).
 
     Returns:
       How many weights it set to zero (0 when the target is already met).

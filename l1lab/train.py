@@ -71,7 +71,9 @@ class CompiledLoop:
     ):
         self.model = model
         self.optimizer = optimizer
-        self.masks = None if masks is None else [tf.constant(m) for m in masks]
+        # Variables, not constants: a target sparsity's schedule changes them between epochs
+        # (set_masks) without retracing the compiled epoch.
+        self.masks = None if masks is None else [tf.Variable(m, trainable=False) for m in masks]
         self.penalties = bool(penalties)
         self.variables = list(model.trainable_variables)
         self.x_train = tf.convert_to_tensor(x_train, tf.float32)
@@ -83,6 +85,11 @@ class CompiledLoop:
         self.jit_compile = bool(jit_compile)
         self.train_epoch = tf.function(self._train_epoch, jit_compile=self.jit_compile)
         self.evaluate = tf.function(self._evaluate, jit_compile=self.jit_compile)
+
+    def set_masks(self, masks) -> None:
+        """Replaces the masks of a loop built with masks (same shapes)."""
+        for variable, mask in zip(self.masks, masks, strict=True):
+            variable.assign(mask)
 
     def loss(self, x, y, training: bool = True):
         logits = self.model(x, training=training)
@@ -137,7 +144,11 @@ class Run:
     ``measure_test`` event per epoch as it ends; ``run.model`` is the model
     being trained. With ``config.finetune_epochs`` the last epochs fine-tune
     (:mod:`l1lab.finetune`): the zeros of the method's phase held fixed, plain
-    SGD at the run's learning rate, no penalty.
+    SGD without penalty, its learning rate decaying at the end; with
+    ``config.target_sparsity`` they also prune by magnitude on a schedule
+    until the target is reached (:mod:`l1lab.target`). Each fine-tuning
+    epoch's event carries its ``learningRate``, and with a target the
+    ``completedByMagnitude`` weights zeroed before it.
     """
 
     def __init__(self, config: TrainConfig, data: data_lib.MnistSplit | None = None, *, data_dir=None):
@@ -194,52 +205,57 @@ class Run:
         yield events_lib.args_event(self.args())
         orders = epoch_orders(self.loop.num_examples, self.config.shuffle_buffer, self.config.seed)
         finetune_from = self.config.epochs - self.config.finetune_epochs
-        completed = None
         for epoch in range(self.config.epochs):
-            if epoch == finetune_from:
-                completed = self.start_finetuning()
+            finetuning = self.prepare_finetuning(epoch - finetune_from) if epoch >= finetune_from else {}
             self.loop.train_epoch(next(orders))
-            event = self.measure(epoch)
-            if self.config.target_sparsity is not None:
-                if epoch < finetune_from:
-                    event["strengthScale"] = self.steer(epoch, event, finetune_from)
-                elif epoch == finetune_from:
-                    event["completedByMagnitude"] = completed
-            yield event
+            yield {**self.measure(epoch), **finetuning}
 
-    def steer(self, epoch: int, event: dict, l1_epochs: int) -> float:
-        """Moves the strength scale towards the target's ramp (:mod:`l1lab.target`); returns the scale used."""
-        target = self.config.target_sparsity
-        scale = float(self.optimizer.strength_scale.numpy())
-        now = sparsity.fraction_zero(event["num_nonzero"][sparsity.TOTAL])
-        wanted = target_lib.ramp(target, epoch, l1_epochs)
-        self.optimizer.strength_scale.assign(target_lib.next_scale(scale, now, wanted, target))
-        return scale
+    def prepare_finetuning(self, epoch: int) -> dict:
+        """Sets up fine-tuning epoch ``epoch`` (from 0); returns what its event records.
 
-    def start_finetuning(self) -> int:
-        """Ends the method's phase: zeros set and held, SGD without penalties from here.
-
-        With a target sparsity, the smallest kernel weights are first zeroed until
-        it is met; returns how many.
+        The first one ends the method's phase: zeros set and held, SGD without
+        penalties from here. With a target sparsity, each one first zeros the
+        smallest kernel weights its schedule asks for, and holds them too.
         """
         variables = self.model.trainable_variables
-        completed = 0
-        if self.config.target_sparsity is not None:
-            completed = target_lib.complete_by_magnitude(variables, self.config.target_sparsity, self.config.epsilon)
-        masks = finetune_lib.zero_masks(variables, self.config.epsilon)
-        finetune_lib.hold_zeros(variables, masks)
-        self.optimizer = finetune_lib.make_optimizer(self.config.learning_rate, variables)
-        self.loop = CompiledLoop(
-            self.model,
-            self.optimizer,
-            self.loop.x_train,
-            self.loop.y_train,
-            batch_size=self.config.batch_size,
-            jit_compile=self.jit_compile,
-            masks=masks,
-            penalties=False,
+        config = self.config
+        record = {}
+        if config.target_sparsity is not None:
+            if epoch == 0:
+                self.finetune_start = sparsity.fraction_zero(
+                    sparsity.count_nonzero(self.model, config.epsilon)[sparsity.TOTAL]
+                )
+            wanted = target_lib.scheduled_sparsity(
+                config.target_sparsity, self.finetune_start, epoch, config.finetune_epochs
+            )
+            record["completedByMagnitude"] = target_lib.complete_by_magnitude(variables, wanted, config.epsilon)
+        if epoch == 0 or config.target_sparsity is not None:
+            masks = finetune_lib.zero_masks(variables, config.epsilon)
+            finetune_lib.hold_zeros(variables, masks)
+        if epoch == 0:
+            self.optimizer = finetune_lib.make_optimizer(config.learning_rate, variables)
+            self.loop = CompiledLoop(
+                self.model,
+                self.optimizer,
+                self.loop.x_train,
+                self.loop.y_train,
+                batch_size=config.batch_size,
+                jit_compile=self.jit_compile,
+                masks=masks,
+                penalties=False,
+            )
+        elif config.target_sparsity is not None:
+            self.loop.set_masks(masks)
+        holding = (
+            config.finetune_epochs
+            if config.target_sparsity is None
+            else target_lib.holding_epochs(config.finetune_epochs)
         )
-        return completed
+        record["learningRate"] = finetune_lib.learning_rate(
+            config.learning_rate, epoch, config.finetune_epochs, holding
+        )
+        self.optimizer.learning_rate = record["learningRate"]
+        return record
 
 
 def train(config: TrainConfig, data: data_lib.MnistSplit | None = None, **kwargs):

@@ -1,4 +1,5 @@
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -101,6 +102,27 @@ def test_finetuning_keeps_every_zero_and_moves_the_survivors(tiny_split):
     total = rest[-1]["num_nonzero"]["total"]
     # Every held zero still counts; a survivor may also land within epsilon of zero.
     assert zeros_at_switch <= total["num"] - total["numNz"] <= zeros_at_switch + 50
+
+
+def test_the_learning_rate_holds_then_decays_along_a_half_cosine():
+    # 6 epochs, the last 3 holding: eta, eta, eta, then eta/2 (1 + cos(pi j / 4)) for j = 1, 2, 3.
+    rates = [finetune.learning_rate(0.1, k, 6, 3) for k in range(6)]
+    expected = [0.1, 0.1, 0.1, *(0.05 * (1 + math.cos(math.pi * j / 4)) for j in (1, 2, 3))]
+    assert rates == pytest.approx(expected, rel=1e-12)
+    assert rates[-1] > 0
+    assert finetune.learning_rate(0.1, 0, 1, 1) == pytest.approx(0.05)  # one epoch: the midpoint
+
+
+def test_each_finetuning_epoch_trains_at_its_learning_rate_without_retracing(tiny_split):
+    split = tiny_split()
+    run = train.Run(config(epochs=5, finetune_epochs=3, method="proximal-sgd", options=MethodOptions(l1=0.02)), split)
+    events = list(run.events())[1:]
+    assert [e.get("learningRate") for e in events[:2]] == [None, None]
+    assert [e["learningRate"] for e in events[2:]] == pytest.approx(
+        [finetune.learning_rate(0.05, k, 3, 3) for k in range(3)]
+    )
+    assert float(run.optimizer.learning_rate.numpy()) == pytest.approx(events[-1]["learningRate"])
+    assert run.loop.train_epoch.experimental_get_tracing_count() == 1
 
 
 def test_finetuning_wins_back_what_the_penalty_cost(tiny_split):

@@ -1,14 +1,12 @@
 import dataclasses
-import math
 
 import numpy as np
 import pytest
 
 from l1lab import config as config_lib
 from l1lab import target, train
-from l1lab._compat import keras, tf
+from l1lab._compat import tf
 from l1lab.config import MethodOptions
-from l1lab.optimizers import ProximalAdagrad, ProximalSGD
 
 
 def config(**overrides):
@@ -17,24 +15,20 @@ def config(**overrides):
     return train.TrainConfig(**{**base, **overrides})
 
 
-def test_the_ramp_levels_off_short_of_the_target_three_quarters_through():
-    wanted = [target.ramp(0.9, e, 8) for e in range(8)]
-    assert wanted[0] == pytest.approx(0.9 * 0.98 / 6) and wanted[5] == wanted[7] == pytest.approx(0.9 * 0.98)
-    assert all(a < b for a, b in zip(wanted[:6], wanted[1:6]))
+def test_the_schedule_is_cubic_from_the_start_to_the_target_then_flat():
+    # N = 9: H = 3 holding epochs, P = 6 pruning epochs; s_k = S + (s0 - S)(1 - (k+1)/6)^3.
+    wanted = [target.scheduled_sparsity(0.9, 0.3, k, 9) for k in range(9)]
+    expected = [0.9 - 0.6 * (1 - (k + 1) / 6) ** 3 for k in range(6)] + [0.9] * 3
+    assert wanted == pytest.approx(expected, rel=1e-12)
+    assert wanted[5] == 0.9 and all(a < b for a, b in zip(wanted[:6], wanted[1:6]))
+    assert wanted[0] > 0.3  # the first cut comes before the first epoch
 
 
-@pytest.mark.parametrize(
-    "sparsity, wanted, expected",
-    [
-        (0.5, 0.5, 1.0),  # on the ramp: unchanged
-        (0.4, 0.5, math.exp(4 * 0.1 / 0.9)),  # behind: stronger
-        (0.6, 0.5, math.exp(-4 * 0.1 / 0.9)),  # ahead: weaker
-        (0.0, 0.9, 2.0),  # far behind: at most 2x
-        (0.9, 0.0, 0.5),  # far ahead: at least 1/2
-    ],
-)
-def test_the_scale_moves_towards_the_ramp(sparsity, wanted, expected):
-    assert target.next_scale(2.0, sparsity, wanted, 0.9) == pytest.approx(2.0 * expected)
+@pytest.mark.parametrize("finetune_epochs, holding", [(1, 1), (2, 1), (3, 1), (5, 1), (6, 2), (10, 3), (12, 4)])
+def test_a_third_of_finetuning_holds_the_final_zeros(finetune_epochs, holding):
+    assert target.holding_epochs(finetune_epochs) == holding
+    pruning = finetune_epochs - holding
+    assert target.scheduled_sparsity(0.9, 0.2, max(0, pruning - 1), finetune_epochs) == 0.9
 
 
 def test_completion_zeros_the_smallest_kernel_weights_never_a_bias():
@@ -54,33 +48,37 @@ def test_completion_stops_when_no_kernel_weight_is_left():
     assert not kernel.numpy().any() and bias.numpy().all()
 
 
-@pytest.mark.parametrize("optimizer_class", [ProximalSGD, ProximalAdagrad])
-def test_the_strength_scale_multiplies_every_strength(optimizer_class):
-    """Scale 3 with strengths c steps exactly as scale 1 with strengths 3c (L1 and groups)."""
-    gradient = tf.constant(np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32))
-    start = np.random.default_rng(1).normal(scale=0.1, size=(6, 4)).astype(np.float32)
-    results = []
-    for scale, c in ((3.0, 0.05), (1.0, 0.15)):
-        variable = keras.Variable(start, name="kernel") if hasattr(keras, "Variable") else tf.Variable(start)
-        optimizer = optimizer_class(0.1, l1=c, group_l1=c)
-        optimizer.build([variable])
-        optimizer.strength_scale.assign(scale)
-        optimizer.apply_gradients([(gradient, variable)])
-        results.append(np.array(variable.numpy()))
-    np.testing.assert_allclose(results[0], results[1], rtol=1e-6, atol=1e-7)
-    assert (results[0] == 0).any()  # the test means something: thresholds bit
-
-
-def test_a_run_reaches_its_target_and_holds_it(tiny_split):
-    events = list(train.Run(config(epochs=14, finetune_epochs=3), tiny_split()).events())
+def test_a_run_prunes_on_its_schedule_reaches_its_target_and_holds_it(tiny_split):
+    run = train.Run(config(epochs=10, finetune_epochs=6), tiny_split())
+    events = list(run.events())
     measures = events[1:]
-    totals = [e["num_nonzero"]["total"] for e in measures]
-    sparsities = [1 - t["numNz"] / t["num"] for t in totals]
-    assert all("strengthScale" in e for e in measures[:11]) and "strengthScale" not in measures[11]
-    assert measures[0]["strengthScale"] == 1.0 and max(e["strengthScale"] for e in measures[:11]) > 1.0
-    assert measures[11]["completedByMagnitude"] >= 0
-    assert all(0.8 <= s <= 0.85 for s in sparsities[11:]), sparsities  # reached, held, not far above
+    sparsities = [1 - e["num_nonzero"]["total"]["numNz"] / e["num_nonzero"]["total"]["num"] for e in measures]
+    start = sparsities[3]  # the method's phase ends after 4 epochs
+    assert "completedByMagnitude" not in measures[3] and start < 0.6  # the schedule has work to do
+    assert all(e["completedByMagnitude"] > 0 for e in measures[4:8])  # epochs 0..3 of fine-tuning prune
+    assert [e["completedByMagnitude"] for e in measures[8:]] == [0, 0]  # the holding epochs do not
+    for k, s in enumerate(sparsities[4:]):
+        assert s >= target.scheduled_sparsity(0.8, start, k, 6) - 1e-12
+    assert all(0.8 <= s <= 0.8 + 1e-3 for s in sparsities[7:]), sparsities  # reached and held
+    assert run.loop.train_epoch.experimental_get_tracing_count() == 1  # new masks, same compiled epoch
     assert events[0]["args"]["targetSparsity"] == 0.8
+
+
+def test_a_method_past_the_target_keeps_its_zeros(tiny_split):
+    strong = MethodOptions(l1=0.05)
+    events = list(
+        train.Run(config(epochs=6, finetune_epochs=2, target_sparsity=0.1, options=strong), tiny_split()).events()
+    )
+    total = events[-3]["num_nonzero"]["total"]
+    assert 1 - total["numNz"] / total["num"] > 0.1  # the method's phase passed the target
+    assert [e["completedByMagnitude"] for e in events[-2:]] == [0, 0]
+    assert events[-1]["num_nonzero"]["total"]["numNz"] <= events[-3]["num_nonzero"]["total"]["numNz"]
+
+
+def test_any_method_can_take_a_target(tiny_split):
+    events = list(train.Run(config(method="sgd", options=MethodOptions()), tiny_split()).events())
+    total = events[-1]["num_nonzero"]["total"]
+    assert 1 - total["numNz"] / total["num"] >= 0.8
 
 
 @pytest.mark.parametrize(
@@ -89,10 +87,8 @@ def test_a_run_reaches_its_target_and_holds_it(tiny_split):
         ({"target_sparsity": 1.0}, "strictly between 0 and 1"),
         ({"target_sparsity": 0.0}, "strictly between 0 and 1"),
         ({"target_sparsity": "0.9"}, "`target_sparsity` needs to be a number"),
-        ({"method": "l1-regularizer"}, "cannot steer its strength"),
         ({"finetune_epochs": 0}, "1 <= finetune_epochs < epochs"),
         ({"finetune_epochs": 6}, "1 <= finetune_epochs < epochs"),
-        ({"options": MethodOptions()}, "give a starting one"),
     ],
 )
 def test_impossible_targets_are_refused(overrides, message):

@@ -175,14 +175,15 @@ def add_parser(commands) -> None:
         default=d.finetune_epochs,
         metavar="N",
         help="the last N of --epochs fine-tune: every weight that counts as zero is held at zero, the others "
-        f"train with plain SGD and no penalty (default {d.finetune_epochs}: the method trains every epoch)",
+        "train with plain SGD and no penalty, the learning rate decaying at the end "
+        f"(default {d.finetune_epochs}: the method trains every epoch)",
     )
     l1.add_argument(
         "--target-sparsity",
         type=target_fraction,
         metavar="S",
-        help="proximal-sgd/proximal-adagrad with --finetune-epochs: steer the strength (starting from --l1 or "
-        "--group-l1) so the L1 phase ends at sparsity S (0.9 for 90%%), completed by magnitude if short",
+        help="with --finetune-epochs: fine-tuning prunes the smallest weights on a cubic schedule until "
+        "sparsity S (0.9 for 90%%) is reached, then holds it; the method's own zeros (--l1, --group-l1) stay",
     )
     for flag, (method, hide) in ARTICLE_FLAGS.items():
         l1.add_argument(
