@@ -24,6 +24,9 @@ from l1lab.sparsity import TOTAL, fraction_zero
 # Per epoch, in a trajectory: the model's sparsity, then the article's metrics.
 TRAJECTORY_METRICS = ("sparsity", "inacc_train", "inacc_test", "ent_train", "ent_test")
 LAYERS_NUM_NZ = "layers_numNz"
+# Per epoch too, where a run is asked for them (``per_epoch``): what compaction would keep
+# (l1lab.edge.structure.summary), so that claims and golden files can hold structure.
+STRUCTURE_METRICS = ("kept_inputs", "hidden_units", "multiply_adds")
 
 
 def trajectory(events: Iterable[Mapping]) -> tuple[dict, dict]:
@@ -31,7 +34,8 @@ def trajectory(events: Iterable[Mapping]) -> tuple[dict, dict]:
 
     Returns:
       ``(trajectory, sizes)``: ``trajectory[metric]`` is a list with one value
-      per ``measure_test`` event; ``trajectory["layers_numNz"][variable]`` the
+      per ``measure_test`` event (the :data:`STRUCTURE_METRICS` only where the
+      events carry them); ``trajectory["layers_numNz"][variable]`` the
       nonzero counts; ``sizes[variable]`` the variable's number of weights.
     """
     columns: dict = {metric: [] for metric in TRAJECTORY_METRICS}
@@ -44,6 +48,9 @@ def trajectory(events: Iterable[Mapping]) -> tuple[dict, dict]:
         columns["sparsity"].append(fraction_zero(counts[TOTAL]))
         for metric in TRAJECTORY_METRICS[1:]:
             columns[metric].append(event[metric])
+        for metric in STRUCTURE_METRICS:
+            if metric in event:
+                columns.setdefault(metric, []).append(event[metric])
         for name, entry in counts.items():
             if name != TOTAL:
                 columns[LAYERS_NUM_NZ].setdefault(name, []).append(entry["numNz"])
@@ -57,6 +64,7 @@ def run_seeds(
     *,
     data: data_lib.MnistSplit | None = None,
     on_seed: Callable[[int, float], None] | None = None,
+    per_epoch: Callable[[object], Mapping] | None = None,
 ) -> tuple[dict[int, dict], dict]:
     """Trains ``config`` once per seed (its own ``seed`` is replaced).
 
@@ -65,6 +73,8 @@ def run_seeds(
       seeds: the seeds, as ints.
       data: the split to train on (default: loaded for ``config``).
       on_seed: called with ``(seed, seconds)`` after each seed.
+      per_epoch: called with the model after each epoch's measurement; what it
+        returns joins that epoch's values (the :data:`STRUCTURE_METRICS`).
 
     Returns:
       ``({seed: trajectory}, sizes)``.
@@ -76,7 +86,11 @@ def run_seeds(
     for seed in (int(s) for s in seeds):  # NumPy ints too
         started = time.monotonic()
         run = train_lib.Run(dataclasses.replace(config, seed=seed), data)
-        trajectories[seed], sizes = trajectory(run.events())
+        events = run.events()
+        if per_epoch is not None:
+            # A generator: per_epoch sees the model as each epoch's event is taken, before the next epoch.
+            events = ({**e, **per_epoch(run.model)} if e["event"] == events_lib.MEASURE_TEST else e for e in events)
+        trajectories[seed], sizes = trajectory(events)
         if on_seed:
             on_seed(seed, time.monotonic() - started)
     return trajectories, sizes

@@ -85,6 +85,17 @@ def dead_structure(kernels: Sequence[np.ndarray], epsilon: float = 1e-5) -> Stru
     return Structure(inputs=inputs, units=tuple(units), constant=tuple(constant))
 
 
+def summary(kernels: Sequence[np.ndarray], epsilon: float = 1e-5) -> dict[str, int]:
+    """What compaction would keep: ``kept_inputs``, ``hidden_units`` and ``multiply_adds`` after it.
+
+    The per-epoch structure columns of a trajectory (:data:`l1lab.runs.STRUCTURE_METRICS`).
+    """
+    structure = dead_structure(kernels, epsilon)
+    widths = structure.widths()
+    kept = int(structure.inputs.sum())
+    return {"kept_inputs": kept, "hidden_units": sum(widths[:-1]), "multiply_adds": multiply_adds(widths, kept)}
+
+
 def multiply_adds(widths: Sequence[int], input_dim: int) -> int:
     """Multiply-adds of one forward pass through Dense layers of these widths."""
     total, previous = 0, int(input_dim)

@@ -18,6 +18,9 @@ ent_train         0.10    0.02    cross-entropy moves more than accuracy
 ent_test          0.10    0.02
 layer_sparsity    0       0.05    each kernel's sparsity
 bias_sparsity     0       0.35    each bias's: see the note below
+kept_inputs       0.05    2       what compaction keeps, where recorded
+hidden_units      0.05    2       (runs.STRUCTURE_METRICS): a unit or pixel
+multiply_adds     0.10    0       more or less is one cut of the schedule
 ================  ======  ======  ==========================================
 
 Note on ``bias_sparsity`` (loosened from 0.05, measured): a bias's exact zeros
@@ -38,7 +41,7 @@ from collections.abc import Mapping
 
 from l1lab._io import format_table
 from l1lab._names import is_bias
-from l1lab.runs import LAYERS_NUM_NZ, TRAJECTORY_METRICS
+from l1lab.runs import LAYERS_NUM_NZ, STRUCTURE_METRICS, TRAJECTORY_METRICS
 from l1lab.sparsity import fraction_zero
 
 
@@ -69,6 +72,9 @@ TOLERANCES: Mapping[str, Tolerance] = {
     "ent_test": Tolerance(0.10, 0.02),
     "layer_sparsity": Tolerance(0.0, 0.05),
     "bias_sparsity": Tolerance(0.0, 0.35),
+    "kept_inputs": Tolerance(0.05, 2),
+    "hidden_units": Tolerance(0.05, 2),
+    "multiply_adds": Tolerance(0.10, 0),
 }
 
 
@@ -128,10 +134,12 @@ def compare_trajectory(
     if len(now["sparsity"]) != epochs:
         return [Mismatch(scenario, seed, None, "epochs", epochs, len(now["sparsity"]), "equal", "drift")]
     mismatches = []
+    metrics = (*TRAJECTORY_METRICS, *(m for m in STRUCTURE_METRICS if m in golden or m in now))
     for epoch in range(epochs):
-        for metric in TRAJECTORY_METRICS:
+        for metric in metrics:
             tol = tolerances[metric]
-            g, n = golden[metric][epoch], now[metric][epoch]
+            # A structure column on one side only reads as missing (None) on the other: a mismatch.
+            g, n = (run[metric][epoch] if metric in run else None for run in (golden, now))
             if not tol.allows(g, n):
                 mismatches.append(Mismatch(scenario, seed, epoch, metric, g, n, tol.describe(), "drift"))
         g_layers, n_layers = layer_sparsity(golden, sizes, epoch), layer_sparsity(now, sizes, epoch)

@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Callable
 
-from l1lab import runs
 from l1lab._compat import versions
 from l1lab.suite import compare, golden
 from l1lab.suite.judge import judge, seeds_for_check
@@ -89,8 +88,8 @@ def update(
         if only_rejudge:
             document = rejudge(scenario, old)
         else:
-            trained, sizes = runs.run_seeds(
-                scenario.config(), list(range(seeds)), on_seed=on_seed(scenario.name) if on_seed else None
+            trained, sizes = scenario.train_seeds(
+                list(range(seeds)), on_seed=on_seed(scenario.name) if on_seed else None
             )
             where = "" if Path(golden_dir) == Path("golden") else f" --golden-dir {golden_dir}"
             command = f"{golden.UPDATE_COMMAND.format(name=scenario.name)} --seeds {seeds}{where}"
@@ -138,7 +137,7 @@ def record_line(
             )
         golden.require_current(scenario, reference, f"golden/{name}.json")
         chosen = seeds_for_check(reference, seeds)
-        trained, sizes = runs.run_seeds(scenario.config(), chosen, on_seed=on_seed(name) if on_seed else None)
+        trained, sizes = scenario.train_seeds(chosen, on_seed=on_seed(name) if on_seed else None)
         outside = sum(
             len(
                 compare.compare_trajectory(

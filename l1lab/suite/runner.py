@@ -6,7 +6,6 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Callable
 
-from l1lab import runs
 from l1lab.suite import golden
 from l1lab.suite.judge import check, judge, seeds_for_check
 from l1lab.suite.lines import golden_for_stack
@@ -63,9 +62,7 @@ def check_scenarios(
             outcome.runs[name] = dict(document["trajectories"])
         else:
             chosen = seeds_for_check(document, seeds) if document else list(range(seeds or GOLDEN_SEEDS))
-            outcome.runs[name], _ = runs.run_seeds(
-                scenario.config(), chosen, on_seed=on_seed(name) if on_seed else None
-            )
+            outcome.runs[name], _ = scenario.train_seeds(chosen, on_seed=on_seed(name) if on_seed else None)
         if document is None or from_golden:
             outcome.results[name] = judge(scenario, outcome.runs[name])
         else:

@@ -1,9 +1,11 @@
 """The scenarios: configurations trained over seeds, and the claims about them.
 
-A *scenario* is one configuration trained for the article's 200 epochs; a
-*claim* is a statement about its final epoch (sparsity above a floor, test
-inaccuracy below a ceiling) judged on the **median over seeds**, never on a
-chosen seed (see :mod:`l1lab.suite.judge` for the verdicts).
+A *scenario* is one configuration trained over seeds (the article's: its 200
+epochs; the edge scenario: 20 epochs on MNIST's standard split); a *claim* is
+a statement about its final epoch (sparsity above a floor, test inaccuracy
+below a ceiling, at most so many multiply-adds after compaction) judged on the
+**median over seeds**, never on a chosen seed (see :mod:`l1lab.suite.judge`
+for the verdicts).
 
 Claims l1lab asserts (``asserted=True``) held on every seed when measured;
 the slow tests fail when one breaks. The article's own claims are checked
@@ -20,7 +22,8 @@ import dataclasses
 
 from l1lab import data as data_lib
 from l1lab.config import MethodOptions, TrainConfig
-from l1lab.runs import TRAJECTORY_METRICS
+from l1lab.edge.frontier import GROUP_OPTIONS
+from l1lab.runs import STRUCTURE_METRICS, TRAJECTORY_METRICS
 
 ARTICLE_EPOCHS = 200
 GOLDEN_SEEDS = 5  # seeds 0..4 in a reference golden file
@@ -34,13 +37,13 @@ class Claim:
     id: str
     source: str  # "article" or "l1lab"
     text: str
-    metric: str  # "sparsity" or "inacc_test"
+    metric: str  # one of TRAJECTORY_METRICS, or STRUCTURE_METRICS for a scenario that records them
     op: str  # ">" or "<"
     threshold: float
     asserted: bool = True
 
     def __post_init__(self):
-        if self.op not in (">", "<") or self.metric not in TRAJECTORY_METRICS:
+        if self.op not in (">", "<") or self.metric not in (*TRAJECTORY_METRICS, *STRUCTURE_METRICS):
             raise ValueError(f"claim {self.id}: bad op {self.op!r} or metric {self.metric!r}")
 
     def holds(self, value: float) -> bool:
@@ -56,7 +59,7 @@ class Claim:
 
 @dataclasses.dataclass(frozen=True)
 class Scenario:
-    """One configuration trained for the article's 200 epochs, and the claims about its last epoch."""
+    """One configuration trained over seeds, and the claims about its last epoch."""
 
     name: str
     title: str
@@ -69,6 +72,16 @@ class Scenario:
     epochs: int = ARTICLE_EPOCHS
     num_samples: int = data_lib.DEFAULT_NUM_SAMPLES
     article_flag: str | None = None
+    split: str = "article"
+    finetune_epochs: int = 0
+    target_sparsity: float | None = None
+    # Record what compaction would keep after every epoch (runs.STRUCTURE_METRICS).
+    structure: bool = False
+
+    def __post_init__(self):
+        for claim in self.claims:
+            if claim.metric in STRUCTURE_METRICS and not self.structure:
+                raise ValueError(f"scenario {self.name}: claim {claim.id} needs structure=True")
 
     def config(self, seed: int = 0, epochs: int | None = None) -> TrainConfig:
         """The run of one seed (``epochs`` overrides the scenario's, for quick tries)."""
@@ -81,7 +94,17 @@ class Scenario:
             method=self.method,
             options=self.options,
             article_flag=self.article_flag,
+            split=self.split,
+            finetune_epochs=self.finetune_epochs,
+            target_sparsity=self.target_sparsity,
         )
+
+    def train_seeds(self, seeds, *, data=None, on_seed=None) -> tuple[dict[int, dict], dict]:
+        """Trains the scenario on ``seeds``: :func:`l1lab.runs.run_seeds`, with its structure if it records it."""
+        from l1lab import runs
+
+        per_epoch = _structure_of if self.structure else None
+        return runs.run_seeds(self.config(), seeds, data=data, on_seed=on_seed, per_epoch=per_epoch)
 
     def describe(self) -> dict:
         """The ``args`` of its runs without the seed: what a golden file stores as ``config``.
@@ -92,6 +115,13 @@ class Scenario:
         args = self.config().as_args()
         args.pop("seed")
         return args
+
+
+def _structure_of(model) -> dict[str, int]:
+    from l1lab.edge import structure
+    from l1lab.model import dense_weights
+
+    return structure.summary([kernel for kernel, _ in dense_weights(model)])
 
 
 def _article(flag, method, c, **options):
@@ -194,6 +224,36 @@ SCENARIOS: dict[str, Scenario] = {
                 Claim("inacc-under-5.5", "l1lab", "test inaccuracy under 5.5%", "inacc_test", "<", 0.055),
             ),
             why="TensorFlow's update rule with a usable learning rate: sparsity without its defects",
+        ),
+        Scenario(
+            name="edge-group-target",
+            title="Group L1, then fine-tuning pruned to 90% sparsity: what compaction keeps (l1lab sweep's "
+            "l1lab-group at 0.9)",
+            method="proximal-sgd",
+            options=GROUP_OPTIONS,
+            learning_rate=0.1,
+            pixel_scale="unit",
+            epochs=20,
+            num_samples=10_000,
+            split="standard",
+            finetune_epochs=10,
+            target_sparsity=0.9,
+            structure=True,
+            claims=(
+                Claim("reaches-target", "l1lab", "fine-tuning reaches the 90% target", "sparsity", ">", 0.8999),
+                Claim("inacc-under-3", "l1lab", "test inaccuracy under 3%", "inacc_test", "<", 0.03),
+                Claim(
+                    "macs-under-20k",
+                    "l1lab",
+                    "compacts to under 20,000 multiply-adds (the dense network: 54,912)",
+                    "multiply_adds",
+                    "<",
+                    20_000,
+                ),
+                Claim("drops-inputs", "l1lab", "compaction drops over 300 of the 784 pixels", "kept_inputs", "<", 484),
+            ),
+            why="the edge route end to end: a TensorFlow change that breaks group sparsity, the target "
+            "schedule or what compaction finds fails here",
         ),
     )
 }

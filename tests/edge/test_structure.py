@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from l1lab.edge import structure
 from l1lab.edge.structure import dead_structure, multiply_adds
 
 
@@ -46,3 +47,11 @@ def test_bad_stacks_are_refused(kernels, message):
 def test_multiply_adds():
     assert multiply_adds([64, 64, 10], 784) == 784 * 64 + 64 * 64 + 64 * 10
     assert multiply_adds([13, 38, 10], 200) == 200 * 13 + 13 * 38 + 38 * 10
+
+
+def test_summary_is_what_compaction_keeps():
+    # Input 1 unread, hidden unit 1 of the first layer without readers: 2 inputs, 1 + 2 units.
+    first = np.array([[1.0, 2.0], [0.0, 0.0], [3.0, 0.0]])
+    second = np.array([[1.0, 1.0], [0.0, 0.0]])
+    last = np.array([[1.0], [1.0]])
+    assert structure.summary([first, second, last]) == {"kept_inputs": 2, "hidden_units": 3, "multiply_adds": 6}

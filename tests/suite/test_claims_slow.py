@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-from l1lab import runs as runs_lib
 from l1lab.suite import compare, golden, judge, lines, scenarios
 
 GOLDEN_DIR = Path(__file__).resolve().parents[2] / "golden"
@@ -43,7 +42,7 @@ def test_scenario_against_its_golden_file(name):
         choice = lines.golden_for_stack(GOLDEN_DIR, name)
         document = choice.document
         seeds = judge.seeds_for_check(document, SEEDS)
-        runs, _ = runs_lib.run_seeds(scenario.config(), seeds)
+        runs, _ = scenario.train_seeds(seeds)
         results, found = judge.check(scenario, document, runs)
     except golden.GoldenError as exc:
         pytest.fail(str(exc), pytrace=False)

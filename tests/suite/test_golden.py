@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from l1lab.runs import TRAJECTORY_METRICS
+from l1lab.runs import STRUCTURE_METRICS, TRAJECTORY_METRICS
 from l1lab.suite import compare, golden
 from l1lab.suite.compare import Tolerance
 from l1lab.suite.golden import GoldenError
@@ -119,6 +119,28 @@ def test_each_metric_is_held_to_its_own_tolerance(metric, side):
         assert [m.metric for m in found] == expected, (metric, factor)
 
 
+@pytest.mark.parametrize("metric", STRUCTURE_METRICS)
+@pytest.mark.parametrize("side", [-1, 1])
+def test_each_structure_metric_is_held_to_its_own_tolerance(metric, side):
+    tol = compare.TOLERANCES[metric]
+    golden_run = {**_one_epoch(), **{m: [1000] for m in STRUCTURE_METRICS}}
+    allowed = tol.atol + tol.rtol * 1000
+    for factor, expected in ((0.99, []), (1.01, [metric])):
+        now = {**_one_epoch(), **{m: [1000] for m in STRUCTURE_METRICS}}
+        now[metric] = [1000 + side * factor * allowed]
+        found = compare.compare_trajectory("s", 0, golden_run, now, SIZES)
+        assert [m.metric for m in found] == expected, (metric, factor)
+
+
+def test_a_structure_column_on_one_side_only_is_a_mismatch():
+    with_structure = {**_one_epoch(), "multiply_adds": [1000]}
+    for golden_run, now in ((_one_epoch(), with_structure), (with_structure, _one_epoch())):
+        found = compare.compare_trajectory("s", 0, golden_run, now, SIZES)
+        assert [(m.metric, m.golden is None, m.now is None) for m in found] == [
+            ("multiply_adds", "multiply_adds" not in golden_run, "multiply_adds" not in now)
+        ]
+
+
 @pytest.mark.parametrize("variable, key, size", [("d/kernel", "layer_sparsity", 100), ("d/bias", "bias_sparsity", 10)])
 def test_per_variable_sparsity_uses_the_kernel_or_bias_tolerance(variable, key, size):
     atol = compare.TOLERANCES[key].atol
@@ -150,6 +172,25 @@ def test_a_value_that_cannot_be_a_measurement_is_refused_naming_seed_metric_epoc
     document["trajectories"]["0"][metric][epoch] = value
     (tmp_path / "s.json").write_text(json.dumps(document))  # NaN and Infinity as JSON's tokens
     with pytest.raises(GoldenError, match=f"golden file .*s.json is corrupt \\({problem}.*l1lab golden update s"):
+        golden.load(tmp_path, "s")
+
+
+@pytest.mark.parametrize(
+    "column, problem",
+    [
+        ([5, -1], "multiply_adds, epoch 1: -1 is outside"),
+        ([5, 2.5], "multiply_adds, epoch 1: 2.5 is not an integer"),
+        ([5], "multiply_adds does not have 2 epochs"),
+    ],
+)
+def test_a_structure_column_is_validated_where_present(tmp_path, column, problem):
+    document = minimal()
+    document["trajectories"]["0"]["multiply_adds"] = [5, 3]
+    (tmp_path / "s.json").write_text(json.dumps(document))
+    assert golden.load(tmp_path, "s")["trajectories"][0]["multiply_adds"] == [5, 3]
+    document["trajectories"]["0"]["multiply_adds"] = column
+    (tmp_path / "s.json").write_text(json.dumps(document))
+    with pytest.raises(GoldenError, match=problem):
         golden.load(tmp_path, "s")
 
 

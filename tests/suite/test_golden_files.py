@@ -58,13 +58,15 @@ def test_measured_line_agrees_with_its_files(line_dir):
 
 
 def _add_option(monkeypatch, value):
-    """Simulates an option added after the golden files were written: ``groupL1``, default 0.0."""
+    """Simulates an option added after the golden files were written: ``momentum``, default 0.0."""
     from l1lab import config
 
     base = config.TrainConfig.as_args
-    monkeypatch.setattr(config, "COMPUTED_ARGS", (*config.COMPUTED_ARGS, "groupL1"))
+    monkeypatch.setattr(config, "COMPUTED_ARGS", (*config.COMPUTED_ARGS, "momentum"))
     monkeypatch.setattr(
-        config.TrainConfig, "as_args", lambda self: {**base(self), "groupL1": 0.0 if self is config.DEFAULTS else value}
+        config.TrainConfig,
+        "as_args",
+        lambda self: {**base(self), "momentum": 0.0 if self is config.DEFAULTS else value},
     )
 
 
@@ -72,14 +74,14 @@ def _add_option(monkeypatch, value):
 def test_a_new_option_at_its_default_leaves_the_golden_file_valid(name, monkeypatch):
     document = golden.load(GOLDEN_DIR, name)
     _add_option(monkeypatch, 0.0)
-    assert "groupL1" not in document["config"] and "groupL1" in scenarios.get_scenario(name).describe()
+    assert "momentum" not in document["config"] and "momentum" in scenarios.get_scenario(name).describe()
     golden.require_current(scenarios.get_scenario(name), document)
 
 
 def test_a_new_option_away_from_its_default_is_refused(monkeypatch):
     document = golden.load(GOLDEN_DIR, "article-alt")
     _add_option(monkeypatch, 0.5)
-    with pytest.raises(golden.GoldenError, match=r"groupL1: file 0.0, scenario 0.5.*l1lab golden update article-alt"):
+    with pytest.raises(golden.GoldenError, match=r"momentum: file 0.0, scenario 0.5.*l1lab golden update article-alt"):
         golden.require_current(scenarios.get_scenario("article-alt"), document)
 
 

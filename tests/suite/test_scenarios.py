@@ -1,12 +1,25 @@
 """The scenarios and their claims."""
 
+import dataclasses
+
+import pytest
+
 from l1lab.suite import scenarios
 
 
 def test_scenarios_are_well_formed():
     for name, scenario in scenarios.SCENARIOS.items():
-        assert scenario.name == name and scenario.epochs == scenarios.ARTICLE_EPOCHS
+        # The article's experiment runs 200 epochs on its split; the edge scenario 20 on the standard one.
+        assert scenario.name == name
+        assert (scenario.split, scenario.epochs) in (("article", scenarios.ARTICLE_EPOCHS), ("standard", 20))
         scenario.config(seed=0).validate()
         assert len({c.id for c in scenario.claims}) == len(scenario.claims)
     article = {s.article_flag for s in scenarios.SCENARIOS.values()}
     assert {"regL1Try1", "regL1Try3", "regL1Alt", None} <= article
+
+
+def test_a_structure_claim_needs_a_scenario_that_records_structure():
+    edge = scenarios.get_scenario("edge-group-target")
+    assert edge.structure and any(c.metric == "multiply_adds" for c in edge.claims)
+    with pytest.raises(ValueError, match="claim macs-under-20k needs structure=True"):
+        dataclasses.replace(edge, structure=False)
