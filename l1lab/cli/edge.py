@@ -290,7 +290,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     table = frontier.markdown(rows, settings)
     try:
         _io.write_json_atomically(
-            out_dir / "sweep.json", {"settings": settings.as_dict(), "summary": rows, "points": records}
+            out_dir / "sweep.json",
+            {"settings": settings.as_dict(), "summary": rows, "targets": frontier.targets(rows), "points": records},
         )
         _io.write_text_atomically(out_dir / "sweep.md", table)
         frontier.plot(rows, out_dir / "frontier.png")

@@ -433,6 +433,92 @@ def _best(row: dict, kind: str) -> tuple[str, dict] | None:
     return min(options, key=lambda item: item[1]["latency_us"]) if options else None
 
 
+def _row(rows: Sequence[dict], method: str, value: float) -> dict | None:
+    return next((r for r in rows if r["method"] == method and r["value"] == value), None)
+
+
+def targets(rows: Sequence[dict]) -> list[dict]:
+    """Issue 10's targets judged on the summary: P1 at 90% and 95%, P4 in float and int8, structure.
+
+    * **P1**: at each of TF-MOT's targets 0.9 and 0.95, each l1lab method's
+      median test error at the same target against TF-MOT's.
+    * **P4**: among l1lab's models whose median error is no higher than
+      TF-MOT's at 0.9, the fastest (in each kind, float and int8); met when it
+      is at least 2x faster and 2x smaller than TF-MOT's 90% file of that kind
+      and, against the dense model's file of that kind, 3x faster and 10x smaller.
+    * **Structure**: that float model keeps at most half the input pixels and
+      half the hidden units.
+
+    Returns:
+      One dict per target (``name``, ``met``, ``text``); an empty list when
+      the sweep lacks TF-MOT's or the dense model's rows.
+    """
+    dense = _row(rows, DENSE, 0.0)
+    found = []
+    for value in (0.9, 0.95):
+        peer = _row(rows, TFMOT, value)
+        for method in ("l1lab-l1", "l1lab-group"):
+            mine = _row(rows, method, value)
+            if peer and mine:
+                met = mine["inacc_test"] <= peer["inacc_test"]
+                found.append(
+                    {
+                        "name": f"P1 {method} at {value:g}",
+                        "met": met,
+                        "text": f"error {mine['inacc_test']:.2%} at {mine['sparsity']:.1%} sparsity vs TF-MOT's "
+                        f"{peer['inacc_test']:.2%} at {peer['sparsity']:.1%}",
+                    }
+                )
+    peer = _row(rows, TFMOT, 0.9)
+    if not (peer and dense):
+        return found
+    ours = [r for r in rows if r["method"].startswith("l1lab") and r["inacc_test"] <= peer["inacc_test"]]
+    for kind in ("float", "int8"):
+        theirs, base = _best(peer, kind), _best(dense, kind)
+        candidates = [(r, _best(r, kind)) for r in ours if _best(r, kind)]
+        if not (theirs and base):
+            continue
+        if not candidates:
+            found.append(
+                {
+                    "name": f"P4 {kind}",
+                    "met": False,
+                    "text": f"no l1lab model has an error <= TF-MOT's at 0.9 ({peer['inacc_test']:.2%})",
+                }
+            )
+            continue
+        row, (fmt, figures) = min(candidates, key=lambda c: c[1][1]["latency_us"])
+        ratios = {
+            key: (other[1]["latency_us"] / figures["latency_us"], other[1]["size_bytes"] / figures["size_bytes"])
+            for key, other in (("peer", theirs), ("dense", base))
+        }
+        met = ratios["peer"][0] >= 2 and ratios["peer"][1] >= 2 and ratios["dense"][0] >= 3 and ratios["dense"][1] >= 10
+        found.append(
+            {
+                "name": f"P4 {kind}",
+                "met": met,
+                "text": f"{row['method']} at {row['value']:g} ({fmt}, error {row['inacc_test']:.2%}): "
+                f"{figures['latency_us']:.2f} µs, {figures['size_bytes'] / 1000:.1f} KB; vs TF-MOT's 90% "
+                f"{theirs[0]} ({peer['inacc_test']:.2%}) {ratios['peer'][0]:.2f}x faster, {ratios['peer'][1]:.2f}x "
+                f"smaller (2x each); vs dense {base[0]} {ratios['dense'][0]:.2f}x faster (3x), "
+                f"{ratios['dense'][1]:.1f}x smaller (10x)",
+            }
+        )
+        if kind == "float":
+            inputs_half = row["kept_inputs"] <= row["input_dim"] / 2
+            units_half = row["hidden_units"] <= row["hidden_units_before"] / 2
+            found.append(
+                {
+                    "name": "structure",
+                    "met": inputs_half and units_half,
+                    "text": f"{row['method']} at {row['value']:g} keeps {row['kept_inputs']:.0f} of "
+                    f"{row['input_dim']} inputs and {row['hidden_units']:.0f} of {row['hidden_units_before']} "
+                    "hidden units (at most half of each)",
+                }
+            )
+    return found
+
+
 def markdown(rows: Sequence[dict], settings: SweepSettings) -> str:
     """The summary as a Markdown table, with ratios to the dense model's float file."""
     base = next((r for r in rows if r["method"] == DENSE), None)
@@ -480,6 +566,10 @@ def markdown(rows: Sequence[dict], settings: SweepSettings) -> str:
         "",
         *markdown_table(header, body),
     ]
+    verdicts = targets(rows)
+    if verdicts:
+        lines += ["", "Targets (issue 10):", ""]
+        lines += [f"- **{v['name']}: {'met' if v['met'] else 'NOT met'}**: {v['text']}" for v in verdicts]
     return "\n".join(lines) + "\n"
 
 
