@@ -9,6 +9,7 @@ from pathlib import Path
 
 from l1lab._compat import versions
 from l1lab._io import markdown_table, writable_dir, write_json_atomically, write_text_atomically
+from l1lab.runs import STRUCTURE_METRICS
 from l1lab.suite.judge import ClaimResult
 from l1lab.suite.runner import Outcome
 from l1lab.suite.scenarios import SCENARIOS
@@ -27,6 +28,8 @@ def report_rows(results: Mapping[str, list[ClaimResult]]) -> list[list[str]]:
     rows = []
     for name, claim_results in results.items():
         for r in claim_results:
+            # Counts (kept inputs, multiply-adds) read as counts; fractions to 4 decimals.
+            digits = 0 if r.claim.metric in STRUCTURE_METRICS else 4
             rows.append(
                 [
                     name,
@@ -34,10 +37,10 @@ def report_rows(results: Mapping[str, list[ClaimResult]]) -> list[list[str]]:
                     r.claim.source,
                     "yes" if r.claim.asserted else "no",
                     r.verdict.upper(),
-                    f"{r.median:.4f}",
-                    f"{r.margin:+.4f}",
+                    f"{r.median:.{digits}f}",
+                    f"{r.margin:+.{digits}f}",
                     f"{r.holds_on}/{len(r.values)} seeds",
-                    f"{min(r.values.values()):.4f}..{max(r.values.values()):.4f}",
+                    f"{min(r.values.values()):.{digits}f}..{max(r.values.values()):.{digits}f}",
                 ]
             )
     return rows

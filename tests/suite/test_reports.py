@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from l1lab.suite import compare, judge, record, reports, runner
+from l1lab.suite import compare, judge, record, reports, runner, scenarios
 from tests.suite.conftest import TINY
 
 
@@ -39,3 +39,21 @@ def test_plot_is_a_png(tiny_runs, tmp_path):
     path = reports.plot(tmp_path / "claims.png", {"tiny": runs}, {})
     assert path == tmp_path / "claims.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["claims.png"]  # no temporary left
+
+
+def test_counts_read_as_counts_fractions_to_four_decimals():
+
+    edge = scenarios.get_scenario("edge-group-target")
+    fractions = ("sparsity", "inacc_train", "inacc_test", "ent_train", "ent_test")
+    runs = {
+        s: {
+            **{m: [0.025] for m in fractions},
+            "kept_inputs": [400 + s],
+            "hidden_units": [70],
+            "multiply_adds": [16000 + s],
+        }
+        for s in range(3)
+    }
+    rows = {row[1]: row for row in reports.report_rows({edge.name: judge.judge(edge, runs)})}
+    assert rows["multiply_adds < 20000"][5:] == ["16001", "+3999", "3/3 seeds", "16000..16002"]
+    assert rows["inacc_test < 0.03"][5:7] == ["0.0250", "+0.0050"]
