@@ -80,6 +80,19 @@ class CompactionReport:
         return format_table(rows, ["layer", "before", "after", "folded"], align="lrrr")
 
 
+def compare_outputs(want, got) -> tuple[float, float, int]:
+    """``(max |got - want|, max(1, max |want|), how many argmaxes agree)`` of two batches of outputs.
+
+    The scale is the outputs' own (logits of raw pixels run to the hundreds),
+    never below 1; empty batches compare as ``(0, 1, 0)``.
+    """
+    want, got = np.asarray(want, np.float64), np.asarray(got, np.float64)
+    if not len(want):
+        return 0.0, 1.0, 0
+    same = int(np.sum(np.argmax(got, -1) == np.argmax(want, -1)))
+    return float(np.max(np.abs(got - want))), max(1.0, float(np.max(np.abs(want)))), same
+
+
 def check_outputs(model, compacted, x, tolerance: float = 1e-5) -> dict:
     """How far the compact model's outputs are from the sparse model's on ``x``.
 
@@ -92,15 +105,13 @@ def check_outputs(model, compacted, x, tolerance: float = 1e-5) -> dict:
       ``{"examples", "max_abs_diff", "output_scale", "same_predictions", "equal"}``.
     """
     x = np.asarray(x, np.float32)
-    want = np.asarray(model.predict(x, batch_size=1024, verbose=0), np.float64)
-    got = np.asarray(compacted.predict(x, batch_size=1024, verbose=0), np.float64)
-    diff = float(np.max(np.abs(got - want))) if len(x) else 0.0
-    scale = max(1.0, float(np.max(np.abs(want)))) if len(x) else 1.0
+    want = model.predict(x, batch_size=1024, verbose=0)
+    diff, scale, same = compare_outputs(want, compacted.predict(x, batch_size=1024, verbose=0))
     return {
         "examples": int(len(x)),
         "max_abs_diff": diff,
         "output_scale": scale,
-        "same_predictions": int(np.sum(np.argmax(got, -1) == np.argmax(want, -1))),
+        "same_predictions": same,
         "equal": diff <= tolerance * scale,
     }
 

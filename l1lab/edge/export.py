@@ -33,6 +33,7 @@ import numpy as np
 
 from l1lab._compat import frozen, tf
 from l1lab._io import format_table, write_bytes_atomically
+from l1lab.edge.compact import compare_outputs
 from l1lab.edge.latency import MIN_INVOKES, MIN_ROUNDS, Latency, batch1_latency, interpreter, ratio
 
 __all__ = [
@@ -155,11 +156,9 @@ def check(model, content: bytes, fmt: str, x: np.ndarray) -> OutputCheck:
     got = run(content, x).astype(np.float64)
     if got.shape != want.shape:
         raise ExportError(f"the TFLite model's outputs have shape {got.shape}, the Keras model's {want.shape}")
-    diff = float(np.max(np.abs(got - want))) if len(x) else 0.0
-    scale = max(1.0, float(np.max(np.abs(want)))) if len(x) else 1.0
+    diff, scale, same = compare_outputs(want, got)
     kind = "int8" if fmt.startswith("int8") else "float"
     tolerance = TOLERANCES[kind]
-    same = int(np.sum(np.argmax(got, -1) == np.argmax(want, -1))) if len(x) else 0
     agrees = diff <= tolerance * scale
     if kind == "int8":
         agrees = agrees and (len(x) - same) <= INT8_PREDICTION_DISAGREEMENT * len(x)

@@ -202,16 +202,22 @@ def point_paths(out_dir: Path, point: Point) -> tuple[Path, Path]:
     return folder / f"{point.key}.json", folder / f"{point.key}.npz"
 
 
-def is_done(out_dir: Path, point: Point, settings: SweepSettings) -> bool:
-    """The point's files are there and were trained with these settings (else it trains again)."""
+def finished_record(out_dir: Path, point: Point, settings: SweepSettings) -> dict | None:
+    """The point's record if its files are there and were trained with these settings, else None."""
     record_path, weights_path = point_paths(out_dir, point)
     if not (record_path.is_file() and weights_path.is_file()):
-        return False
+        return None
     try:
         record = json.loads(record_path.read_text())
     except (OSError, ValueError):
-        return False
-    return record.get("settings") == settings.as_dict() and record.get("point") == point.as_dict()
+        return None
+    current = record.get("settings") == settings.as_dict() and record.get("point") == point.as_dict()
+    return record if current else None
+
+
+def is_done(out_dir: Path, point: Point, settings: SweepSettings) -> bool:
+    """The point need not train again (:func:`finished_record`)."""
+    return finished_record(out_dir, point, settings) is not None
 
 
 def save_point(
@@ -299,8 +305,8 @@ def run_points(
                 done += 1
                 stderr = process.stderr.read() if process.stderr else ""
                 seconds = time.monotonic() - started
-                if process.returncode == 0 and is_done(out_dir, point, settings):
-                    record = json.loads(point_paths(out_dir, point)[0].read_text())
+                record = finished_record(out_dir, point, settings) if process.returncode == 0 else None
+                if record is not None:
                     metrics = record["metrics"]
                     progress(
                         f"[{done}/{len(todo)}] {point.key}: {seconds:.0f} s, error {metrics['inacc_test']:.2%}, "

@@ -251,3 +251,31 @@ def test_a_drift_mismatch_carries_every_field():
     metric, layer = compare.compare_trajectory("scn", 4, golden_run, now, SIZES)
     assert metric == compare.Mismatch("scn", 4, 0, "inacc_test", 0.5, 0.9, "±0.015", "drift")
     assert layer == compare.Mismatch("scn", 4, 0, "sparsity d/kernel", 0.5, 0.9, "±0.05", "drift")
+
+
+def test_the_mismatch_table_exactly():
+    """Claims first; each drifted metric once, at its first epoch, with how many epochs drifted; a limit."""
+    drift = [compare.Mismatch("b", 1, epoch, "sparsity", 0.5, 0.6, "±0.02", "drift") for epoch in (7, 3, 5)] + [
+        compare.Mismatch("a", 0, 2, "inacc_test", 0.25, 0.5, "±0.015", "drift")
+    ]
+    claim = compare.Mismatch("b", None, 9, "over: median of 3 seeds", 0.5, 0.125, "sparsity > 0.3", "claim")
+    table = compare.mismatch_table([*drift, claim])
+    assert table.splitlines() == [
+        "scenario  seed  epoch  metric                   golden  now     tolerance       what",
+        "--------  ----  -----  -----------------------  ------  ------  --------------  --------------------------",
+        "b         -     9      over: median of 3 seeds  0.5000  0.1250  sparsity > 0.3  CLAIM BROKE",
+        "a         0     2      inacc_test               0.2500  0.5000  ±0.015          drift from here (1 epochs)",
+        "b         1     3      sparsity                 0.5000  0.6000  ±0.02           drift from here (3 epochs)",
+    ]
+    limited = compare.mismatch_table([*drift, claim], limit=2).splitlines()
+    assert len(limited) == 5 and limited[-1] == "... and 1 more rows" and "CLAIM BROKE" in limited[2]
+    assert compare.Mismatch("s", None, None, "epochs", 200, 20, "equal", "drift").row() == [
+        "s",
+        "-",
+        "-",
+        "epochs",
+        "200",
+        "20",
+        "equal",
+        "drift",
+    ]
