@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,23 @@ class ExportError(ValueError):
     """The model cannot be exported, or a format is unknown; the message says why and what to do."""
 
 
+@contextlib.contextmanager
+def _quiet_converter():
+    """Keeps the converter's chatter off stdout (it carries JSON) and its deprecation warning off stderr.
+
+    The warning asks for ``trackable_obj``, which a function with frozen variables does not need;
+    a sweep converts hundreds of files, and the warning buried its progress lines.
+    """
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        absl.setLevel(level)
+
+
 def to_tflite(model, fmt: str = "float") -> bytes:
     """The TFLite flatbuffer of ``model`` in format ``fmt`` (batch size left free).
 
@@ -97,7 +115,7 @@ def to_tflite(model, fmt: str = "float") -> bytes:
     signature = [tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)]
     call = tf.function(lambda x: model(x, training=False), input_signature=signature)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with _quiet_converter():
             converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen(call.get_concrete_function())])
             converter.optimizations = _optimizations(FORMATS[fmt])
             return converter.convert()
