@@ -454,8 +454,8 @@ def targets(rows: Sequence[dict]) -> list[dict]:
       whose median error is no higher than TF-MOT's at 0.9, the one closest to
       meeting every part: at least 2x faster and 2x smaller than TF-MOT's 90%
       file of that kind (its fastest) and, against the dense model's file of
-      that kind, 3x faster and 10x smaller. Closest: the largest smallest
-      fraction of the four wanted ratios.
+      that kind, 3x faster and 10x smaller. Closest: the most of the four
+      parts met, then the largest smallest fraction of the four wanted ratios.
     * **Structure**: that float model keeps at most half the input pixels and
       half the hidden units.
 
@@ -497,7 +497,8 @@ def targets(rows: Sequence[dict]) -> list[dict]:
 
         def closeness(candidate):
             ratios = ratios_of(candidate[1][1])
-            return min(ratios[key][i] / wanted[key][i] for key in wanted for i in (0, 1))
+            fractions = [ratios[key][i] / wanted[key][i] for key in wanted for i in (0, 1)]
+            return sum(f >= 1 for f in fractions), min(fractions)
 
         candidates = [
             (r, (fmt, figures))
@@ -517,7 +518,7 @@ def targets(rows: Sequence[dict]) -> list[dict]:
         best = max(candidates, key=closeness)
         row, (fmt, figures) = best
         ratios = ratios_of(figures)
-        met = closeness(best) >= 1
+        met = closeness(best)[0] == 4
         found.append(
             {
                 "name": f"P4 {kind}",

@@ -196,7 +196,7 @@ def test_targets_judge_p1_p4_and_structure_on_the_summary():
     rows[-2]["files"]["int8"] = {"latency_us": 1.0, "size_bytes": 5_000, "agrees": True}
     assert {v["name"]: v for v in frontier.targets(rows)}["P4 int8"]["met"]
     assert "Targets (issue 10):" in frontier.markdown(rows, SETTINGS)
-    # The file closest to every ratio wanted, not the fastest: a faster float file twice the size loses.
+    # The file meeting most parts of P4, not the fastest: a faster float file twice the size loses.
     rows[-2]["files"]["float"] = {"latency_us": 1.9, "size_bytes": 30_000, "agrees": True}
     assert "(float-sparse, error 2.30%)" in {v["name"]: v for v in frontier.targets(rows)}["P4 float"]["text"]
     assert frontier.targets([r for r in rows if r["method"] != "tfmot"]) == []
