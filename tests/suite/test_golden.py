@@ -279,3 +279,25 @@ def test_the_mismatch_table_exactly():
         "equal",
         "drift",
     ]
+
+
+def test_the_mismatch_table_orders_claims_by_scenario_and_drift_by_scenario_seed_epoch():
+    claims = [
+        compare.Mismatch(name, None, 9, "c: median of 3 seeds", 0.5, 0.125, "sparsity > 0.3", "claim")
+        for name in ("z", "a")
+    ]
+    drift = [
+        compare.Mismatch("b", 1, 1, "sparsity", 0.5, 0.6, "±0.02", "drift"),
+        compare.Mismatch("b", 1, 0, "sparsity", 0.5, 0.7, "±0.02", "drift"),  # the first epoch: its row
+        compare.Mismatch("a", 5, 4, "a_metric", 0.5, 0.6, "±0.02", "drift"),
+        compare.Mismatch("a", 5, 2, "z_metric", 0.5, 0.6, "±0.02", "drift"),
+    ]
+    rows = [line.split()[:4] for line in compare.mismatch_table([*drift, *claims]).splitlines()[2:]]
+    assert rows == [
+        ["a", "-", "9", "c:"],
+        ["z", "-", "9", "c:"],
+        ["a", "5", "2", "z_metric"],  # scenario, then seed, then the first epoch
+        ["a", "5", "4", "a_metric"],
+        ["b", "1", "0", "sparsity"],
+    ]
+    assert "0.7000" in compare.mismatch_table(drift).splitlines()[-1]
