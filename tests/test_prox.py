@@ -385,3 +385,18 @@ def test_integer_input_thresholds_in_float():
     got = soft_threshold(np.array([3, -1, 5]), 1.5)
     np.testing.assert_array_equal(got, [1.5, 0.0, 3.5])
     assert got.dtype == np.float64
+
+
+# -- mutation survivors (tox -e mutation) --------------------------------------------------------
+
+
+def test_soft_threshold_keeps_the_weights_dtype_with_a_python_threshold():
+    assert soft_threshold(np.array([0.5, -2.0], np.float32), 1.0).dtype == np.float32
+    assert soft_threshold(np.array([0.5, -2.0], np.float16), 1.0).dtype == np.float16
+
+
+def test_proximal_adagrad_update_without_l1_is_plain_adagrad():
+    var, accum, grad = np.array([0.5, -0.25]), np.array([0.1, 0.1]), np.array([0.2, -0.4])
+    new_var, new_accum = prox.proximal_adagrad_update(var, accum, grad, 0.1)
+    np.testing.assert_allclose(new_accum, accum + grad**2)
+    np.testing.assert_allclose(new_var, var - 0.1 * grad / np.sqrt(accum + grad**2))

@@ -177,3 +177,47 @@ def test_a_weight_equal_to_epsilon_in_its_dtype_is_zero_and_the_next_one_up_is_n
 
 def test_integer_weights_compare_in_float64():
     assert count_nonzero({"w": np.array([0, 1, -2, 0], np.int32)}, 1.0)["w"]["numNz"] == 1
+
+
+# -- mutation survivors (tox -e mutation): what the earlier tests left unchecked ----------------
+
+
+@pytest.mark.parametrize("value", ["weights", b"weights", 3])
+def test_what_is_not_weights_is_refused_naming_what_it_takes(value):
+    with pytest.raises(
+        TypeError, match=rf"^count_nonzero takes a model, an iterable of variables, .*got {type(value).__name__}$"
+    ):
+        count_nonzero(value)
+
+
+def test_weights_that_are_not_numbers_are_refused_naming_the_variable_and_dtype():
+    with pytest.raises(TypeError, match=r"^w: weights of dtype <U1 are not numbers$"):
+        count_nonzero({"w": np.array(["a", "b"])})
+
+
+def test_a_diverged_model_is_told_what_to_lower():
+    with pytest.raises(
+        NonFiniteWeightsError,
+        match=r"^k: 1 of 2 weights are NaN or infinite; .*lower the learning rate or the L1 strength\)$",
+    ):
+        count_nonzero({"k": np.array([1.0, np.nan])})
+
+
+def test_model_sparsity_uses_the_epsilon_it_is_given():
+    weights = {"k": np.array([0.0, 0.005, 0.5, 1.0])}
+    assert model_sparsity(weights) == 0.25 and model_sparsity(weights, epsilon=0.01) == 0.5
+
+
+def test_the_table_exactly_numbers_right_aligned_and_an_empty_variable_without_a_fraction():
+    counts = {
+        "dense/kernel": {"num": 1000, "numNz": 5},
+        "e": {"num": 0, "numNz": 0},
+        "total": {"num": 1000, "numNz": 5},
+    }
+    assert sparsity.format_table(counts).splitlines() == [
+        "variable      numNz   num  sparsity",
+        "------------  -----  ----  --------",
+        "dense/kernel      5  1000    99.50%",
+        "e                 0     0         -",
+        "total             5  1000    99.50%",
+    ]

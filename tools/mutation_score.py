@@ -11,6 +11,8 @@ timeout (measured: ``mismatch_table``'s default ``limit=40`` changed to 41
 timed-out mutant is run again here, in a fresh process, against the whole test
 selection of ``[tool.mutmut]``: a failing test kills it, passing tests make it
 a survivor, and only a run past ``--recheck-seconds`` stays a timeout.
+``--recheck-survivors`` does the same for the survivors, with the tests as
+they are now (copied into ``mutants/``): for tests written after the run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import collections
 import concurrent.futures
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -57,11 +60,15 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recheck-seconds", type=float, default=300.0, help="wall time per timed-out mutant")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--recheck-survivors", action="store_true", help="with the tests as they are now")
     args = parser.parse_args(argv)
     status = mutmut_status()
-    timeouts = sorted(name for name, state in status.items() if state == "timeout")
+    states = ("timeout", "survived") if args.recheck_survivors else ("timeout",)
+    timeouts = sorted(name for name, state in status.items() if state in states)
+    if args.recheck_survivors:
+        shutil.copytree(ROOT / "tests", ROOT / "mutants" / "tests", dirs_exist_ok=True)
     if timeouts:
-        print(f"rechecking {len(timeouts)} mutants mutmut timed out, in fresh processes ...", flush=True)
+        print(f"rechecking {len(timeouts)} mutants ({' and '.join(states)}) in fresh processes ...", flush=True)
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
             for name, verdict in zip(timeouts, pool.map(lambda n: recheck(n, args.recheck_seconds), timeouts)):
                 status[name] = verdict

@@ -232,7 +232,7 @@ def test_a_different_number_of_epochs_is_one_mismatch_naming_the_scenario():
         2,
         1,
     )
-    assert found.row() == ["s", "3", "-", "epochs", "2", "1", "equal", "drift"]
+    assert found.row() == ["s", "3", "-", "epochs", "2", "1", "equal", "drift"] and found.kind == "drift"
 
 
 def test_tolerances_as_recorded_in_golden_files():
@@ -301,3 +301,16 @@ def test_the_mismatch_table_orders_claims_by_scenario_and_drift_by_scenario_seed
         ["b", "1", "0", "sparsity"],
     ]
     assert "0.7000" in compare.mismatch_table(drift).splitlines()[-1]
+
+
+def test_the_mismatch_table_orders_seeds_within_a_scenario_and_cuts_at_its_limit():
+    drift = [
+        compare.Mismatch("s", 2, 0, "a", 0.5, 0.6, "±0.02", "drift"),
+        compare.Mismatch("s", 1, 5, "z", 0.5, 0.6, "±0.02", "drift"),
+        compare.Mismatch("s", 0, 7, "y", 0.5, 0.6, "±0.02", "drift"),
+    ]
+    rows = [line.split()[:4] for line in compare.mismatch_table(drift).splitlines()[2:]]
+    assert rows == [["s", "0", "7", "y"], ["s", "1", "5", "z"], ["s", "2", "0", "a"]]
+    many = [compare.Mismatch("s", seed, 0, "m", 0.5, 0.6, "±0.02", "drift") for seed in range(41)]
+    assert compare.mismatch_table(many).splitlines()[-1] == "... and 1 more rows"  # 40 by default
+    assert len(compare.mismatch_table(many[:40]).splitlines()) == 42  # exactly the limit: no "more" line
