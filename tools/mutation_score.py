@@ -12,7 +12,8 @@ timed-out mutant is run again here, in a fresh process, against the whole test
 selection of ``[tool.mutmut]``: a failing test kills it, passing tests make it
 a survivor, and only a run past ``--recheck-seconds`` stays a timeout.
 ``--recheck-survivors`` does the same for the survivors, with the tests as
-they are now (copied into ``mutants/``): for tests written after the run.
+they are now (copied into ``mutants/``): for tests written after the run;
+``--run-unchecked`` for the mutants the run did not reach (stopped early).
 """
 
 from __future__ import annotations
@@ -61,9 +62,11 @@ def main(argv=None) -> int:
     parser.add_argument("--recheck-seconds", type=float, default=300.0, help="wall time per timed-out mutant")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--recheck-survivors", action="store_true", help="with the tests as they are now")
+    parser.add_argument("--run-unchecked", action="store_true", help="run the mutants mutmut did not reach")
     args = parser.parse_args(argv)
     status = mutmut_status()
     states = ("timeout", "survived") if args.recheck_survivors else ("timeout",)
+    states += ("not checked",) if args.run_unchecked else ()
     timeouts = sorted(name for name, state in status.items() if state in states)
     if args.recheck_survivors:
         shutil.copytree(ROOT / "tests", ROOT / "mutants" / "tests", dirs_exist_ok=True)
