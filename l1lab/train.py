@@ -169,16 +169,21 @@ class Run:
         self.model = setup.model
         self.optimizer = setup.optimizer
         self.jit_compile, self.compilation = choose_compilation(self.model.trainable_variables, setup.method.device_ops)
-        self.loop = CompiledLoop(
-            self.model,
-            self.optimizer,
-            self.data.x_train,
-            self.data.y_train,
-            batch_size=config.batch_size,
-            jit_compile=self.jit_compile,
-        )
+        self.loop = self._compiled_loop(self.data.x_train, self.data.y_train)
         self.x_test = tf.convert_to_tensor(self.data.x_test, tf.float32)
         self.y_test = tf.convert_to_tensor(self.data.y_test, tf.int32)
+
+    def _compiled_loop(self, x_train, y_train, **finetuning) -> CompiledLoop:
+        """The run's model and current optimizer in a :class:`CompiledLoop` (``masks``, ``penalties``)."""
+        return CompiledLoop(
+            self.model,
+            self.optimizer,
+            x_train,
+            y_train,
+            batch_size=self.config.batch_size,
+            jit_compile=self.jit_compile,
+            **finetuning,
+        )
 
     def args(self) -> dict:
         return {
@@ -234,16 +239,7 @@ class Run:
             finetune_lib.hold_zeros(variables, masks)
         if epoch == 0:
             self.optimizer = finetune_lib.make_optimizer(config.learning_rate, variables)
-            self.loop = CompiledLoop(
-                self.model,
-                self.optimizer,
-                self.loop.x_train,
-                self.loop.y_train,
-                batch_size=config.batch_size,
-                jit_compile=self.jit_compile,
-                masks=masks,
-                penalties=False,
-            )
+            self.loop = self._compiled_loop(self.loop.x_train, self.loop.y_train, masks=masks, penalties=False)
         elif config.target_sparsity is not None:
             self.loop.set_masks(masks)
         holding = (
