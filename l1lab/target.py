@@ -28,7 +28,7 @@ the target (to one weight) when the method's phase stayed below it.
 
 Measured (proximal SGD, learning rate 0.1, ``--l1 1e-4``, 20 epochs of which 10
 fine-tune, MNIST's standard split, pixels / 255, seed 0): 90% sparsity at
-2.06% test error; the earlier design (an L1 strength steered up to reach the
+2.02% test error; the earlier design (an L1 strength steered up to reach the
 target, completed at once) gave 5.82%.
 
 References:
