@@ -209,6 +209,9 @@ class TrainConfig:
     finetune_epochs: int = 0
     # Reach this sparsity while fine-tuning, pruning by magnitude on a schedule (l1lab.target).
     target_sparsity: float | None = None
+    # Reach this many multiply-adds of the compacted model while fine-tuning, removing whole
+    # input features and units on a schedule (l1lab.budget).
+    target_multiply_adds: int | None = None
     # The article's flag this run was asked for by (``"regL1Try3"``), if any: a label.
     article_flag: str | None = None
 
@@ -233,6 +236,8 @@ class TrainConfig:
             )
         if self.target_sparsity is not None:
             self._validate_target()
+        if self.target_multiply_adds is not None:
+            self._validate_budget()
         if not _is_int(self.seed) or not 0 <= self.seed <= INT_LIMITS["seed"]:
             raise ValueError(
                 f"`seed` needs to be an integer from 0 to {INT_LIMITS['seed']}. Received: seed={self.seed!r}"
@@ -253,6 +258,20 @@ class TrainConfig:
         if not 1 <= self.finetune_epochs < self.epochs:
             raise ValueError(
                 "a target sparsity is reached while fine-tuning, after at least one epoch of the method: "
+                f"1 <= finetune_epochs < epochs. Received: finetune_epochs={self.finetune_epochs}, "
+                f"epochs={self.epochs}"
+            )
+
+    def _validate_budget(self) -> None:
+        budget = self.target_multiply_adds
+        if not _is_int(budget) or budget < 1:
+            raise ValueError(
+                "`target_multiply_adds` needs to be a whole number of multiply-adds >= 1 (the compacted "
+                f"model's cost per example). Received: target_multiply_adds={budget!r}"
+            )
+        if not 1 <= self.finetune_epochs < self.epochs:
+            raise ValueError(
+                "a multiply-add budget is reached while fine-tuning, after at least one epoch of the method: "
                 f"1 <= finetune_epochs < epochs. Received: finetune_epochs={self.finetune_epochs}, "
                 f"epochs={self.epochs}"
             )
@@ -281,6 +300,7 @@ class TrainConfig:
             "epsilonZero": self.epsilon,
             "finetuneEpochs": self.finetune_epochs,
             "targetSparsity": self.target_sparsity,
+            "targetMultiplyAdds": self.target_multiply_adds,
             "articleFlag": self.article_flag,
         }
 
@@ -312,7 +332,8 @@ COMPUTED_ARGS = (
     "groupUnits",
     "split",  # which images train and test (added later: default "article")
     "finetuneEpochs",  # fine-tuning with the zeros held fixed (added later: default 0)
-    "targetSparsity",  # the strength steered to a sparsity (added later: default None)
+    "targetSparsity",  # pruned by magnitude to a sparsity (added later: default None)
+    "targetMultiplyAdds",  # whole features and units pruned to a budget (added later: default None)
 )
 
 

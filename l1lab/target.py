@@ -48,7 +48,7 @@ from l1lab._compat import tf_variable
 from l1lab._names import is_bias, variable_name
 from l1lab.sparsity import EPSILON_ZERO, _threshold_for
 
-__all__ = ["POWER", "complete_by_magnitude", "holding_epochs", "scheduled_sparsity"]
+__all__ = ["POWER", "complete_by_magnitude", "holding_epochs", "scheduled"]
 
 POWER = 3  # the schedule's exponent (Zhu and Gupta's, and TF-MOT's PolynomialDecay default)
 
@@ -58,12 +58,12 @@ def holding_epochs(finetune_epochs: int) -> int:
     return max(1, finetune_epochs // 3)
 
 
-def scheduled_sparsity(target: float, start: float, epoch: int, finetune_epochs: int) -> float:
-    """The sparsity wanted before fine-tuning epoch ``epoch`` (from 0).
+def scheduled(target: float, start: float, epoch: int, finetune_epochs: int) -> float:
+    """The sparsity (or multiply-adds, :mod:`l1lab.budget`) wanted before fine-tuning epoch ``epoch`` (from 0).
 
     Args:
-      target: the target sparsity :math:`S`.
-      start: the sparsity when fine-tuning began, :math:`s_0`.
+      target: the target sparsity :math:`S` (or budget).
+      start: the sparsity (or compacted multiply-adds) when fine-tuning began, :math:`s_0`.
       epoch: the fine-tuning epoch :math:`k`, ``0 <= k < N``.
       finetune_epochs: :math:`N >= 1`.
 

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
+
+from l1lab import budget as budget_lib
 from l1lab import data as data_lib
 from l1lab import events as events_lib
 from l1lab import finetune as finetune_lib
 from l1lab import methods as methods_lib
+from l1lab import model as model_lib
 from l1lab import sparsity
 from l1lab import target as target_lib
-from l1lab._compat import tf, tf_variable, versions
+from l1lab._compat import keras, tf, tf_variable, versions
 from l1lab.config import TrainConfig
 
 __all__ = ["CompiledLoop", "Run", "TrainConfig", "choose_compilation", "epoch_orders", "train"]
@@ -146,9 +150,12 @@ class Run:
     (:mod:`l1lab.finetune`): the zeros of the method's phase held fixed, plain
     SGD without penalty, its learning rate decaying at the end; with
     ``config.target_sparsity`` they also prune by magnitude on a schedule
-    until the target is reached (:mod:`l1lab.target`). Each fine-tuning
-    epoch's event carries its ``learningRate``, and with a target the
-    ``completedByMagnitude`` weights zeroed before it.
+    until the target is reached (:mod:`l1lab.target`); with
+    ``config.target_multiply_adds`` they remove whole input features and units
+    on a schedule until the compacted model fits the budget
+    (:mod:`l1lab.budget`). Each fine-tuning epoch's event carries its
+    ``learningRate``, with a target the ``completedByMagnitude`` weights zeroed
+    before it, with a budget the ``removedByBudget`` features and units.
     """
 
     def __init__(self, config: TrainConfig, data: data_lib.MnistSplit | None = None, *, data_dir=None):
@@ -225,33 +232,59 @@ class Run:
         variables = self.model.trainable_variables
         config = self.config
         record = {}
+        pruning = config.target_sparsity is not None or config.target_multiply_adds is not None
+        if config.target_multiply_adds is not None:
+            record["removedByBudget"] = self.prune_to_budget(epoch)
         if config.target_sparsity is not None:
             if epoch == 0:
                 self.finetune_start = sparsity.fraction_zero(
                     sparsity.count_nonzero(self.model, config.epsilon)[sparsity.TOTAL]
                 )
-            wanted = target_lib.scheduled_sparsity(
+            wanted = target_lib.scheduled(
                 config.target_sparsity, self.finetune_start, epoch, config.finetune_epochs
             )
             record["completedByMagnitude"] = target_lib.complete_by_magnitude(variables, wanted, config.epsilon)
-        if epoch == 0 or config.target_sparsity is not None:
+        if epoch == 0 or pruning:
             masks = finetune_lib.zero_masks(variables, config.epsilon)
             finetune_lib.hold_zeros(variables, masks)
         if epoch == 0:
             self.optimizer = finetune_lib.make_optimizer(config.learning_rate, variables)
             self.loop = self._compiled_loop(self.loop.x_train, self.loop.y_train, masks=masks, penalties=False)
-        elif config.target_sparsity is not None:
+        elif pruning:
             self.loop.set_masks(masks)
-        holding = (
-            config.finetune_epochs
-            if config.target_sparsity is None
-            else target_lib.holding_epochs(config.finetune_epochs)
-        )
+        holding = target_lib.holding_epochs(config.finetune_epochs) if pruning else config.finetune_epochs
         record["learningRate"] = finetune_lib.learning_rate(
             config.learning_rate, epoch, config.finetune_epochs, holding
         )
         self.optimizer.learning_rate = record["learningRate"]
         return record
+
+    # Training inputs the budget's energies are measured on: enough for a stable mean square,
+    # few enough to cost little next to an epoch.
+    ENERGY_SAMPLE = 4096
+
+    def prune_to_budget(self, epoch: int) -> dict:
+        """Removes the features and units fine-tuning epoch ``epoch``'s budget asks for (:mod:`l1lab.budget`).
+
+        Returns:
+          ``{"inputs": n, "units": [n, ...], "multiplyAdds": m}``: what it removed
+          and the compacted cost after.
+        """
+        config = self.config
+        layers = [layer for layer in self.model.layers if isinstance(layer, keras.layers.Dense)]
+        weights = model_lib.dense_weights(self.model)
+        if epoch == 0:
+            self.budget_start = budget_lib.compacted_multiply_adds([k for k, _ in weights], config.epsilon)
+        wanted = target_lib.scheduled(config.target_multiply_adds, self.budget_start, epoch, config.finetune_epochs)
+        sample = self.loop.x_train[: self.ENERGY_SAMPLE].numpy()
+        activations = [lambda z, f=layer.activation: np.asarray(f(tf.constant(z))) for layer in layers]
+        energies = budget_lib.activation_energy(weights, sample, activations)
+        pruned, removed = budget_lib.prune_to_budget(weights, energies, int(wanted), config.epsilon)
+        for layer, (kernel, bias) in zip(layers, pruned):  # the arrays keep the variables' dtypes
+            tf_variable(layer.kernel).assign(kernel)
+            tf_variable(layer.bias).assign(bias)
+        after = budget_lib.compacted_multiply_adds([k for k, _ in pruned], config.epsilon)
+        return {"inputs": removed.inputs, "units": list(removed.units), "multiplyAdds": after}
 
 
 def train(config: TrainConfig, data: data_lib.MnistSplit | None = None, **kwargs):

@@ -17,7 +17,7 @@ def config(**overrides):
 
 def test_the_schedule_is_cubic_from_the_start_to_the_target_then_flat():
     # N = 9: H = 3 holding epochs, P = 6 pruning epochs; s_k = S + (s0 - S)(1 - (k+1)/6)^3.
-    wanted = [target.scheduled_sparsity(0.9, 0.3, k, 9) for k in range(9)]
+    wanted = [target.scheduled(0.9, 0.3, k, 9) for k in range(9)]
     expected = [0.9 - 0.6 * (1 - (k + 1) / 6) ** 3 for k in range(6)] + [0.9] * 3
     assert wanted == pytest.approx(expected, rel=1e-12)
     assert wanted[5] == 0.9 and all(a < b for a, b in zip(wanted[:6], wanted[1:6]))
@@ -28,7 +28,7 @@ def test_the_schedule_is_cubic_from_the_start_to_the_target_then_flat():
 def test_a_third_of_finetuning_holds_the_final_zeros(finetune_epochs, holding):
     assert target.holding_epochs(finetune_epochs) == holding
     pruning = finetune_epochs - holding
-    assert target.scheduled_sparsity(0.9, 0.2, max(0, pruning - 1), finetune_epochs) == 0.9
+    assert target.scheduled(0.9, 0.2, max(0, pruning - 1), finetune_epochs) == 0.9
 
 
 def test_completion_zeros_the_smallest_kernel_weights_never_a_bias():
@@ -58,7 +58,7 @@ def test_a_run_prunes_on_its_schedule_reaches_its_target_and_holds_it(tiny_split
     assert all(e["completedByMagnitude"] > 0 for e in measures[4:8])  # epochs 0..3 of fine-tuning prune
     assert [e["completedByMagnitude"] for e in measures[8:]] == [0, 0]  # the holding epochs do not
     for k, s in enumerate(sparsities[4:]):
-        assert s >= target.scheduled_sparsity(0.8, start, k, 6) - 1e-12
+        assert s >= target.scheduled(0.8, start, k, 6) - 1e-12
     assert all(0.8 <= s <= 0.8 + 1e-3 for s in sparsities[7:]), sparsities  # reached and held
     assert run.loop.train_epoch.experimental_get_tracing_count() == 1  # new masks, same compiled epoch
     assert events[0]["args"]["targetSparsity"] == 0.8

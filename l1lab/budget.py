@@ -1,0 +1,161 @@
+r"""Reaching a multiply-add budget: gradual structured pruning of input features and units.
+
+On an edge device a Dense stack costs what its compacted shape costs
+(:mod:`l1lab.edge.compact`): ``kept inputs x units_0 + units_0 x units_1 + ...``
+multiply-adds, whatever scattered zeros stay inside. Scattered zeros hardly
+speed up a batch-1 forward pass; whole input features and units do. With a
+budget :math:`B` of multiply-adds the fine-tuning epochs of a run
+(:mod:`l1lab.finetune`) remove whole groups, on the cubic schedule of
+:mod:`l1lab.target`, from the compacted cost :math:`m_0` the method's phase
+ended with down to :math:`B`:
+
+.. math::
+
+   m_k = B + (m_0 - B) \Bigl(1 - \frac{k + 1}{P}\Bigr)^3
+
+Which groups go: each group :math:`g` (an input feature, or a hidden unit) feeds
+the next layer's pre-activations through its outgoing row :math:`w_g` of the
+next kernel. Its share of that layer's input energy on a sample of training
+inputs,
+
+.. math::
+
+   e_g = \frac{\mathbb{E}[a_g^2] \, \lVert w_g \rVert_2^2}
+              {\sum_{h \in \text{layer}} \mathbb{E}[a_h^2] \, \lVert w_h \rVert_2^2},
+
+where :math:`a_g` is the feature's value or the unit's activation, is its
+importance; removing it saves :math:`c_g` multiply-adds (a feature: the first
+layer's kept units; a unit: its kept inputs plus the next layer's kept units).
+Groups are removed greedily, the smallest :math:`e_g / c_g` first, costs
+updated as widths shrink, until the compacted cost is within the scheduled
+budget. A removed group's weights (its row, and a unit's column and bias) are
+set to zero, so :mod:`l1lab.finetune` holds them there and
+:func:`l1lab.edge.compact.compact` drops them. No layer loses its last unit.
+
+The energy share is scale-free: a ReLU unit whose incoming weights are scaled
+by :math:`c` and outgoing ones by :math:`1/c` computes the same function and
+keeps its :math:`e_g`.
+
+References:
+  Wen, Wu, Wang, Chen and Li, "Learning Structured Sparsity in Deep Neural
+  Networks", NeurIPS 2016 (removing whole units and features).
+  Luo, Wu and Lin, "ThiNet: A Filter Level Pruning Method for Deep Neural
+  Network Compression", ICCV 2017 (choosing by the next layer's inputs).
+  Zhu and Gupta, 2017 (the cubic schedule; :mod:`l1lab.target`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from l1lab.edge.structure import dead_structure, multiply_adds
+
+__all__ = ["Removed", "activation_energy", "compacted_multiply_adds", "prune_to_budget"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Removed:
+    """What :func:`prune_to_budget` removed: input features, and units per hidden layer."""
+
+    inputs: int
+    units: tuple[int, ...]
+
+    @property
+    def groups(self) -> int:
+        return self.inputs + sum(self.units)
+
+
+def compacted_multiply_adds(kernels: Sequence[np.ndarray], epsilon: float) -> int:
+    """Multiply-adds of the compacted stack (:func:`l1lab.edge.structure.summary`'s ``multiply_adds``)."""
+    structure = dead_structure(kernels, epsilon)
+    return multiply_adds(structure.widths(), int(structure.inputs.sum()))
+
+
+def activation_energy(weights: Sequence[tuple], x: np.ndarray, activations: Sequence) -> list[np.ndarray]:
+    r"""Mean squared input of each layer, :math:`\mathbb{E}[a_g^2]` per feature or unit, on ``x``.
+
+    Args:
+      weights: ``[(kernel, bias), ...]`` input side first (NumPy).
+      x: a sample of inputs, ``(n, input_dim)``.
+      activations: each layer's activation, a callable on NumPy arrays.
+
+    Returns:
+      One array per layer: entry ``l`` has one value per input of layer ``l``
+      (the features for ``l = 0``, layer ``l - 1``'s units after).
+    """
+    energies = []
+    a = np.asarray(x, np.float64)
+    for (kernel, bias), activation in zip(weights, activations):
+        energies.append(np.mean(a * a, axis=0))
+        a = np.asarray(activation(a @ np.asarray(kernel, np.float64) + np.asarray(bias, np.float64)))
+    return energies
+
+
+def prune_to_budget(
+    weights: Sequence[tuple], energies: Sequence[np.ndarray], budget: int, epsilon: float
+) -> tuple[list[tuple], Removed]:
+    """Removes whole input features and hidden units until the compacted stack fits ``budget``.
+
+    Args:
+      weights: ``[(kernel, bias), ...]`` of a Dense stack, input side first (NumPy).
+      energies: :func:`activation_energy` of these weights on a sample of inputs.
+      budget: the multiply-adds allowed after compaction (>= 0).
+      epsilon: weights with ``|w| <= epsilon`` count as zero.
+
+    Returns:
+      ``(weights, removed)``: new arrays (the inputs are not changed), with
+      every removed group's weights set to zero. The budget is met unless only
+      one unit per layer and one feature are left.
+
+    Raises:
+      ValueError: a negative budget, or energies that do not match the layers.
+    """
+    if budget < 0:
+        raise ValueError(f"`budget` needs to be >= 0 multiply-adds. Received: budget={budget!r}")
+    if len(energies) != len(weights):
+        raise ValueError(f"`energies` needs one array per layer ({len(weights)}). Received: {len(energies)}")
+    kernels = [np.array(k, copy=True) for k, _ in weights]
+    biases = [np.array(b, copy=True) for _, b in weights]
+    structure = dead_structure(kernels, epsilon)
+    # keep[l]: the kept inputs of layer l (keep[0] the features, keep[l] layer l-1's units);
+    # the output layer's units always stay.
+    keep = [structure.inputs.copy(), *[u.copy() for u in structure.units[:-1]]]
+    widths = [int(k.sum()) for k in keep] + [kernels[-1].shape[1]]
+    removed = [0] * len(keep)
+    if multiply_adds(widths[1:], widths[0]) <= budget:
+        return list(zip(kernels, biases)), Removed(0, tuple(removed[1:]))
+    share = []
+    for layer, kept in enumerate(keep):
+        next_units = keep[layer + 1] if layer + 1 < len(keep) else np.ones(widths[-1], bool)
+        rows = kernels[layer][:, next_units].astype(np.float64)
+        energy = np.asarray(energies[layer], np.float64) * np.sum(rows * rows, axis=1)
+        energy = np.where(kept, energy, 0.0)
+        total = energy.sum()
+        share.append(energy / total if total > 0 else energy)
+    while multiply_adds(widths[1:], widths[0]) > budget:
+        best = None
+        for layer, kept in enumerate(keep):
+            if widths[layer] <= 1:
+                continue
+            # Saved multiply-adds: a feature feeds layer 0's units; a unit of layer l-1 also reads
+            # layer l-1's inputs.
+            cost = widths[layer + 1] + (widths[layer - 1] if layer else 0)
+            candidates = np.flatnonzero(kept)
+            ratios = share[layer][candidates] / cost
+            i = int(np.argmin(ratios))
+            if best is None or ratios[i] < best[0]:
+                best = (ratios[i], layer, int(candidates[i]))
+        if best is None:
+            break
+        _, layer, index = best
+        keep[layer][index] = False
+        widths[layer] -= 1
+        removed[layer] += 1
+        kernels[layer][index, :] = 0
+        if layer:
+            kernels[layer - 1][:, index] = 0
+            biases[layer - 1][index] = 0
+    return list(zip(kernels, biases)), Removed(removed[0], tuple(removed[1:]))

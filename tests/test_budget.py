@@ -1,0 +1,152 @@
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from l1lab import budget, train
+from l1lab import config as config_lib
+from l1lab.config import MethodOptions
+from l1lab.edge.structure import dead_structure, multiply_adds
+
+RELU = [lambda z: np.maximum(z, 0), lambda z: np.maximum(z, 0), lambda z: z]
+
+
+def stack(seed=0, widths=(6, 4, 3, 2)):
+    rng = np.random.default_rng(seed)
+    return [
+        (rng.normal(size=(a, b)).astype(np.float32), rng.normal(size=b).astype(np.float32))
+        for a, b in zip(widths, widths[1:])
+    ]
+
+
+def test_energy_is_the_mean_square_of_each_layers_inputs():
+    weights = [(np.array([[1.0, -1.0], [2.0, 0.0]]), np.array([0.0, 1.0])), (np.array([[1.0], [1.0]]), np.zeros(1))]
+    x = np.array([[1.0, 0.0], [3.0, 1.0]])
+    energies = budget.activation_energy(weights, x, [lambda z: np.maximum(z, 0), lambda z: z])
+    # layer 1's inputs: relu([1, 0], [5, -2]) = [1, 0], [5, 0]
+    np.testing.assert_allclose(energies[0], [5.0, 0.5])
+    np.testing.assert_allclose(energies[1], [13.0, 0.0])
+
+
+def test_the_cheapest_least_used_group_goes_first_by_hand():
+    # 3 features -> 2 units -> 1 output: 3*2 + 2*1 = 8 multiply-adds.
+    w0 = np.array([[1.0, 1.0], [0.1, 0.1], [2.0, 2.0]], np.float32)
+    w1 = np.array([[1.0], [1.0]], np.float32)
+    weights = [(w0, np.zeros(2, np.float32)), (w1, np.zeros(1, np.float32))]
+    energies = [np.ones(3), np.ones(2)]
+    # feature shares 2/10.02, 0.02/10.02, 8/10.02 per 2 multiply-adds; units 1/2 each per 3 + 1.
+    pruned, removed = budget.prune_to_budget(weights, energies, 6, 1e-5)
+    assert removed == budget.Removed(inputs=1, units=(0,))
+    np.testing.assert_array_equal(pruned[0][0][1], [0, 0])  # feature 1's row
+    np.testing.assert_array_equal(pruned[0][0][[0, 2]], w0[[0, 2]])
+    assert w0[1, 0] == np.float32(0.1)  # the caller's arrays are not changed
+
+
+def test_a_unit_goes_with_its_column_row_and_bias():
+    w0 = np.ones((2, 3), np.float32)
+    w1 = np.array([[1.0], [0.01], [1.0]], np.float32)
+    weights = [(w0, np.ones(3, np.float32)), (w1, np.ones(1, np.float32))]
+    pruned, removed = budget.prune_to_budget(weights, [np.ones(2), np.ones(3)], 7, 1e-5)
+    assert removed == budget.Removed(inputs=0, units=(1,))
+    assert not pruned[0][0][:, 1].any() and pruned[0][1][1] == 0 and pruned[1][0][1, 0] == 0
+    assert budget.compacted_multiply_adds([k for k, _ in pruned], 1e-5) == 2 * 2 + 2 * 1
+
+
+def test_a_met_budget_changes_nothing():
+    weights = stack()
+    pruned, removed = budget.prune_to_budget(weights, [np.ones(6), np.ones(4), np.ones(3)], 6 * 4 + 4 * 3 + 3 * 2, 0)
+    assert removed.groups == 0
+    for (k, b), (k2, b2) in zip(weights, pruned):
+        np.testing.assert_array_equal(k, k2)
+        np.testing.assert_array_equal(b, b2)
+
+
+def test_no_layer_loses_its_last_unit():
+    pruned, removed = budget.prune_to_budget(stack(), [np.ones(6), np.ones(4), np.ones(3)], 0, 0)
+    structure = dead_structure([k for k, _ in pruned], 0)
+    assert structure.inputs.sum() == 1 and structure.widths() == [1, 1, 2]
+    assert removed == budget.Removed(inputs=5, units=(3, 2))
+
+
+@given(
+    seed=st.integers(0, 2**16),
+    budget_value=st.integers(0, 60),
+    scale=st.floats(0.1, 10.0),
+)
+def test_the_budget_is_met_and_relu_rescaling_changes_no_choice(seed, budget_value, scale):
+    weights = stack(seed)
+    x = np.random.default_rng(seed + 1).uniform(0, 1, (16, 6))
+    pruned, removed = budget.prune_to_budget(weights, budget.activation_energy(weights, x, RELU), budget_value, 0)
+    structure = dead_structure([k for k, _ in pruned], 0)
+    cost = multiply_adds(structure.widths(), int(structure.inputs.sum()))
+    assert cost <= max(budget_value, 1 * 1 + 1 * 1 + 1 * 2)
+    # Scaling a ReLU layer's incoming weights and bias by c and its outgoing ones by 1/c computes
+    # the same function: the energy shares, and so the removed groups, do not change.
+    (k0, b0), (k1, b1), last = weights
+    rescaled = [(k0, b0), (k1 * scale, b1 * scale), (last[0] / scale, last[1])]
+    again, removed_again = budget.prune_to_budget(
+        rescaled, budget.activation_energy(rescaled, x, RELU), budget_value, 0
+    )
+    assert removed_again == removed
+    for (a, _), (b, _) in zip(pruned, again):
+        np.testing.assert_array_equal(a == 0, b == 0)
+
+
+def test_refusals_name_the_problem():
+    with pytest.raises(ValueError, match="`budget` needs to be >= 0"):
+        budget.prune_to_budget(stack(), [np.ones(6), np.ones(4), np.ones(3)], -1, 0)
+    with pytest.raises(ValueError, match="`energies` needs one array per layer"):
+        budget.prune_to_budget(stack(), [np.ones(6)], 10, 0)
+
+
+def config(**overrides):
+    base = dict(epochs=6, finetune_epochs=3, num_samples=64, batch_size=32, learning_rate=0.05, shuffle_buffer=64)
+    base.update(method="proximal-sgd", options=MethodOptions(l1=1e-4), target_multiply_adds=2000, seed=0)
+    return train.TrainConfig(**{**base, **overrides})
+
+
+def test_a_run_removes_groups_on_its_schedule_and_fits_its_budget(tiny_split):
+    run = train.Run(config(), tiny_split())
+    events = list(run.events())
+    finetuning = events[4:]
+    removed = [e["removedByBudget"] for e in finetuning]
+    assert removed[0]["inputs"] + sum(removed[0]["units"]) > 0
+    assert [r["multiplyAdds"] for r in removed][-1] <= 2000
+    costs = [r["multiplyAdds"] for r in removed]
+    assert costs == sorted(costs, reverse=True)
+    assert removed[-1]["inputs"] == 0 and removed[-1]["units"] == [0, 0]  # the holding epoch
+    weights = [layer.kernel.numpy() for layer in run.model.layers if hasattr(layer, "kernel")]
+    assert budget.compacted_multiply_adds(weights, 1e-5) <= 2000
+    assert run.loop.train_epoch.experimental_get_tracing_count() == 1
+    assert events[0]["args"]["targetMultiplyAdds"] == 2000
+
+
+def test_a_budget_and_a_sparsity_target_together(tiny_split):
+    events = list(train.Run(config(target_sparsity=0.97), tiny_split()).events())
+    total = events[-1]["num_nonzero"]["total"]
+    assert 1 - total["numNz"] / total["num"] >= 0.97
+    assert events[-1]["removedByBudget"]["multiplyAdds"] <= 2000
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"target_multiply_adds": 0}, "whole number of multiply-adds >= 1"),
+        ({"target_multiply_adds": 1.5}, "whole number of multiply-adds >= 1"),
+        ({"target_multiply_adds": True}, "whole number of multiply-adds >= 1"),
+        ({"finetune_epochs": 0}, "1 <= finetune_epochs < epochs"),
+        ({"finetune_epochs": 6}, "1 <= finetune_epochs < epochs"),
+    ],
+)
+def test_impossible_budgets_are_refused(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(config(), **overrides).validate()
+
+
+def test_the_budget_is_part_of_a_runs_identity():
+    assert config_lib.identity(config().as_args())["targetMultiplyAdds"] == 2000
+    plain = dataclasses.replace(config(), target_multiply_adds=None).as_args()
+    older = {k: v for k, v in plain.items() if k != "targetMultiplyAdds"}
+    assert config_lib.identity_differences(plain, older) == {}
