@@ -22,8 +22,9 @@ from l1lab.data import PIXEL_SCALES
 # l1lab.edge.export.FORMATS and l1lab.edge.latency's minimums, copied so that --help imports
 # no TensorFlow (tests/cli/test_edge.py checks that they agree).
 EXPORT_FORMATS = ("float", "float-sparse", "int8", "int8-sparse")
-SWEEP_METHODS = ("dense", "l1lab-group", "l1lab-l1", "ftrl", "tfmot")  # l1lab.edge.frontier.METHODS
+SWEEP_METHODS = ("dense", "l1lab-group", "l1lab-l1", "l1lab-budget", "ftrl", "tfmot")  # frontier.METHODS
 TARGET_METHODS = ("l1lab-group", "l1lab-l1", "tfmot")  # their values are target sparsities
+BUDGET_METHODS = ("l1lab-budget",)  # their values are multiply-add budgets
 MIN_ROUNDS, MIN_INVOKES = 5, 2000
 
 
@@ -79,8 +80,8 @@ def add_parsers(commands) -> None:
     sweep = commands.add_parser(
         "sweep",
         help="the frontier: l1lab's methods, TF-MOT and Ftrl over strengths and seeds; error, latency, size",
-        description="Train every method over its strengths (TF-MOT over target sparsities) and seeds on MNIST's "
-        "standard split, each point in its own process (resumable: a trained point is not trained again), then "
+        description="Train every method over its strengths, target sparsities or multiply-add budgets and seeds "
+        "on MNIST's standard split, each point in its own process (resumable: a trained point is not trained again), then "
         "compact, export, check and time every model, and write sweep.json, sweep.md and frontier.png.",
     )
     sweep.add_argument("--out-dir", required=True, metavar="DIR", help="points/, sweep.json, sweep.md, frontier.png")
@@ -97,7 +98,8 @@ def add_parsers(commands) -> None:
         default=[],
         type=_method_values,
         metavar="METHOD=V1,V2,...",
-        help="one method's target sparsities (Ftrl: L1 strengths) instead of its defaults (repeatable)",
+        help="one method's target sparsities (Ftrl: L1 strengths; l1lab-budget: multiply-add budgets) instead "
+        "of its defaults (repeatable)",
     )
     sweep.add_argument("--seeds", type=int_between(1, 100), default=3, help="seeds per point: 0..N-1 (default 3)")
     sweep.add_argument("--epochs", type=int_between(2, 10_000), default=20, help="epochs per point (default 20)")
@@ -267,6 +269,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for method, numbers in values.items():
         if method in TARGET_METHODS and not all(0 < v < 1 for v in numbers):
             raise UsageError(f"--values {method}=...: its values are target sparsities between 0 and 1, got {numbers}")
+        if method in BUDGET_METHODS and not all(v >= 1 and v == int(v) for v in numbers):
+            raise UsageError(f"--values {method}=...: its values are whole numbers of multiply-adds >= 1, got {numbers}")
     settings = frontier.SweepSettings(epochs=args.epochs, num_samples=args.num_samples)
     points = frontier.plan(methods, range(args.seeds), values)
 

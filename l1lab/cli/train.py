@@ -185,6 +185,14 @@ def add_parser(commands) -> None:
         help="with --finetune-epochs: fine-tuning prunes the smallest weights on a cubic schedule until "
         "sparsity S (0.9 for 90%%) is reached, then holds it; the method's own zeros (--l1, --group-l1) stay",
     )
+    l1.add_argument(
+        "--target-multiply-adds",
+        type=positive_int,
+        metavar="M",
+        help="with --finetune-epochs: fine-tuning removes whole input pixels and hidden units on a cubic "
+        "schedule until the compacted model (l1lab compact) costs at most M multiply-adds per example, "
+        "then holds them (combines with --target-sparsity)",
+    )
     for flag, (method, hide) in ARTICLE_FLAGS.items():
         l1.add_argument(
             f"--{flag}",
@@ -237,6 +245,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         method=method,
         finetune_epochs=args.finetune_epochs,
         target_sparsity=args.target_sparsity,
+        target_multiply_adds=args.target_multiply_adds,
         options=MethodOptions(
             l1=l1,
             l1_layers=tuple(args.l1_layer),

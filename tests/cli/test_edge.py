@@ -180,6 +180,8 @@ def test_sweep_trains_measures_and_reports_and_resumes(capsys, tmp_path):
         (["--values", "ftrl=-1"], "finite and >= 0"),
         (["--values", "tfmot=1.5"], "its values are target sparsities between 0 and 1"),
         (["--values", "l1lab-l1=0"], "its values are target sparsities between 0 and 1"),
+        (["--values", "l1lab-budget=0.5"], "its values are whole numbers of multiply-adds >= 1"),
+        (["--values", "l1lab-budget=1500.5"], "its values are whole numbers of multiply-adds >= 1"),
         (["--jobs", "0"], "argument --jobs: 0 must be >= 1"),
         (["--method", "prune"], "invalid choice: 'prune'"),
     ],
@@ -199,3 +201,4 @@ def test_sweep_methods_match_the_library():
 
     assert tuple(frontier.METHODS) == edge.SWEEP_METHODS
     assert tuple(m for m, (knob, _) in frontier.METHODS.items() if knob == "target") == edge.TARGET_METHODS
+    assert tuple(m for m, (knob, _) in frontier.METHODS.items() if knob == "budget") == edge.BUDGET_METHODS

@@ -52,6 +52,8 @@ def test_smoke_one_epoch_on_real_data(capsys, tmp_path):
         (["--data-dir", "/nonexistent/l1lab"], "not a directory"),
         (["--finetune-epochs", "-1"], "argument --finetune-epochs: -1 must be >= 0"),
         (["--target-sparsity", "90"], "argument --target-sparsity: `target_sparsity` needs to be a fraction"),
+        (["--target-multiply-adds", "0"], "argument --target-multiply-adds: 0 must be >= 1"),
+        (["--target-multiply-adds", "1e4"], "argument --target-multiply-adds: '1e4' is not an integer"),
     ],
 )
 def test_bad_arguments_exit_2(capsys, argv, message):
@@ -195,6 +197,7 @@ def test_each_method_runs_one_epoch(capsys, argv, method, hidden):
         (["--method", "proximal-sgd", "--group-units", "predictions=1e-3"], "the model's outputs"),
         (["--regL1Alt", "1e-3", "--finetune-epochs", "2"], "--finetune-epochs 2 is more than --epochs 1"),
         (["--regL1Alt", "1e-3", "--target-sparsity", "0.9"], "1 <= finetune_epochs < epochs"),
+        (["--regL1Alt", "1e-3", "--target-multiply-adds", "5000"], "1 <= finetune_epochs < epochs"),
     ],
 )
 def test_conflicting_or_impossible_methods_exit_2(capsys, argv, message):
@@ -299,3 +302,16 @@ def test_finetuning_from_the_command_line(capsys):
     assert events[0]["args"]["finetuneEpochs"] == 1
     zeros = [e["num_nonzero"]["total"]["num"] - e["num_nonzero"]["total"]["numNz"] for e in events[1:]]
     assert zeros[0] > 0 and zeros[1] >= zeros[0]  # the first epoch's zeros are held
+
+
+def test_a_multiply_add_budget_from_the_command_line(capsys):
+    code, out, err = run_cli(
+        capsys, "train", "--regL1Alt", "1e-4", "--learning-rate", "0.05", "--pixel-scale", "unit",
+        "--numEpochs", "3", "--finetune-epochs", "2", "--target-multiply-adds", "5000", "--numSamples", "300",
+        "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events[0]["args"]["targetMultiplyAdds"] == 5000
+    assert "removedByBudget" not in events[1]
+    assert events[-1]["removedByBudget"]["multiplyAdds"] <= 5000 < 784 * 64
