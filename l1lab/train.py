@@ -240,9 +240,7 @@ class Run:
                 self.finetune_start = sparsity.fraction_zero(
                     sparsity.count_nonzero(self.model, config.epsilon)[sparsity.TOTAL]
                 )
-            wanted = target_lib.scheduled(
-                config.target_sparsity, self.finetune_start, epoch, config.finetune_epochs
-            )
+            wanted = target_lib.scheduled(config.target_sparsity, self.finetune_start, epoch, config.finetune_epochs)
             record["completedByMagnitude"] = target_lib.complete_by_magnitude(variables, wanted, config.epsilon)
         if epoch == 0 or pruning:
             masks = finetune_lib.zero_masks(variables, config.epsilon)

@@ -81,8 +81,8 @@ def add_parsers(commands) -> None:
         "sweep",
         help="the frontier: l1lab's methods, TF-MOT and Ftrl over strengths and seeds; error, latency, size",
         description="Train every method over its strengths, target sparsities or multiply-add budgets and seeds "
-        "on MNIST's standard split, each point in its own process (resumable: a trained point is not trained again), then "
-        "compact, export, check and time every model, and write sweep.json, sweep.md and frontier.png.",
+        "on MNIST's standard split, each point in its own process (resumable: a trained point is not trained "
+        "again), then compact, export, check and time every model, and write sweep.json, sweep.md and frontier.png.",
     )
     sweep.add_argument("--out-dir", required=True, metavar="DIR", help="points/, sweep.json, sweep.md, frontier.png")
     sweep.add_argument(
@@ -270,7 +270,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if method in TARGET_METHODS and not all(0 < v < 1 for v in numbers):
             raise UsageError(f"--values {method}=...: its values are target sparsities between 0 and 1, got {numbers}")
         if method in BUDGET_METHODS and not all(v >= 1 and v == int(v) for v in numbers):
-            raise UsageError(f"--values {method}=...: its values are whole numbers of multiply-adds >= 1, got {numbers}")
+            raise UsageError(
+                f"--values {method}=...: its values are whole numbers of multiply-adds >= 1, got {numbers}"
+            )
     settings = frontier.SweepSettings(epochs=args.epochs, num_samples=args.num_samples)
     points = frontier.plan(methods, range(args.seeds), values)
 
