@@ -212,6 +212,8 @@ class TrainConfig:
     # Reach this many multiply-adds of the compacted model while fine-tuning, removing whole
     # input features and units on a schedule (l1lab.budget).
     target_multiply_adds: int | None = None
+    # With a budget: hidden widths end on multiples of this (CPU kernels tile output channels).
+    unit_multiple: int = 1
     # The article's flag this run was asked for by (``"regL1Try3"``), if any: a label.
     article_flag: str | None = None
 
@@ -238,6 +240,15 @@ class TrainConfig:
             self._validate_target()
         if self.target_multiply_adds is not None:
             self._validate_budget()
+        if not _is_int(self.unit_multiple) or self.unit_multiple < 1:
+            raise ValueError(
+                f"`unit_multiple` needs to be an integer >= 1. Received: unit_multiple={self.unit_multiple!r}"
+            )
+        if self.unit_multiple != 1 and self.target_multiply_adds is None:
+            raise ValueError(
+                "`unit_multiple` shapes the widths a multiply-add budget leaves: set target_multiply_adds too. "
+                f"Received: unit_multiple={self.unit_multiple}, target_multiply_adds=None"
+            )
         if not _is_int(self.seed) or not 0 <= self.seed <= INT_LIMITS["seed"]:
             raise ValueError(
                 f"`seed` needs to be an integer from 0 to {INT_LIMITS['seed']}. Received: seed={self.seed!r}"
@@ -301,6 +312,7 @@ class TrainConfig:
             "finetuneEpochs": self.finetune_epochs,
             "targetSparsity": self.target_sparsity,
             "targetMultiplyAdds": self.target_multiply_adds,
+            "unitMultiple": self.unit_multiple,
             "articleFlag": self.article_flag,
         }
 
@@ -334,6 +346,7 @@ COMPUTED_ARGS = (
     "finetuneEpochs",  # fine-tuning with the zeros held fixed (added later: default 0)
     "targetSparsity",  # pruned by magnitude to a sparsity (added later: default None)
     "targetMultiplyAdds",  # whole features and units pruned to a budget (added later: default None)
+    "unitMultiple",  # the budget's hidden widths on multiples of it (added later: default 1)
 )
 
 

@@ -277,7 +277,9 @@ class Run:
         sample = self.loop.x_train[: self.ENERGY_SAMPLE].numpy()
         activations = [lambda z, f=layer.activation: np.asarray(f(tf.constant(z))) for layer in layers]
         energies = budget_lib.activation_energy(weights, sample, activations)
-        pruned, removed = budget_lib.prune_to_budget(weights, energies, int(wanted), config.epsilon)
+        pruned, removed = budget_lib.prune_to_budget(
+            weights, energies, int(wanted), config.epsilon, config.unit_multiple
+        )
         for layer, (kernel, bias) in zip(layers, pruned):  # the arrays keep the variables' dtypes
             tf_variable(layer.kernel).assign(kernel)
             tf_variable(layer.bias).assign(bias)

@@ -94,11 +94,47 @@ def test_the_budget_is_met_and_relu_rescaling_changes_no_choice(seed, budget_val
         np.testing.assert_array_equal(a == 0, b == 0)
 
 
+def test_widths_end_on_the_unit_multiple_by_hand():
+    # 4 features -> 6 -> 5 -> 2, one-hot energies: the shares are the rows' squared norms.
+    rng = np.random.default_rng(3)
+    weights = [
+        (rng.normal(size=(4, 6)).astype(np.float32), np.ones(6, np.float32)),
+        (rng.normal(size=(6, 5)).astype(np.float32), np.ones(5, np.float32)),
+        (rng.normal(size=(5, 2)).astype(np.float32), np.ones(2, np.float32)),
+    ]
+    energies = [np.ones(4), np.ones(6), np.ones(5)]
+    pruned, removed = budget.prune_to_budget(weights, energies, 10_000, 0, unit_multiple=4)
+    # Within budget already; widths 6 and 5 round down to 4: the 2 and 1 units of least share go.
+    assert removed == budget.Removed(inputs=0, units=(2, 1))
+    assert dead_structure([k for k, _ in pruned], 0).widths() == [4, 4, 2]
+    rows = np.sum(weights[1][0].astype(np.float64) ** 2, axis=1)
+    np.testing.assert_array_equal(pruned[0][0].any(axis=0), rows >= np.sort(rows)[2])
+
+
+@given(
+    seed=st.integers(0, 2**16),
+    budget_value=st.integers(0, 3000),
+    unit_multiple=st.sampled_from([2, 4, 8, 16]),
+)
+def test_the_budget_is_met_on_whole_tiles(seed, budget_value, unit_multiple):
+    weights = stack(seed, widths=(40, 36, 21, 10))
+    x = np.random.default_rng(seed + 1).uniform(0, 1, (16, 40))
+    energies = budget.activation_energy(weights, x, RELU)
+    pruned, _ = budget.prune_to_budget(weights, energies, budget_value, 0, unit_multiple)
+    structure = dead_structure([k for k, _ in pruned], 0)
+    hidden = structure.widths()[:-1]
+    assert all(w % unit_multiple == 0 for w in hidden), hidden
+    fewest = multiply_adds([unit_multiple, unit_multiple, 10], 1)
+    assert multiply_adds(structure.widths(), int(structure.inputs.sum())) <= max(budget_value, fewest)
+
+
 def test_refusals_name_the_problem():
     with pytest.raises(ValueError, match="`budget` needs to be >= 0"):
         budget.prune_to_budget(stack(), [np.ones(6), np.ones(4), np.ones(3)], -1, 0)
     with pytest.raises(ValueError, match="`energies` needs one array per layer"):
         budget.prune_to_budget(stack(), [np.ones(6)], 10, 0)
+    with pytest.raises(ValueError, match="`unit_multiple` needs to be an integer >= 1"):
+        budget.prune_to_budget(stack(), [np.ones(6), np.ones(4), np.ones(3)], 10, 0, unit_multiple=0)
 
 
 def config(**overrides):
@@ -123,6 +159,15 @@ def test_a_run_removes_groups_on_its_schedule_and_fits_its_budget(tiny_split):
     assert events[0]["args"]["targetMultiplyAdds"] == 2000
 
 
+def test_a_run_with_a_unit_multiple_ends_on_whole_tiles(tiny_split):
+    run = train.Run(config(unit_multiple=16), tiny_split())
+    events = list(run.events())
+    weights = [layer.kernel.numpy() for layer in run.model.layers if hasattr(layer, "kernel")]
+    assert [w % 16 for w in dead_structure(weights, 1e-5).widths()[:-1]] == [0, 0]
+    assert events[-1]["removedByBudget"]["multiplyAdds"] <= 2000
+    assert events[0]["args"]["unitMultiple"] == 16
+
+
 def test_a_budget_and_a_sparsity_target_together(tiny_split):
     events = list(train.Run(config(target_sparsity=0.97), tiny_split()).events())
     total = events[-1]["num_nonzero"]["total"]
@@ -138,6 +183,8 @@ def test_a_budget_and_a_sparsity_target_together(tiny_split):
         ({"target_multiply_adds": True}, "whole number of multiply-adds >= 1"),
         ({"finetune_epochs": 0}, "1 <= finetune_epochs < epochs"),
         ({"finetune_epochs": 6}, "1 <= finetune_epochs < epochs"),
+        ({"unit_multiple": 0}, "`unit_multiple` needs to be an integer >= 1"),
+        ({"unit_multiple": 16, "target_multiply_adds": None}, "set target_multiply_adds too"),
     ],
 )
 def test_impossible_budgets_are_refused(overrides, message):

@@ -193,6 +193,15 @@ def add_parser(commands) -> None:
         "schedule until the compacted model (l1lab compact) costs at most M multiply-adds per example, "
         "then holds them (combines with --target-sparsity)",
     )
+    l1.add_argument(
+        "--unit-multiple",
+        type=positive_int,
+        default=d.unit_multiple,
+        metavar="Q",
+        help="with --target-multiply-adds: hidden layers end with a multiple of Q units, the width CPU kernels "
+        "compute in one tile (16 for XNNPACK's float kernels on AVX-512, 8 on ARM NEON; "
+        f"default {d.unit_multiple}: any width)",
+    )
     for flag, (method, hide) in ARTICLE_FLAGS.items():
         l1.add_argument(
             f"--{flag}",
@@ -246,6 +255,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         finetune_epochs=args.finetune_epochs,
         target_sparsity=args.target_sparsity,
         target_multiply_adds=args.target_multiply_adds,
+        unit_multiple=args.unit_multiple,
         options=MethodOptions(
             l1=l1,
             l1_layers=tuple(args.l1_layer),

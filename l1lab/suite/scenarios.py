@@ -22,7 +22,7 @@ import dataclasses
 
 from l1lab import data as data_lib
 from l1lab.config import MethodOptions, TrainConfig
-from l1lab.edge.frontier import GROUP_OPTIONS
+from l1lab.edge.frontier import BUDGET_SPARSITY, GROUP_OPTIONS
 from l1lab.runs import STRUCTURE_METRICS, TRAJECTORY_METRICS
 
 ARTICLE_EPOCHS = 200
@@ -75,6 +75,7 @@ class Scenario:
     split: str = "article"
     finetune_epochs: int = 0
     target_sparsity: float | None = None
+    target_multiply_adds: int | None = None
     # Record what compaction would keep after every epoch (runs.STRUCTURE_METRICS).
     structure: bool = False
 
@@ -97,6 +98,7 @@ class Scenario:
             split=self.split,
             finetune_epochs=self.finetune_epochs,
             target_sparsity=self.target_sparsity,
+            target_multiply_adds=self.target_multiply_adds,
         )
 
     def train_seeds(self, seeds, *, data=None, on_seed=None) -> tuple[dict[int, dict], dict]:
@@ -254,6 +256,38 @@ SCENARIOS: dict[str, Scenario] = {
             ),
             why="the edge route end to end: a TensorFlow change that breaks group sparsity, the target "
             "schedule or what compaction finds fails here",
+        ),
+        Scenario(
+            name="edge-budget",
+            title="Group L1, then fine-tuning pruned to 12,000 multiply-adds and 95% sparsity (l1lab sweep's "
+            "l1lab-budget at 12000)",
+            method="proximal-sgd",
+            options=GROUP_OPTIONS,
+            learning_rate=0.1,
+            pixel_scale="unit",
+            epochs=20,
+            num_samples=10_000,
+            split="standard",
+            finetune_epochs=10,
+            target_sparsity=BUDGET_SPARSITY,
+            target_multiply_adds=12_000,
+            structure=True,
+            claims=(
+                Claim(
+                    "fits-budget",
+                    "l1lab",
+                    "compacts to at most 12,000 multiply-adds (the dense network: 54,912)",
+                    "multiply_adds",
+                    "<",
+                    12_001,
+                ),
+                Claim("reaches-target", "l1lab", "fine-tuning reaches the 95% target", "sparsity", ">", 0.9499),
+                Claim("inacc-under-3", "l1lab", "test inaccuracy under 3%", "inacc_test", "<", 0.03),
+                Claim("half-the-pixels", "l1lab", "compaction drops at least half the pixels", "kept_inputs", "<", 393),
+                Claim("half-the-units", "l1lab", "at most half the 128 hidden units stay", "hidden_units", "<", 65),
+            ),
+            why="the structured route end to end: a TensorFlow change that breaks the budget's pruning, its "
+            "choice of pixels and units, or what compaction finds fails here",
         ),
     )
 }

@@ -198,6 +198,7 @@ def test_each_method_runs_one_epoch(capsys, argv, method, hidden):
         (["--regL1Alt", "1e-3", "--finetune-epochs", "2"], "--finetune-epochs 2 is more than --epochs 1"),
         (["--regL1Alt", "1e-3", "--target-sparsity", "0.9"], "1 <= finetune_epochs < epochs"),
         (["--regL1Alt", "1e-3", "--target-multiply-adds", "5000"], "1 <= finetune_epochs < epochs"),
+        (["--regL1Alt", "1e-3", "--unit-multiple", "16"], "set target_multiply_adds too"),
     ],
 )
 def test_conflicting_or_impossible_methods_exit_2(capsys, argv, message):

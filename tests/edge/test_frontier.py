@@ -48,6 +48,7 @@ def test_l1lab_points_train_the_proximal_method_and_fine_tune():
     budget = frontier.train_config(frontier.Point("l1lab-budget", 8000, 1), SETTINGS).validate()
     assert budget.target_multiply_adds == 8000 and isinstance(budget.target_multiply_adds, int)
     assert budget.target_sparsity == frontier.BUDGET_SPARSITY and budget.options == frontier.GROUP_OPTIONS
+    assert budget.unit_multiple == frontier.BUDGET_UNIT_MULTIPLE == 16
     assert budget.finetune_epochs == 1 and frontier.formats_for("l1lab-budget")[0]  # compacted
     ftrl = frontier.train_config(frontier.Point("ftrl", 1e-2, 0), SETTINGS)
     assert ftrl.method == "ftrl" and ftrl.finetune_epochs == 0  # as Keras's Ftrl users train
