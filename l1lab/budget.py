@@ -53,7 +53,7 @@ import numpy as np
 
 from l1lab.edge.structure import dead_structure, multiply_adds
 
-__all__ = ["Removed", "activation_energy", "compacted_multiply_adds", "prune_to_budget"]
+__all__ = ["Removed", "activation_energy", "compacted_multiply_adds", "prune_to_budget", "unit_guards"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +72,29 @@ def compacted_multiply_adds(kernels: Sequence[np.ndarray], epsilon: float) -> in
     """Multiply-adds of the compacted stack (:func:`l1lab.edge.structure.summary`'s ``multiply_adds``)."""
     structure = dead_structure(kernels, epsilon)
     return multiply_adds(structure.widths(), int(structure.inputs.sum()))
+
+
+def unit_guards(variables) -> list[np.ndarray | None]:
+    """Per variable, the weights that keep each hidden unit alive: its largest incoming and outgoing weight.
+
+    For :func:`l1lab.target.complete_by_magnitude`'s ``guarded``: kernels are
+    the 2-D variables, in layer order (a Dense stack's ``trainable_variables``);
+    a bias gets None. Guarded: in every kernel but the last, each column's
+    largest magnitude (a unit's incoming weight); in every kernel but the
+    first, each row's (a unit's outgoing weight).
+    """
+    arrays = [np.asarray(getattr(v, "numpy", lambda v=v: v)()) for v in variables]
+    kernels = [i for i, a in enumerate(arrays) if a.ndim == 2]
+    guards: list[np.ndarray | None] = [None] * len(arrays)
+    for position, i in enumerate(kernels):
+        magnitude = np.abs(arrays[i])
+        guard = np.zeros(magnitude.shape, bool)
+        if position < len(kernels) - 1:
+            guard[np.argmax(magnitude, axis=0), np.arange(magnitude.shape[1])] = True
+        if position > 0:
+            guard[np.arange(magnitude.shape[0]), np.argmax(magnitude, axis=1)] = True
+        guards[i] = guard
+    return guards
 
 
 def activation_energy(weights: Sequence[tuple], x: np.ndarray, activations: Sequence) -> list[np.ndarray]:

@@ -77,13 +77,16 @@ def scheduled(target: float, start: float, epoch: int, finetune_epochs: int) -> 
     return float(target + (start - target) * (1 - (epoch + 1) / pruning) ** POWER)
 
 
-def complete_by_magnitude(variables, target: float, epsilon: float = EPSILON_ZERO) -> int:
+def complete_by_magnitude(variables, target: float, epsilon: float = EPSILON_ZERO, guarded=None) -> int:
     """Zeros the smallest surviving kernel weights until ``target`` of all weights are zero.
 
     Counts as :func:`l1lab.sparsity.count_nonzero` counts (``|w| <= epsilon`` is
     zero, biases included in the total), but only kernels lose weights: a bias
     is one number per unit, and the zeros that matter on the device are a
     kernel's. The magnitudes compete across layers (global magnitude pruning).
+    ``guarded`` (one boolean array or None per variable) marks weights it must
+    not take: :func:`l1lab.budget.unit_guards` keeps every unit a multiply-add
+    budget left alive, so that only the budget decides the widths.
 
     Returns:
       How many weights it set to zero (0 when the target is already met).
@@ -98,7 +101,10 @@ def complete_by_magnitude(variables, target: float, epsilon: float = EPSILON_ZER
     candidates = []  # (magnitude, variable index, flat index) of the surviving kernel weights
     for i in kernels:
         flat = np.abs(arrays[i]).ravel()
-        alive = np.flatnonzero(flat > _threshold_for(arrays[i].dtype, epsilon))
+        alive = flat > _threshold_for(arrays[i].dtype, epsilon)
+        if guarded is not None and guarded[i] is not None:
+            alive &= ~np.asarray(guarded[i], bool).ravel()
+        alive = np.flatnonzero(alive)
         candidates.append(np.stack([flat[alive].astype(np.float64), np.full(alive.size, i), alive], axis=1))
     pool = np.concatenate(candidates) if candidates else np.zeros((0, 3))
     needed = min(needed, len(pool))

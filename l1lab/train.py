@@ -241,7 +241,12 @@ class Run:
                     sparsity.count_nonzero(self.model, config.epsilon)[sparsity.TOTAL]
                 )
             wanted = target_lib.scheduled(config.target_sparsity, self.finetune_start, epoch, config.finetune_epochs)
-            record["completedByMagnitude"] = target_lib.complete_by_magnitude(variables, wanted, config.epsilon)
+            # With a unit multiple the budget alone sets the widths: a unit that lost its last weight
+            # here would leave a width off the tile, which the budget could only round down.
+            guarded = budget_lib.unit_guards(variables) if config.unit_multiple > 1 else None
+            record["completedByMagnitude"] = target_lib.complete_by_magnitude(
+                variables, wanted, config.epsilon, guarded
+            )
         if epoch == 0 or pruning:
             masks = finetune_lib.zero_masks(variables, config.epsilon)
             finetune_lib.hold_zeros(variables, masks)

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from l1lab import budget, train
+from l1lab import budget, target, train
+from l1lab._compat import tf
 from l1lab import config as config_lib
 from l1lab.config import MethodOptions
 from l1lab.edge.structure import dead_structure, multiply_adds
@@ -197,3 +198,19 @@ def test_the_budget_is_part_of_a_runs_identity():
     plain = dataclasses.replace(config(), target_multiply_adds=None).as_args()
     older = {k: v for k, v in plain.items() if k != "targetMultiplyAdds"}
     assert config_lib.identity_differences(plain, older) == {}
+
+
+def test_guards_keep_each_hidden_units_largest_weights():
+    first = np.array([[0.1, -3.0], [2.0, 0.5]])
+    last = np.array([[0.2, -0.1], [0.0, 4.0]])
+    guards = budget.unit_guards([first, np.zeros(2), last, np.zeros(2)])
+    np.testing.assert_array_equal(guards[0], [[False, True], [True, False]])  # columns' largest
+    np.testing.assert_array_equal(guards[2], [[True, False], [False, True]])  # rows' largest
+    assert guards[1] is None and guards[3] is None
+
+
+def test_magnitude_pruning_leaves_guarded_weights():
+    kernel = tf.Variable([[0.01, 0.02], [0.03, 5.0]], name="kernel")
+    guarded = [np.array([[True, False], [False, False]])]
+    assert target.complete_by_magnitude([kernel], 0.5, guarded=guarded) == 2
+    np.testing.assert_array_equal(kernel.numpy(), np.array([[0.01, 0], [0, 5.0]], np.float32))
