@@ -51,7 +51,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from l1lab.edge.structure import dead_structure, multiply_adds
+from l1lab.structure import dead_structure, multiply_adds
 
 __all__ = ["Removed", "activation_energy", "compacted_multiply_adds", "prune_to_budget", "unit_guards"]
 
@@ -69,7 +69,7 @@ class Removed:
 
 
 def compacted_multiply_adds(kernels: Sequence[np.ndarray], epsilon: float) -> int:
-    """Multiply-adds of the compacted stack (:func:`l1lab.edge.structure.summary`'s ``multiply_adds``)."""
+    """Multiply-adds of the compacted stack (:func:`l1lab.structure.summary`'s ``multiply_adds``)."""
     structure = dead_structure(kernels, epsilon)
     return multiply_adds(structure.widths(), int(structure.inputs.sum()))
 
@@ -174,7 +174,8 @@ def prune_to_budget(
         state.shrink(layer, min(floor, wanted))
     while not state.greedy(budget, [0]):
         # Features alone cannot meet the budget: the widest layer that can loses a tile.
-        layer = max((l for l in hidden if state.widths[l] > unit_multiple), key=lambda l: state.widths[l], default=None)
+        shrinkable = [index for index in hidden if state.widths[index] > unit_multiple]
+        layer = max(shrinkable, key=lambda index: state.widths[index], default=None)
         if layer is None:
             break
         state.shrink(layer, state.widths[layer] - unit_multiple)

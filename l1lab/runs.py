@@ -25,7 +25,7 @@ from l1lab.sparsity import TOTAL, fraction_zero
 TRAJECTORY_METRICS = ("sparsity", "inacc_train", "inacc_test", "ent_train", "ent_test")
 LAYERS_NUM_NZ = "layers_numNz"
 # Per epoch too, where a run is asked for them (``per_epoch``): what compaction would keep
-# (l1lab.edge.structure.summary), so that claims and golden files can hold structure.
+# (l1lab.structure.summary), so that claims and golden files can hold structure.
 STRUCTURE_METRICS = ("kept_inputs", "hidden_units", "multiply_adds")
 
 

@@ -6,10 +6,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from l1lab import budget, target, train
-from l1lab._compat import tf
 from l1lab import config as config_lib
+from l1lab._compat import tf
 from l1lab.config import MethodOptions
-from l1lab.edge.structure import dead_structure, multiply_adds
+from l1lab.structure import dead_structure, multiply_adds
 
 RELU = [lambda z: np.maximum(z, 0), lambda z: np.maximum(z, 0), lambda z: z]
 

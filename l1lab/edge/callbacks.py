@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from l1lab._compat import keras
 from l1lab.edge.compact import dense_layers
-from l1lab.edge.structure import dead_structure
 from l1lab.sparsity import EPSILON_ZERO, count_nonzero, sparsity_of_counts
+from l1lab.structure import dead_structure
 
 
 class SparsityLogger(keras.callbacks.Callback):
@@ -20,7 +20,7 @@ class SparsityLogger(keras.callbacks.Callback):
 
     * ``sparsity``: the fraction of weights with ``|w| <= epsilon``;
     * ``<layer>_sparsity``: the same for each Dense layer's kernel;
-    * ``<layer>_units``: each layer's alive units (see :mod:`l1lab.edge.structure`);
+    * ``<layer>_units``: each layer's alive units (see :mod:`l1lab.structure`);
     * ``inputs``: the input features some alive unit reads.
 
     Args:

@@ -3,7 +3,7 @@
 Dead input features are dropped (the compact model gathers the kept ones), dead
 units are removed, and a unit whose incoming weights are all zero, but whose
 constant output ``act(b)`` is read by the next layer, is folded into that
-layer's bias (see :mod:`l1lab.edge.structure`). The compact model computes what
+layer's bias (see :mod:`l1lab.structure`). The compact model computes what
 the sparse one computes, up to the weights at most ``epsilon`` that it drops
 (exact zeros, after proximal training), with fewer multiply-adds on any
 runtime, int8 included: unlike scattered zeros, it needs no sparse kernel.
@@ -17,7 +17,7 @@ import numpy as np
 
 from l1lab._compat import keras, register_keras_serializable, tf
 from l1lab._io import format_table
-from l1lab.edge.structure import Structure, dead_structure, multiply_adds
+from l1lab.structure import Structure, dead_structure, multiply_adds
 
 
 class CompactionError(ValueError):

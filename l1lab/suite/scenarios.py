@@ -22,7 +22,7 @@ import dataclasses
 
 from l1lab import data as data_lib
 from l1lab.config import MethodOptions, TrainConfig
-from l1lab.edge.frontier import BUDGET_SPARSITY, GROUP_OPTIONS
+from l1lab.edge.frontier import BUDGET_SPARSITY, BUDGET_UNIT_MULTIPLE, GROUP_OPTIONS
 from l1lab.runs import STRUCTURE_METRICS, TRAJECTORY_METRICS
 
 ARTICLE_EPOCHS = 200
@@ -76,6 +76,7 @@ class Scenario:
     finetune_epochs: int = 0
     target_sparsity: float | None = None
     target_multiply_adds: int | None = None
+    unit_multiple: int = 1
     # Record what compaction would keep after every epoch (runs.STRUCTURE_METRICS).
     structure: bool = False
 
@@ -99,6 +100,7 @@ class Scenario:
             finetune_epochs=self.finetune_epochs,
             target_sparsity=self.target_sparsity,
             target_multiply_adds=self.target_multiply_adds,
+            unit_multiple=self.unit_multiple,
         )
 
     def train_seeds(self, seeds, *, data=None, on_seed=None) -> tuple[dict[int, dict], dict]:
@@ -120,7 +122,7 @@ class Scenario:
 
 
 def _structure_of(model) -> dict[str, int]:
-    from l1lab.edge import structure
+    from l1lab import structure
     from l1lab.model import dense_weights
 
     return structure.summary([kernel for kernel, _ in dense_weights(model)])
@@ -271,6 +273,7 @@ SCENARIOS: dict[str, Scenario] = {
             finetune_epochs=10,
             target_sparsity=BUDGET_SPARSITY,
             target_multiply_adds=12_000,
+            unit_multiple=BUDGET_UNIT_MULTIPLE,
             structure=True,
             claims=(
                 Claim(

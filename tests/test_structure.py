@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from l1lab.edge import structure
-from l1lab.edge.structure import dead_structure, multiply_adds
+from l1lab import structure
+from l1lab.structure import dead_structure, multiply_adds
 
 
 def test_nothing_dead_in_a_dense_stack():
