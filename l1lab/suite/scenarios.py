@@ -132,6 +132,20 @@ def _article(flag, method, c, **options):
     return dict(method=method, options=MethodOptions(l1=c, **options), article_flag=flag)
 
 
+# What the edge scenarios share: l1lab sweep's l1lab-group run (MNIST's standard split, pixels
+# / 255, 20 epochs of which 10 fine-tune), with what compaction keeps recorded every epoch.
+_EDGE_RUN = dict(
+    method="proximal-sgd",
+    options=GROUP_OPTIONS,
+    learning_rate=0.1,
+    pixel_scale="unit",
+    epochs=20,
+    num_samples=10_000,
+    split="standard",
+    finetune_epochs=10,
+    structure=True,
+)
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -233,16 +247,8 @@ SCENARIOS: dict[str, Scenario] = {
             name="edge-group-target",
             title="Group L1, then fine-tuning pruned to 90% sparsity: what compaction keeps (l1lab sweep's "
             "l1lab-group at 0.9)",
-            method="proximal-sgd",
-            options=GROUP_OPTIONS,
-            learning_rate=0.1,
-            pixel_scale="unit",
-            epochs=20,
-            num_samples=10_000,
-            split="standard",
-            finetune_epochs=10,
+            **_EDGE_RUN,
             target_sparsity=0.9,
-            structure=True,
             claims=(
                 Claim("reaches-target", "l1lab", "fine-tuning reaches the 90% target", "sparsity", ">", 0.8999),
                 Claim("inacc-under-3", "l1lab", "test inaccuracy under 3%", "inacc_test", "<", 0.03),
@@ -263,18 +269,10 @@ SCENARIOS: dict[str, Scenario] = {
             name="edge-budget",
             title="Group L1, then fine-tuning pruned to 12,000 multiply-adds and 95% sparsity (l1lab sweep's "
             "l1lab-budget at 12000)",
-            method="proximal-sgd",
-            options=GROUP_OPTIONS,
-            learning_rate=0.1,
-            pixel_scale="unit",
-            epochs=20,
-            num_samples=10_000,
-            split="standard",
-            finetune_epochs=10,
+            **_EDGE_RUN,
             target_sparsity=BUDGET_SPARSITY,
             target_multiply_adds=12_000,
             unit_multiple=BUDGET_UNIT_MULTIPLE,
-            structure=True,
             claims=(
                 Claim(
                     "fits-budget",
