@@ -226,8 +226,10 @@ class Run:
         """Sets up fine-tuning epoch ``epoch`` (from 0); returns what its event records.
 
         The first one ends the method's phase: zeros set and held, SGD without
-        penalties from here. With a target sparsity, each one first zeros the
-        smallest kernel weights its schedule asks for, and holds them too.
+        penalties from here. With a multiply-add budget, each one first removes
+        the pixels and units its schedule asks for (:meth:`prune_to_budget`);
+        with a target sparsity, it then zeros the smallest kernel weights its
+        schedule asks for; both are held too.
         """
         variables = self.model.trainable_variables
         config = self.config
