@@ -158,28 +158,20 @@ def train_config(point: Point, settings: SweepSettings):
         return TrainConfig(method="sgd", **common)
     if point.method == "ftrl":
         return TrainConfig(method="ftrl", options=MethodOptions(l1=point.value), **common)
+    # l1lab's methods: proximal SGD, then fine-tuning to a target sparsity or a budget.
     if point.method == "l1lab-l1":
-        options = L1_OPTIONS
+        options, targets = L1_OPTIONS, dict(target_sparsity=point.value)
     elif point.method == "l1lab-group":
-        options = GROUP_OPTIONS
+        options, targets = GROUP_OPTIONS, dict(target_sparsity=point.value)
     elif point.method == "l1lab-budget":
-        return TrainConfig(
-            method="proximal-sgd",
-            options=GROUP_OPTIONS,
-            finetune_epochs=settings.finetune_epochs,
-            target_multiply_adds=int(point.value),
-            unit_multiple=BUDGET_UNIT_MULTIPLE,
-            target_sparsity=BUDGET_SPARSITY,
-            **common,
+        options = GROUP_OPTIONS
+        targets = dict(
+            target_multiply_adds=int(point.value), unit_multiple=BUDGET_UNIT_MULTIPLE, target_sparsity=BUDGET_SPARSITY
         )
     else:
         raise ValueError(f"no l1lab configuration for method {point.method!r}")
     return TrainConfig(
-        method="proximal-sgd",
-        options=options,
-        finetune_epochs=settings.finetune_epochs,
-        target_sparsity=point.value,
-        **common,
+        method="proximal-sgd", options=options, finetune_epochs=settings.finetune_epochs, **targets, **common
     )
 
 
