@@ -46,6 +46,7 @@ References:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Sequence
 
@@ -53,7 +54,7 @@ import numpy as np
 
 from l1lab.structure import dead_structure, multiply_adds
 
-__all__ = ["Removed", "activation_energy", "compacted_multiply_adds", "prune_to_budget", "unit_guards"]
+__all__ = ["Removed", "activation_energy", "prune_to_budget", "unit_guards"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,12 +67,6 @@ class Removed:
     @property
     def groups(self) -> int:
         return self.inputs + sum(self.units)
-
-
-def compacted_multiply_adds(kernels: Sequence[np.ndarray], epsilon: float) -> int:
-    """Multiply-adds of the compacted stack (:func:`l1lab.structure.summary`'s ``multiply_adds``)."""
-    structure = dead_structure(kernels, epsilon)
-    return multiply_adds(structure.widths(), int(structure.inputs.sum()))
 
 
 def unit_guards(variables) -> list[np.ndarray | None]:
@@ -164,7 +159,7 @@ def prune_to_budget(
     if unit_multiple == 1:
         state.greedy(budget, range(len(state.keep)))
         return state.result()
-    planned = _Pruning(weights, energies, epsilon)
+    planned = copy.deepcopy(state)  # where the greedy order alone would go: its widths, rounded
     planned.greedy(budget, range(len(planned.keep)))
     hidden = range(1, len(state.keep))
     for layer in hidden:

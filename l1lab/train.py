@@ -24,7 +24,7 @@ from l1lab import events as events_lib
 from l1lab import finetune as finetune_lib
 from l1lab import methods as methods_lib
 from l1lab import model as model_lib
-from l1lab import sparsity
+from l1lab import sparsity, structure
 from l1lab import target as target_lib
 from l1lab._compat import keras, tf, tf_variable, versions
 from l1lab.config import TrainConfig
@@ -279,7 +279,7 @@ class Run:
         layers = [layer for layer in self.model.layers if isinstance(layer, keras.layers.Dense)]
         weights = model_lib.dense_weights(self.model)
         if epoch == 0:
-            self.budget_start = budget_lib.compacted_multiply_adds([k for k, _ in weights], config.epsilon)
+            self.budget_start = structure.summary([k for k, _ in weights], config.epsilon)["multiply_adds"]
         wanted = target_lib.scheduled(config.target_multiply_adds, self.budget_start, epoch, config.finetune_epochs)
         sample = self.loop.x_train[: self.ENERGY_SAMPLE].numpy()
         activations = [lambda z, f=layer.activation: np.asarray(f(tf.constant(z))) for layer in layers]
@@ -290,7 +290,7 @@ class Run:
         for layer, (kernel, bias) in zip(layers, pruned):  # the arrays keep the variables' dtypes
             tf_variable(layer.kernel).assign(kernel)
             tf_variable(layer.bias).assign(bias)
-        after = budget_lib.compacted_multiply_adds([k for k, _ in pruned], config.epsilon)
+        after = structure.summary([k for k, _ in pruned], config.epsilon)["multiply_adds"]
         return {"inputs": removed.inputs, "units": list(removed.units), "multiplyAdds": after}
 
 

@@ -9,7 +9,7 @@ from l1lab import budget, target, train
 from l1lab import config as config_lib
 from l1lab._compat import tf
 from l1lab.config import MethodOptions
-from l1lab.structure import dead_structure, multiply_adds
+from l1lab.structure import dead_structure, multiply_adds, summary
 
 RELU = [lambda z: np.maximum(z, 0), lambda z: np.maximum(z, 0), lambda z: z]
 
@@ -52,7 +52,7 @@ def test_a_unit_goes_with_its_column_row_and_bias():
     pruned, removed = budget.prune_to_budget(weights, [np.ones(2), np.ones(3)], 7, 1e-5)
     assert removed == budget.Removed(inputs=0, units=(1,))
     assert not pruned[0][0][:, 1].any() and pruned[0][1][1] == 0 and pruned[1][0][1, 0] == 0
-    assert budget.compacted_multiply_adds([k for k, _ in pruned], 1e-5) == 2 * 2 + 2 * 1
+    assert summary([k for k, _ in pruned], 1e-5)["multiply_adds"] == 2 * 2 + 2 * 1
 
 
 def test_a_met_budget_changes_nothing():
@@ -155,7 +155,7 @@ def test_a_run_removes_groups_on_its_schedule_and_fits_its_budget(tiny_split):
     assert costs == sorted(costs, reverse=True)
     assert removed[-1]["inputs"] == 0 and removed[-1]["units"] == [0, 0]  # the holding epoch
     weights = [layer.kernel.numpy() for layer in run.model.layers if hasattr(layer, "kernel")]
-    assert budget.compacted_multiply_adds(weights, 1e-5) <= 2000
+    assert summary(weights, 1e-5)["multiply_adds"] <= 2000
     assert run.loop.train_epoch.experimental_get_tracing_count() == 1
     assert events[0]["args"]["targetMultiplyAdds"] == 2000
 
