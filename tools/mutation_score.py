@@ -44,10 +44,13 @@ def mutmut_status() -> dict[str, str]:
     return status
 
 
-def recheck(name: str, seconds: float) -> str:
-    """``killed``, ``survived`` or ``timeout`` for one mutant, run in a fresh process."""
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
-    tests = config["pytest_add_cli_args_test_selection"]
+def test_selection() -> list[str]:
+    """The tests ``[tool.mutmut]`` runs against each mutant."""
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]["pytest_add_cli_args_test_selection"]
+
+
+def recheck(name: str, seconds: float, tests: list[str]) -> str:
+    """``killed``, ``survived`` or ``timeout`` for one mutant, run in a fresh process against ``tests``."""
     env = {**os.environ, "MUTANT_UNDER_TEST": name, "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
     try:
@@ -72,8 +75,10 @@ def main(argv=None) -> int:
         shutil.copytree(ROOT / "tests", ROOT / "mutants" / "tests", dirs_exist_ok=True)
     if timeouts:
         print(f"rechecking {len(timeouts)} mutants ({' and '.join(states)}) in fresh processes ...", flush=True)
+        tests = test_selection()
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-            for name, verdict in zip(timeouts, pool.map(lambda n: recheck(n, args.recheck_seconds), timeouts)):
+            verdicts = pool.map(lambda n: recheck(n, args.recheck_seconds, tests), timeouts)
+            for name, verdict in zip(timeouts, verdicts):
                 status[name] = verdict
                 print(f"  {verdict:9} {name}", flush=True)
     counts = collections.Counter(status.values())
