@@ -90,27 +90,103 @@ class AtomicTextFile:
             self.abort()
 
 
+def output_target(path: str | os.PathLike) -> Path:
+    """Where writing ``path`` lands: a symbolic link's final target (which may not exist yet), else ``path``."""
+    path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def check_output_file(path: str | os.PathLike, suffix: str = "") -> Path:
+    """``path`` as a file that can be written, checked before any work; returns where it lands.
+
+    A link is followed (its target is written), and a device or FIFO is written
+    through, as :class:`AtomicTextFile` and :func:`write_atomically` do.
+
+    Args:
+      path: the output file.
+      suffix: the ending the file's name needs (``".keras"``), if any; a name
+        that is only the suffix is refused.
+
+    Raises:
+      OutputError: a directory, a directory that does not exist or cannot be
+        written, a name without the suffix or with nothing before it.
+    """
+    given = Path(path)
+    target = output_target(given)
+    if suffix and (not given.name.endswith(suffix) or given.name == suffix):
+        raise OutputError(f"{given}: the file's name needs to end in {suffix} with a name before it (model{suffix})")
+    if target.is_dir():
+        raise OutputError(f"{given} is a directory; name a file")
+    if target.exists() and not target.is_file():  # a device, a FIFO: written through
+        if not os.access(target, os.W_OK):
+            raise OutputError(f"cannot write {given}: permission denied")
+        return target
+    if not target.parent.is_dir():
+        raise OutputError(f"cannot write {given}: {target.parent} is not a directory")
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {given}: {target.parent} is not writable")
+    return target
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether writing ``a`` would write ``b``: the same path once links are followed, or one file (hard links)."""
+    a, b = output_target(a), output_target(b)
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return False
+
+
+def refuse_clashes(outputs: dict[str, str | os.PathLike], inputs: dict[str, str | os.PathLike] | None = None) -> None:
+    """Refuses two outputs that name one file, and an output that would replace an input.
+
+    Args:
+      outputs: a label (a flag, ``"--out"``) for each output file.
+      inputs: a label for each file the command reads.
+
+    Raises:
+      OutputError: the first clash, naming both labels.
+    """
+    items = [(label, path) for label, path in outputs.items() if path is not None]
+    for i, (label, path) in enumerate(items):
+        for other, other_path in items[:i]:
+            if same_file(path, other_path):
+                raise OutputError(f"{other} and {label} name one file ({path}): give each its own file")
+        for source, source_path in (inputs or {}).items():
+            if source_path is not None and same_file(path, source_path):
+                raise OutputError(f"{label} would replace {source} ({path}): write to another file")
+
+
 def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Calls ``write(tmp)`` on a temporary path beside ``path`` (same suffix), then renames it to ``path``.
+    """Calls ``write(tmp)`` on a temporary path (same suffix), then moves it to ``path``.
 
     For writers that take a path (``model.save``); nothing half-written is left
-    at ``path`` or beside it when ``write`` fails.
+    at ``path`` or beside it when ``write`` fails. A symbolic link stays a link
+    and its target is written; a device or FIFO is written through, never
+    replaced.
 
     Raises:
       OutputError: ``path`` is a directory or its directory does not exist.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise OutputError(f"{path} is a directory; name a file")
-    if not path.parent.is_dir():
-        raise OutputError(f"cannot write {path}: {path.parent} is not a directory")
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    given = Path(path)
+    target = check_output_file(given)
+    suffix = given.suffix or target.suffix
+    if target.exists() and not target.is_file():  # a device or FIFO: write a file, then its bytes through
+        with tempfile.TemporaryDirectory(prefix="l1lab-") as folder:
+            tmp = Path(folder) / f"output{suffix}"
+            write(tmp)
+            with open(target, "wb") as special:
+                special.write(tmp.read_bytes())
+        return given
+    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp{suffix}")
     try:
         write(tmp)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    return path
+    return given
 
 
 def writable_dir(path: str | os.PathLike) -> Path:

@@ -70,13 +70,29 @@ def layer_strength(text: str) -> tuple[str, float]:
 
 
 def keras_file(text: str) -> str:
-    """A path for ``model.save``: ending in ``.keras``, in an existing directory."""
-    if not text.endswith(".keras"):
-        raise argparse.ArgumentTypeError(f"{text}: a Keras model file needs the .keras suffix")
-    directory = os.path.dirname(text) or "."
-    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
-        raise argparse.ArgumentTypeError(f"{text}: {directory} is not a writable directory")
+    """A path for ``model.save``: a name ending in ``.keras``, written through links, in a writable directory."""
+    from l1lab._io import OutputError, check_output_file
+
+    try:
+        check_output_file(text, suffix=".keras")
+    except OutputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def refuse_clashes(outputs: dict, inputs: dict | None = None) -> None:
+    """Two outputs naming one file, or an output replacing an input, as a usage error (before any work).
+
+    Raises:
+      UsageError: the message names both flags.
+    """
+    from l1lab._io import OutputError
+    from l1lab._io import refuse_clashes as refuse
+
+    try:
+        refuse(outputs, inputs)
+    except OutputError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def output_dir(text: str):

@@ -16,16 +16,19 @@ from l1lab.cli._common import (
     keras_file,
     output_dir,
     readable_dir,
+    refuse_clashes,
 )
 from l1lab.data import PIXEL_SCALES
 
-# l1lab.edge.export.FORMATS and l1lab.edge.latency's minimums, copied so that --help imports
+# l1lab.edge.export.FORMATS and l1lab.edge.latency's bounds, copied so that --help imports
 # no TensorFlow (tests/cli/test_edge.py checks that they agree).
 EXPORT_FORMATS = ("float", "float-sparse", "int8", "int8-sparse")
 SWEEP_METHODS = ("dense", "l1lab-group", "l1lab-l1", "l1lab-budget", "ftrl", "tfmot")  # frontier.METHODS
 TARGET_METHODS = ("l1lab-group", "l1lab-l1", "tfmot")  # their values are target sparsities
 BUDGET_METHODS = ("l1lab-budget",)  # their values are multiply-add budgets
 MIN_ROUNDS, MIN_INVOKES = 5, 2000
+MAX_ROUNDS, MAX_INVOKES = 1000, 1_000_000
+DEFAULT_REFERENCE = "dense-784-64-64-10"  # export's name of the article's network as the reference
 
 
 def add_parsers(commands) -> None:
@@ -38,7 +41,7 @@ def add_parsers(commands) -> None:
     )
     compact.add_argument("model", metavar="MODEL.keras", help="a model saved by l1lab train --save-model")
     compact.add_argument("--out", type=keras_file, required=True, metavar="FILE.keras", help="the compact model")
-    compact.add_argument("--epsilon", type=float, default=1e-5, help="weights with |w| <= epsilon are zero (1e-5)")
+    compact.add_argument("--epsilon", type=_epsilon, default=1e-5, help="weights with |w| <= epsilon are zero (1e-5)")
     compact.add_argument(
         "--pixel-scale", choices=PIXEL_SCALES, default="raw", help="the pixels the model was trained on (raw)"
     )
@@ -118,13 +121,16 @@ def add_parsers(commands) -> None:
 def _add_latency_arguments(parser) -> None:
     """``--rounds`` and ``--invokes``: the latency measurement's rules, never below their minimums."""
     parser.add_argument(
-        "--rounds", type=int_between(MIN_ROUNDS), default=MIN_ROUNDS, help=f"timed rounds (default {MIN_ROUNDS})"
+        "--rounds",
+        type=int_between(MIN_ROUNDS, MAX_ROUNDS),
+        default=MIN_ROUNDS,
+        help=f"timed rounds, {MIN_ROUNDS} to {MAX_ROUNDS} (default {MIN_ROUNDS})",
     )
     parser.add_argument(
         "--invokes",
-        type=int_between(MIN_INVOKES),
+        type=int_between(MIN_INVOKES, MAX_INVOKES),
         default=MIN_INVOKES,
-        help=f"batch-1 invokes per round (default {MIN_INVOKES})",
+        help=f"batch-1 invokes per round, {MIN_INVOKES} to {MAX_INVOKES} (default {MIN_INVOKES})",
     )
 
 
@@ -142,38 +148,50 @@ def _method_values(text: str) -> tuple[str, tuple[float, ...]]:
 
 
 def _load_model(path: str):
-    """The Keras model saved at ``path``.
+    """The Keras model saved at ``path``, refused in one line if the edge commands cannot take it.
 
     Raises:
-      UsageError: not a file, or not a Keras model.
+      UsageError: what :func:`l1lab.edge.model_file.load` refuses.
     """
-    import os
+    from l1lab.edge import model_file
 
-    from l1lab import optimizers as _  # noqa: F401  (registers l1lab's optimizers for loading)
-    from l1lab._compat import keras
-    from l1lab.edge import compact as _compact  # noqa: F401  (registers SelectFeatures for loading)
-
-    if not os.path.isfile(path):
-        raise UsageError(f"{path} is not a file: save one with `l1lab train --save-model FILE.keras`")
     try:
-        return keras.models.load_model(path)
-    except Exception as exc:  # Keras raises many kinds on a bad file
-        raise UsageError(f"cannot load {path} as a Keras model: {type(exc).__name__}: {exc}") from exc
+        return model_file.load(path)
+    except model_file.ModelFileError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _epsilon(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value >= 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r}: epsilon needs to be finite and >= 0 (1e-5: exact zeros)")
+    return value
 
 
 def cmd_compact(args: argparse.Namespace) -> int:
     from l1lab import _io, data
     from l1lab.edge import compact as compact_lib
+    from l1lab.edge import model_file
 
+    refuse_clashes({"--out": args.out}, {"MODEL": args.model})
     model = _load_model(args.model)
     try:
         compacted, report = compact_lib.compact(model, epsilon=args.epsilon)
-        test = data.load_mnist(pixel_scale=args.pixel_scale)
+        images = data.load_mnist(pixel_scale=args.pixel_scale).x_heldout
     except (compact_lib.CompactionError, data.DataError) as exc:
         return fail(EXIT_USAGE, str(exc))
-    check = compact_lib.check_outputs(model, compacted, test.x_heldout)
+    x, checked_on = model_file.check_inputs(model, images)
+    check = {**compact_lib.check_outputs(model, compacted, x), "inputs": checked_on}
     if not check["equal"]:
-        return fail(EXIT_FAILED, f"the compact model's outputs differ from the sparse model's: {check}")
+        return fail(
+            EXIT_FAILED,
+            f"the compact model's outputs differ from the sparse model's on {checked_on}: max |difference| "
+            f"{check['max_abs_diff']:.3g} (allowed {compact_lib.CHECK_TOLERANCE:g} x {check['output_scale']:.3g}); "
+            "nothing written",
+        )
     try:
         _io.write_atomically(args.out, compacted.save)
     except OSError as exc:
@@ -183,36 +201,58 @@ def cmd_compact(args: argparse.Namespace) -> int:
     else:
         print(report.table())
         print(
-            f"outputs on MNIST's test file ({check['examples']} images): max |difference| "
+            f"outputs on {checked_on}: max |difference| "
             f"{check['max_abs_diff']:.2e}, same prediction on {check['same_predictions']}"
         )
     print(f"wrote {args.out}", file=sys.stderr)
     return EXIT_OK
 
 
-def _model_names(paths: list[str]) -> list[str]:
+def _model_names(paths: list[str], reference: str | None) -> tuple[list[str], str]:
+    """``(names, reference name)``: each model's file name less ``.keras``; the reference's, prefixed.
+
+    Raises:
+      UsageError: two models (the reference included) whose files would have one name.
+    """
     import os
 
     names = [os.path.basename(p).removesuffix(".keras") for p in paths]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise UsageError(f"two models named {repeated[0]!r}: their files would overwrite each other; rename one")
-    return names
+    reference_name = (
+        "reference-" + os.path.basename(reference).removesuffix(".keras") if reference else DEFAULT_REFERENCE
+    )
+    labels = [*paths, reference or "the default reference"]
+    everyone = [*names, reference_name]
+    for i, name in enumerate(everyone):
+        if name in everyone[:i]:
+            first = labels[everyone.index(name)]
+            raise UsageError(
+                f"{first} and {labels[i]} would both be exported as {name}.FORMAT.tflite, one replacing the "
+                "other: rename one"
+            )
+    return names, reference_name
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from l1lab import _io, data
     from l1lab.edge import export as export_lib
+    from l1lab.edge import model_file
     from l1lab.model import build_model
 
     out_dir = output_dir(args.out_dir)
-    names = _model_names(args.models)
+    names, reference_name = _model_names(args.models, args.reference)
+    formats = tuple(dict.fromkeys(args.formats or EXPORT_FORMATS))
+    if "float" not in formats:
+        formats = ("float", *formats)  # the ratios' base
+    outputs = {
+        f"{name}.{fmt}.tflite": out_dir / f"{name}.{fmt}.tflite" for name in [reference_name, *names] for fmt in formats
+    }
+    outputs["export.json"] = out_dir / "export.json"
+    inputs = {path: path for path in [*args.models, *([args.reference] if args.reference else [])]}
+    refuse_clashes(outputs, inputs)
+    for label, path in outputs.items():
+        _check_output(f"--out-dir's {label}", path)
     models = {name: _load_model(path) for name, path in zip(names, args.models)}
-    if args.reference:
-        reference_name = "reference-" + _model_names([args.reference])[0]
-        reference = _load_model(args.reference)
-    else:
-        reference_name, reference = "dense-784-64-64-10", build_model(seed=0)
+    reference = _load_model(args.reference) if args.reference else build_model(seed=0)
     for name, model in models.items():
         if tuple(model.inputs[0].shape[1:]) != tuple(reference.inputs[0].shape[1:]) or tuple(
             model.outputs[0].shape[1:]
@@ -222,16 +262,14 @@ def cmd_export(args: argparse.Namespace) -> int:
                 "unlike the reference network: name its dense counterpart with --reference"
             )
     try:
-        test = data.load_mnist(pixel_scale=args.pixel_scale, data_dir=args.data_dir)
+        images = data.load_mnist(pixel_scale=args.pixel_scale, data_dir=args.data_dir).x_heldout
     except data.DataError as exc:
         return fail(EXIT_USAGE, str(exc))
-    formats = tuple(dict.fromkeys(args.formats or EXPORT_FORMATS))
-    if "float" not in formats:
-        formats = ("float", *formats)  # the ratios' base
+    x, checked_on = model_file.check_inputs(reference, images)
     try:
         results = export_lib.export_models(
             {reference_name: reference, **models},
-            test.x_heldout,
+            x,
             formats=formats,
             out_dir=out_dir,
             measure=not args.no_latency,
@@ -239,7 +277,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             invokes=args.invokes,
         )
         rows = export_lib.report_rows(results, reference_name)
-        report = {"reference": reference_name, "examples": len(test.x_heldout), "files": rows}
+        report = {"reference": reference_name, "examples": len(x), "inputs": checked_on, "files": rows}
         _io.write_json_atomically(out_dir / "export.json", report)
     except export_lib.ExportError as exc:
         return fail(EXIT_FAILED, str(exc))
@@ -257,6 +295,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         )
     print(f"wrote {len(rows)} files and export.json to {out_dir}", file=sys.stderr)
     return EXIT_OK
+
+
+def _check_output(label: str, path) -> None:
+    from l1lab._io import OutputError, check_output_file
+
+    try:
+        check_output_file(path)
+    except OutputError as exc:
+        raise UsageError(f"{label}: {exc}") from None
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from l1lab.cli._common import (
     positive_float,
     positive_int,
     readable_dir,
+    refuse_clashes,
     strength,
     target_fraction,
 )
@@ -309,6 +310,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from l1lab import train as train_lib
 
     config = config_from_args(args)  # a UsageError exits 2 (l1lab.cli.main)
+    refuse_clashes({"--out": args.out, "--save-model": args.save_model})
     try:
         writer = events.EventWriter(path=args.out)
     except _io.OutputError as exc:

@@ -93,7 +93,11 @@ def compare_outputs(want, got) -> tuple[float, float, int]:
     return float(np.max(np.abs(got - want))), max(1.0, float(np.max(np.abs(want)))), same
 
 
-def check_outputs(model, compacted, x, tolerance: float = 1e-5) -> dict:
+# How close the compact model's outputs must be to the sparse model's, relative to their scale.
+CHECK_TOLERANCE = 1e-5
+
+
+def check_outputs(model, compacted, x, tolerance: float = CHECK_TOLERANCE) -> dict:
     """How far the compact model's outputs are from the sparse model's on ``x``.
 
     Equal means ``max |compact - sparse| <= tolerance * max(1, max |sparse|)``:
@@ -152,8 +156,17 @@ def compact(model, epsilon: float = 1e-5) -> tuple[keras.Model, CompactionReport
 
     Raises:
       CompactionError: the model is not a stack of Dense layers (the message
-        names the layer).
+        names the layer), does not take a vector of features, or ``epsilon``
+        is not finite and >= 0.
     """
+    if not (isinstance(epsilon, (int, float)) and 0 <= epsilon < float("inf")):
+        raise CompactionError(f"`epsilon` needs to be finite and >= 0. Received: epsilon={epsilon!r}")
+    input_shape = tuple(model.inputs[0].shape[1:])
+    if len(input_shape) != 1:
+        raise CompactionError(
+            f"the model takes inputs of shape {input_shape}: compaction removes input features of a vector; "
+            "flatten the input first (keras.Input(shape=(features,)))"
+        )
     layers = dense_layers(model)
     kernels = [layer.kernel.numpy() for layer in layers]
     biases = [layer.bias.numpy() for layer in layers]

@@ -20,10 +20,22 @@ import time
 
 import numpy as np
 
-__all__ = ["MIN_INVOKES", "MIN_ROUNDS", "Latency", "batch1_latency", "interpreter", "ratio"]
+__all__ = [
+    "MAX_INVOKES",
+    "MAX_ROUNDS",
+    "MIN_INVOKES",
+    "MIN_ROUNDS",
+    "Latency",
+    "batch1_latency",
+    "interpreter",
+    "ratio",
+]
 
 MIN_ROUNDS = 5
 MIN_INVOKES = 2000
+# A measurement ends: at most a million invokes a round (seconds for the seed network), a thousand rounds.
+MAX_ROUNDS = 1000
+MAX_INVOKES = 1_000_000
 
 
 def _interpreter_class():
@@ -83,22 +95,26 @@ def batch1_latency(
 
     Args:
       content: a ``.tflite`` flatbuffer taking a batch of vectors.
-      rounds: timed rounds (>= :data:`MIN_ROUNDS`).
-      invokes: invokes per round (>= :data:`MIN_INVOKES`).
+      rounds: timed rounds (:data:`MIN_ROUNDS` to :data:`MAX_ROUNDS`).
+      invokes: invokes per round (:data:`MIN_INVOKES` to :data:`MAX_INVOKES`).
       warmup: untimed invokes first (>= 0).
 
     Returns:
       A :class:`Latency`.
 
     Raises:
-      ValueError: fewer rounds or invokes than the minimum, or a negative warm-up.
+      ValueError: rounds or invokes outside their bounds, or a warm-up outside 0 to MAX_INVOKES.
     """
-    if not (isinstance(rounds, int) and rounds >= MIN_ROUNDS):
-        raise ValueError(f"`rounds` needs to be an integer >= {MIN_ROUNDS}. Received: rounds={rounds!r}")
-    if not (isinstance(invokes, int) and invokes >= MIN_INVOKES):
-        raise ValueError(f"`invokes` needs to be an integer >= {MIN_INVOKES}. Received: invokes={invokes!r}")
-    if not (isinstance(warmup, int) and warmup >= 0):
-        raise ValueError(f"`warmup` needs to be an integer >= 0. Received: warmup={warmup!r}")
+    if not (isinstance(rounds, int) and MIN_ROUNDS <= rounds <= MAX_ROUNDS):
+        raise ValueError(
+            f"`rounds` needs to be an integer from {MIN_ROUNDS} to {MAX_ROUNDS}. Received: rounds={rounds!r}"
+        )
+    if not (isinstance(invokes, int) and MIN_INVOKES <= invokes <= MAX_INVOKES):
+        raise ValueError(
+            f"`invokes` needs to be an integer from {MIN_INVOKES} to {MAX_INVOKES}. Received: invokes={invokes!r}"
+        )
+    if not (isinstance(warmup, int) and 0 <= warmup <= MAX_INVOKES):
+        raise ValueError(f"`warmup` needs to be an integer from 0 to {MAX_INVOKES}. Received: warmup={warmup!r}")
     runner, runtime = interpreter(content, num_threads=1)
     details = runner.get_input_details()[0]
     shape = [1, *[int(d) for d in details["shape"][1:]]]

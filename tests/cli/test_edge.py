@@ -47,7 +47,7 @@ def test_compact_writes_a_smaller_model_with_the_same_outputs(capsys, sparse_mod
     "argv, message",
     [
         (["compact", "missing.keras", "--out", "small.keras"], "is not a file"),
-        (["compact", "model.h5", "--out", "small.txt"], "needs the .keras suffix"),
+        (["compact", "model.h5", "--out", "small.txt"], "needs to end in .keras"),
     ],
 )
 def test_compact_usage_errors(capsys, tmp_path, monkeypatch, argv, message):
@@ -123,7 +123,10 @@ def test_export_does_not_write_a_file_that_disagrees(capsys, sparse_model_file, 
         (["export", "a.keras", "--out-dir", "out", "--format", "fp16"], "invalid choice: 'fp16'"),
         (["export", "a.keras", "--out-dir", "out", "--rounds", "4"], "argument --rounds: 4 must be >= 5"),
         (["export", "a.keras", "--out-dir", "out", "--invokes", "100"], "must be >= 2000"),
-        (["export", "a.keras", "d/a.keras", "--out-dir", "out"], "two models named 'a'"),
+        (
+            ["export", "a.keras", "d/a.keras", "--out-dir", "out"],
+            "a.keras and d/a.keras would both be exported as a.FORMAT.tflite",
+        ),
     ],
 )
 def test_export_usage_errors(capsys, tmp_path, monkeypatch, argv, message):
@@ -141,15 +144,16 @@ def test_export_usage_errors(capsys, tmp_path, monkeypatch, argv, message):
 def test_export_refuses_a_file_that_is_not_a_model(capsys, tmp_path):
     (tmp_path / "a.keras").write_text("not a model")
     code, _, err = run_cli(capsys, "export", str(tmp_path / "a.keras"), "--out-dir", str(tmp_path / "out"))
-    assert code == 2 and "cannot load" in err and "as a Keras model" in err
+    assert code == 2 and "a.keras is not a Keras archive (no zip directory in its 11 bytes)" in err
 
 
-def test_export_formats_and_minimums_match_the_library():
+def test_export_formats_and_bounds_match_the_library():
     from l1lab.cli import edge
     from l1lab.edge import export, latency
 
     assert tuple(export.FORMATS) == edge.EXPORT_FORMATS
     assert (edge.MIN_ROUNDS, edge.MIN_INVOKES) == (latency.MIN_ROUNDS, latency.MIN_INVOKES)
+    assert (edge.MAX_ROUNDS, edge.MAX_INVOKES) == (latency.MAX_ROUNDS, latency.MAX_INVOKES)
 
 
 def test_sweep_trains_measures_and_reports_and_resumes(capsys, tmp_path):
@@ -202,3 +206,157 @@ def test_sweep_methods_match_the_library():
     assert tuple(frontier.METHODS) == edge.SWEEP_METHODS
     assert tuple(m for m, (knob, _) in frontier.METHODS.items() if knob == "target") == edge.TARGET_METHODS
     assert tuple(m for m, (knob, _) in frontier.METHODS.items() if knob == "budget") == edge.BUDGET_METHODS
+
+
+# ---------------------------------------------------------------------------
+# The promises every command keeps: one-line refusals with exit 2 before any work,
+# outputs written through links and special files, never two outputs in one file.
+
+
+def run_or_exit(capsys, *argv):
+    """``(code, stderr)`` of a command, argparse's exits included."""
+    try:
+        code, _, err = run_cli(capsys, *argv)
+    except SystemExit as exc:
+        code, err = exc.code, capsys.readouterr().err
+    return code, err
+
+
+def save_dense(path, inputs=(784,), outputs=10, two_outputs=False):
+    x = keras.Input(shape=inputs, name="pixels")
+    hidden = keras.layers.Dense(16, activation="relu", name="dense_1")(x)
+    y = keras.layers.Dense(outputs, name="predictions")(hidden)
+    model = keras.Model(x, [y, keras.layers.Dense(2, name="extra")(hidden)] if two_outputs else y)
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def dense_file(tmp_path_factory):
+    return save_dense(tmp_path_factory.mktemp("dense") / "dense.keras")
+
+
+def test_train_refuses_out_and_save_model_in_one_file(capsys, tmp_path):
+    target = tmp_path / "run.keras"
+    (tmp_path / "link.jsonl").symlink_to(target)
+    for out in (target, tmp_path / "link.jsonl"):
+        code, err = run_or_exit(capsys, "train", "--numEpochs", "1", "--out", str(out), "--save-model", str(target))
+        assert code == 2 and "--out and --save-model name one file" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.jsonl"]  # nothing trained, nothing written
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [("folder", "is a directory"), ("folder/.keras", "with a name before it"), ("x/m.keras", "is not a directory")],
+)
+def test_train_refuses_a_save_model_path_before_training(capsys, tmp_path, name, message):
+    (tmp_path / "folder.keras").mkdir()
+    code, err = run_or_exit(
+        capsys, "train", "--numEpochs", "1", "--save-model", str(tmp_path / name).replace("folder", "folder.keras", 1)
+    )
+    assert code == 2 and message in err
+
+
+def test_train_saves_through_a_link(capsys, tmp_path):
+    target, link = tmp_path / "kept.keras", tmp_path / "latest.keras"
+    link.symlink_to(target)
+    argv = ["train", "--numEpochs", "1", "--numSamples", "100", "--quiet", "--save-model", str(link)]
+    assert run_cli(capsys, *argv)[0] == 0
+    assert link.is_symlink() and keras.models.load_model(target).outputs[0].shape[-1] == 10
+
+
+def test_compact_writes_through_a_link_and_a_fifo(capsys, dense_file, tmp_path):
+    import os
+    import threading
+
+    target, link = tmp_path / "small.keras", tmp_path / "link.keras"
+    link.symlink_to(target)
+    assert run_cli(capsys, "compact", str(dense_file), "--out", str(link))[0] == 0
+    assert link.is_symlink() and target.stat().st_size > 1000
+    fifo = tmp_path / "pipe.keras"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(open(fifo, "rb").read()))  # noqa: SIM115
+    reader.start()
+    assert run_cli(capsys, "compact", str(dense_file), "--out", str(fifo))[0] == 0
+    reader.join(timeout=30)
+    assert received and received[0][:2] == b"PK" and not fifo.is_file()  # a .keras archive, through the pipe
+
+
+@pytest.mark.parametrize(
+    "out, extra, message",
+    [
+        ("folder.keras", [], "is a directory"),
+        ("MODEL", [], "--out would replace MODEL"),
+        ("small.keras", ["--epsilon", "nan"], "epsilon needs to be finite and >= 0"),
+        ("small.keras", ["--epsilon", "inf"], "epsilon needs to be finite and >= 0"),
+        ("small.keras", ["--epsilon", "-1"], "epsilon needs to be finite and >= 0"),
+    ],
+)
+def test_compact_refuses_bad_outputs_and_epsilons_before_work(capsys, dense_file, tmp_path, out, extra, message):
+    (tmp_path / "folder.keras").mkdir()
+    out = str(dense_file) if out == "MODEL" else str(tmp_path / out)
+    before = dense_file.read_bytes()
+    code, err = run_or_exit(capsys, "compact", str(dense_file), "--out", out, *extra)
+    assert code == 2 and message in err
+    assert dense_file.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["folder.keras"]
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("rank3", "takes inputs of shape (28, 28): compaction removes input features of a vector"),
+        ("two-outputs", "takes 1 inputs and gives 2 outputs"),
+        ("nan", "has a NaN weight in"),
+        ("inf", "has a infinite weight in"),
+        ("unbuilt", "has no defined input"),
+    ],
+)
+def test_edge_commands_refuse_models_they_cannot_take_in_one_line(capsys, tmp_path, kind, message):
+    path = tmp_path / "model.keras"
+    if kind == "rank3":
+        save_dense(path, inputs=(28, 28))
+    elif kind == "two-outputs":
+        save_dense(path, two_outputs=True)
+    elif kind == "unbuilt":
+        keras.Sequential([keras.layers.Dense(3)]).save(path)
+    else:
+        model = keras.models.load_model(save_dense(path))
+        kernel = model.get_layer("dense_1").kernel
+        kernel.assign(kernel.numpy() * (float("nan") if kind == "nan" else float("inf")))
+        model.save(path)
+    commands = [["compact", str(path), "--out", str(tmp_path / "small.keras")]]
+    if kind != "rank3":  # export takes any input shape
+        commands.append(["export", str(path), "--out-dir", str(tmp_path / "out"), "--no-latency"])
+    for argv in commands:
+        code, err = run_or_exit(capsys, *argv)
+        assert code == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "small.keras").exists() and not any(
+        (tmp_path / "out").iterdir() if (tmp_path / "out").exists() else []
+    )
+
+
+def test_compact_checks_a_model_of_another_width_on_inputs_of_its_own_shape(capsys, tmp_path):
+    path = save_dense(tmp_path / "hundred.keras", inputs=(100,))
+    code, stdout, err = run_cli(capsys, "compact", str(path), "--out", str(tmp_path / "small.keras"), "--json")
+    assert code == 0, err
+    check = json.loads(stdout)["check"]
+    assert check["equal"] and check["examples"] == 1000 and "random inputs of shape (100,)" in check["inputs"]
+
+
+@pytest.mark.parametrize(
+    "names, extra, message",
+    [
+        (["dense-784-64-64-10.keras"], [], "and the default reference would both be exported as dense-784-64-64-10"),
+        (["reference-r.keras"], ["--reference", "r.keras"], "reference-r.keras and r.keras would both be exported"),
+        (["a.keras"], ["--invokes", "99999999999999999999999"], "must be <= 1000000"),
+        (["a.keras"], ["--rounds", "99999999999999999999999"], "must be <= 1000"),
+    ],
+)
+def test_export_refuses_clashing_names_and_endless_measurements(capsys, tmp_path, monkeypatch, names, extra, message):
+    monkeypatch.chdir(tmp_path)
+    for name in [*names, "r.keras"]:
+        save_dense(tmp_path / name)
+    code, err = run_or_exit(capsys, "export", *names, "--out-dir", "out", *extra)
+    assert code == 2 and message in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

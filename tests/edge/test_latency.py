@@ -23,10 +23,18 @@ def test_median_of_the_rounds_on_one_thread(dense_file):
 
 
 @pytest.mark.parametrize(
-    "kwargs, name", [({"rounds": 4}, "rounds"), ({"invokes": 1999}, "invokes"), ({"warmup": -1}, "warmup")]
+    "kwargs, name",
+    [
+        ({"rounds": 4}, "rounds"),
+        ({"rounds": latency.MAX_ROUNDS + 1}, "rounds"),
+        ({"invokes": 1999}, "invokes"),
+        ({"invokes": 10**23}, "invokes"),
+        ({"warmup": -1}, "warmup"),
+        ({"warmup": latency.MAX_INVOKES + 1}, "warmup"),
+    ],
 )
-def test_fewer_rounds_or_invokes_than_the_rules_are_refused(dense_file, kwargs, name):
-    with pytest.raises(ValueError, match=f"`{name}` needs to be an integer >="):
+def test_rounds_and_invokes_outside_the_rules_are_refused(dense_file, kwargs, name):
+    with pytest.raises(ValueError, match=f"`{name}` needs to be an integer from "):
         latency.batch1_latency(dense_file, **kwargs)
 
 
