@@ -188,6 +188,15 @@ def _methods_taking(option: str) -> list[str]:
     return [name for name, spec in METHODS.items() if option in spec.options]
 
 
+def smallest_multiply_adds(unit_multiple: int = 1) -> int:
+    """Multiply-adds of the smallest model a budget can leave: one input, ``unit_multiple`` units per hidden layer."""
+    from l1lab.model import HIDDEN_UNITS, NUM_CLASSES
+    from l1lab.structure import multiply_adds
+
+    width = max(1, int(unit_multiple))
+    return multiply_adds([width] * len(HIDDEN_UNITS) + [NUM_CLASSES], 1)
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides what a run computes; the article's defaults."""
@@ -231,24 +240,33 @@ class TrainConfig:
                 bound = INT_LIMITS.get(name, "any size")
                 raise ValueError(f"`{name}` needs to be an integer from 1 to {bound}. Received: {name}={value!r}")
         check_positive("learning_rate", self.learning_rate)
-        if not _is_int(self.finetune_epochs) or not 0 <= self.finetune_epochs <= self.epochs:
+        if not _is_int(self.finetune_epochs) or not 0 <= self.finetune_epochs < self.epochs:
             raise ValueError(
-                f"`finetune_epochs` needs to be an integer from 0 to epochs={self.epochs} (the last epochs "
-                f"of the run fine-tune). Received: finetune_epochs={self.finetune_epochs!r}"
+                f"`finetune_epochs` needs to be an integer from 0 to epochs - 1 = {self.epochs - 1} (the last "
+                "epochs of the run fine-tune, after at least one epoch of the method). "
+                f"Received: finetune_epochs={self.finetune_epochs!r}"
             )
         if self.target_sparsity is not None:
             self._validate_target()
-        if self.target_multiply_adds is not None:
-            self._validate_budget()
         if not _is_int(self.unit_multiple) or self.unit_multiple < 1:
             raise ValueError(
                 f"`unit_multiple` needs to be an integer >= 1. Received: unit_multiple={self.unit_multiple!r}"
+            )
+        from l1lab.model import HIDDEN_UNITS
+
+        narrowest = min(HIDDEN_UNITS)
+        if self.unit_multiple > narrowest:
+            raise ValueError(
+                f"`unit_multiple` needs to be at most the narrowest hidden layer's {narrowest} units. "
+                f"Received: unit_multiple={self.unit_multiple}"
             )
         if self.unit_multiple != 1 and self.target_multiply_adds is None:
             raise ValueError(
                 "`unit_multiple` shapes the widths a multiply-add budget leaves: set target_multiply_adds too. "
                 f"Received: unit_multiple={self.unit_multiple}, target_multiply_adds=None"
             )
+        if self.target_multiply_adds is not None:
+            self._validate_budget()
         if not _is_int(self.seed) or not 0 <= self.seed <= INT_LIMITS["seed"]:
             raise ValueError(
                 f"`seed` needs to be an integer from 0 to {INT_LIMITS['seed']}. Received: seed={self.seed!r}"
@@ -279,6 +297,13 @@ class TrainConfig:
             raise ValueError(
                 "`target_multiply_adds` needs to be a whole number of multiply-adds >= 1 (the compacted "
                 f"model's cost per example). Received: target_multiply_adds={budget!r}"
+            )
+        smallest = smallest_multiply_adds(self.unit_multiple)
+        if budget < smallest:
+            raise ValueError(
+                f"`target_multiply_adds` needs to be at least {smallest}, the cost of the smallest model that "
+                f"compaction leaves (one input, {max(1, self.unit_multiple)} unit(s) per hidden layer, "
+                "one per class). Received: target_multiply_adds={budget}"
             )
         if not 1 <= self.finetune_epochs < self.epochs:
             raise ValueError(

@@ -136,8 +136,8 @@ def test_finetuning_wins_back_what_the_penalty_cost(tiny_split):
     assert tuned[-1]["num_nonzero"]["total"]["numNz"] <= tuned[4]["num_nonzero"]["total"]["numNz"]
 
 
-@pytest.mark.parametrize("value", [-1, 5, 1.5, True])
-def test_config_refuses_more_finetuning_than_epochs(value):
+@pytest.mark.parametrize("value", [-1, 4, 5, 1.5, True])
+def test_config_refuses_fine_tuning_that_leaves_the_method_no_epoch(value):
     with pytest.raises(ValueError, match="finetune_epochs"):
         dataclasses.replace(config(epochs=4), finetune_epochs=value).validate()
 

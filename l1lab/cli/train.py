@@ -231,6 +231,25 @@ def resolve_method(args: argparse.Namespace) -> tuple[str, float, bool, str | No
     return args.method or DEFAULTS.method, args.l1 or DEFAULTS.options.l1, args.hide_gpus, None
 
 
+# TrainConfig's fields that a flag of another name sets.
+FIELD_FLAGS = {"epochs": "--epochs", "num_samples": "--num-samples", "options.l1": "--l1", "l1": "--l1"}
+
+
+def flag_names(message: str) -> str:
+    """A library message with TrainConfig's field names (```unit_multiple```, ``unit_multiple=``) as its flags."""
+    import dataclasses
+    import re
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} | {f.name for f in dataclasses.fields(MethodOptions)}
+
+    def flag(name: str) -> str:
+        return FIELD_FLAGS.get(name, "--" + name.replace("_", "-"))
+
+    message = re.sub(r"`(\w+)`", lambda m: flag(m.group(1)) if m.group(1) in fields else m.group(0), message)
+    message = re.sub(r"\b(\w+)=", lambda m: flag(m.group(1)) + " " if m.group(1) in fields else m.group(0), message)
+    return re.sub(r"(?<![-\w])(\w+_\w+)\b", lambda m: flag(m.group(1)) if m.group(1) in fields else m.group(0), message)
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The run the arguments ask for.
 
@@ -238,10 +257,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
       UsageError: two methods at once, more fine-tuning epochs than epochs.
     """
     method, l1, hide_gpus, article_flag = resolve_method(args)
-    if args.finetune_epochs > args.epochs:
+    if args.finetune_epochs >= args.epochs:
         raise UsageError(
-            f"--finetune-epochs {args.finetune_epochs} is more than --epochs {args.epochs}: "
-            "fine-tuning takes the last epochs of the run"
+            f"--finetune-epochs {args.finetune_epochs} is not less than --epochs {args.epochs}: fine-tuning takes "
+            "the last epochs of the run, after at least one epoch of the method; give fewer"
         )
     return TrainConfig(
         epochs=args.epochs,
@@ -322,7 +341,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             try:
                 run = train_lib.Run(config, data_dir=args.data_dir)
             except (data_lib.DataError, ValueError, devices.DeviceSetupError) as exc:
-                raise UsageError(str(exc)) from exc
+                raise UsageError(flag_names(str(exc))) from exc
             for event in run.events():
                 writer.write(event)
                 if event["event"] == events.MEASURE_TEST:

@@ -195,10 +195,31 @@ def test_each_method_runs_one_epoch(capsys, argv, method, hidden):
         (["--method", "sgd", "--l1-exclude-biases"], "--l1-exclude-biases"),
         (["--regL1Alt", "1e-3", "--l1-all-kernels"], "--l1-all-kernels"),
         (["--method", "proximal-sgd", "--group-units", "predictions=1e-3"], "the model's outputs"),
-        (["--regL1Alt", "1e-3", "--finetune-epochs", "2"], "--finetune-epochs 2 is more than --epochs 1"),
-        (["--regL1Alt", "1e-3", "--target-sparsity", "0.9"], "1 <= finetune_epochs < epochs"),
-        (["--regL1Alt", "1e-3", "--target-multiply-adds", "5000"], "1 <= finetune_epochs < epochs"),
-        (["--regL1Alt", "1e-3", "--unit-multiple", "16"], "set target_multiply_adds too"),
+        (["--regL1Alt", "1e-3", "--finetune-epochs", "2"], "--finetune-epochs 2 is not less than --epochs 1"),
+        (["--regL1Alt", "1e-3", "--finetune-epochs", "1"], "--finetune-epochs 1 is not less than --epochs 1"),
+        (
+            ["--regL1Alt", "1e-3", "--target-sparsity", "0.9"],
+            "1 <= --finetune-epochs < epochs. Received: --finetune-epochs 0, --epochs 1",
+        ),
+        (
+            ["--regL1Alt", "1e-3", "--target-multiply-adds", "5000"],
+            "1 <= --finetune-epochs < epochs. Received: --finetune-epochs 0, --epochs 1",
+        ),
+        (["--regL1Alt", "1e-3", "--unit-multiple", "16"], "set --target-multiply-adds too"),
+        (
+            ["--regL1Alt", "1e-3", "--numEpochs", "2", "--finetune-epochs", "1", "--target-multiply-adds", "11"],
+            "--target-multiply-adds needs to be at least 12, the cost of the smallest model",
+        ),
+        (
+            ["--regL1Alt", "1e-3", "--numEpochs", "2", "--finetune-epochs", "1", "--target-multiply-adds", "431"]
+            + ["--unit-multiple", "16"],
+            "at least 432, the cost of the smallest model that compaction leaves (one input, 16 unit(s)",
+        ),
+        (
+            ["--regL1Alt", "1e-3", "--numEpochs", "2", "--finetune-epochs", "1", "--target-multiply-adds", "9000"]
+            + ["--unit-multiple", "1000"],
+            "--unit-multiple needs to be at most the narrowest hidden layer's 64 units. Received: --unit-multiple 1000",
+        ),
     ],
 )
 def test_conflicting_or_impossible_methods_exit_2(capsys, argv, message):
