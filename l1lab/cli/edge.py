@@ -19,13 +19,11 @@ from l1lab.cli._common import (
     refuse_clashes,
 )
 from l1lab.data import PIXEL_SCALES
+from l1lab.edge.sweep.presets import METHODS as SWEEP_METHODS
 
 # l1lab.edge.export.FORMATS and l1lab.edge.latency's bounds, copied so that --help imports
 # no TensorFlow (tests/cli/test_edge.py checks that they agree).
 EXPORT_FORMATS = ("float", "float-sparse", "int8", "int8-sparse")
-SWEEP_METHODS = ("dense", "l1lab-group", "l1lab-l1", "l1lab-budget", "ftrl", "tfmot")  # frontier.METHODS
-TARGET_METHODS = ("l1lab-group", "l1lab-l1", "tfmot")  # their values are target sparsities
-BUDGET_METHODS = ("l1lab-budget",)  # their values are multiply-add budgets
 MIN_ROUNDS, MIN_INVOKES = 5, 2000
 MAX_ROUNDS, MAX_INVOKES = 1000, 1_000_000
 DEFAULT_REFERENCE = "dense-784-64-64-10"  # export's name of the article's network as the reference
@@ -92,7 +90,7 @@ def add_parsers(commands) -> None:
         "--method",
         dest="methods",
         action="append",
-        choices=SWEEP_METHODS,
+        choices=tuple(SWEEP_METHODS),
         help="a method, repeatable (default: all; dense is always added: it is the ratios' base)",
     )
     sweep.add_argument(
@@ -135,15 +133,14 @@ def _add_latency_arguments(parser) -> None:
 
 
 def _method_values(text: str) -> tuple[str, tuple[float, ...]]:
+    """``METHOD=V1,V2,...`` as ``(method, values)``; the library checks the values against the method."""
     method, sep, values = text.partition("=")
-    if not sep or method not in SWEEP_METHODS:
-        raise argparse.ArgumentTypeError(f"{text!r} is not METHOD=V1,V2,... with METHOD among {SWEEP_METHODS}")
+    if not sep or not method:
+        raise argparse.ArgumentTypeError(f"{text!r} is not METHOD=V1,V2,... with METHOD among {tuple(SWEEP_METHODS)}")
     try:
         numbers = tuple(float(v) for v in values.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: the values need to be numbers separated by commas") from None
-    if not all(0 <= v < float("inf") for v in numbers):
-        raise argparse.ArgumentTypeError(f"{text!r}: the values need to be finite and >= 0")
     return method, numbers
 
 
@@ -307,49 +304,37 @@ def _check_output(label: str, path) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from l1lab import _io, data
-    from l1lab.edge import frontier
+    from l1lab import data
+    from l1lab.edge import sweep
+    from l1lab.edge.sweep.points import PointFileError
 
-    out_dir = output_dir(args.out_dir)
-    methods = list(dict.fromkeys(["dense", *(args.methods or SWEEP_METHODS)]))
-    values = dict(args.values)
-    for method, numbers in values.items():
-        if method in TARGET_METHODS and not all(0 < v < 1 for v in numbers):
-            raise UsageError(f"--values {method}=...: its values are target sparsities between 0 and 1, got {numbers}")
-        if method in BUDGET_METHODS and not all(v >= 1 and v == int(v) for v in numbers):
-            raise UsageError(
-                f"--values {method}=...: its values are whole numbers of multiply-adds >= 1, got {numbers}"
-            )
-    settings = frontier.SweepSettings(epochs=args.epochs, num_samples=args.num_samples)
-    points = frontier.plan(methods, range(args.seeds), values)
+    given = [method for method, _ in args.values]
+    repeated = sorted({m for m in given if given.count(m) > 1})
+    if repeated:
+        raise UsageError(f"--values {repeated[0]}=... given twice: give all of a method's values in one flag")
 
     def progress(line: str) -> None:
         if not args.quiet:
             print(line, file=sys.stderr, flush=True)
 
     try:
-        test = data.load_mnist(args.num_samples, pixel_scale="unit", split="standard")  # fetched once, here
-    except data.DataError as exc:
+        result = sweep.run(
+            args.out_dir,
+            methods=args.methods or sweep.METHODS,
+            values=dict(args.values),
+            seeds=args.seeds,
+            settings=sweep.SweepSettings(epochs=args.epochs, num_samples=args.num_samples),
+            jobs=args.jobs,
+            rounds=args.rounds,
+            invokes=args.invokes,
+            progress=progress,
+        )
+    except (sweep.SweepError, data.DataError) as exc:
         return fail(EXIT_USAGE, str(exc))
-    failures = frontier.run_points(points, settings, out_dir, jobs=args.jobs, progress=progress)
-    if failures:
-        return fail(
-            EXIT_FAILED, "points failed (rerun to retry them; the others are kept):\n  " + "\n  ".join(failures)
-        )
-    records = frontier.measure_points(
-        points, out_dir, test.x_test, rounds=args.rounds, invokes=args.invokes, progress=progress
-    )
-    rows = frontier.summarize(records)
-    table = frontier.markdown(rows, settings)
-    try:
-        _io.write_json_atomically(
-            out_dir / "sweep.json",
-            {"settings": settings.as_dict(), "summary": rows, "targets": frontier.targets(rows), "points": records},
-        )
-        _io.write_text_atomically(out_dir / "sweep.md", table)
-        frontier.plot(rows, out_dir / "frontier.png")
+    except (sweep.SweepFailed, PointFileError) as exc:
+        return fail(EXIT_FAILED, str(exc))
     except OSError as exc:
         return fail(EXIT_FAILED, f"--out-dir: {exc.strerror or exc}")
-    print(table, end="")
-    progress(f"wrote sweep.json, sweep.md and frontier.png to {out_dir}")
+    print(result["table"], end="")
+    progress(f"wrote {', '.join(sweep.OUTPUTS)} to {args.out_dir}")
     return EXIT_OK

@@ -35,7 +35,15 @@ import numpy as np
 from l1lab._compat import frozen, tf
 from l1lab._io import format_table, write_bytes_atomically
 from l1lab.edge.compact import compare_outputs
-from l1lab.edge.latency import MIN_INVOKES, MIN_ROUNDS, Latency, batch1_latency, interpreter, ratio
+from l1lab.edge.latency import (
+    MIN_INVOKES,
+    MIN_ROUNDS,
+    Latency,
+    batch1_latency,
+    check_measurement,
+    interpreter,
+    ratio,
+)
 
 __all__ = [
     "FORMATS",
@@ -229,6 +237,11 @@ def export_models(
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ExportError(f"`formats` needs to be among {sorted(FORMATS)}. Received: formats={list(formats)}")
+    if measure:
+        try:
+            check_measurement(rounds, invokes)
+        except ValueError as exc:
+            raise ExportError(str(exc)) from None
     results = []
     for name, model in models.items():
         for fmt in formats:

@@ -88,6 +88,23 @@ class Latency:
         return dataclasses.asdict(self)
 
 
+def check_measurement(rounds: int, invokes: int) -> None:
+    """Refuses rounds or invokes outside :data:`MIN_ROUNDS`..:data:`MAX_ROUNDS` and
+    :data:`MIN_INVOKES`..:data:`MAX_INVOKES`: a measurement that is too short to trust or never ends.
+
+    Raises:
+      ValueError: the message names the argument and its bounds.
+    """
+    if not (isinstance(rounds, int) and MIN_ROUNDS <= rounds <= MAX_ROUNDS):
+        raise ValueError(
+            f"`rounds` needs to be an integer from {MIN_ROUNDS} to {MAX_ROUNDS}. Received: rounds={rounds!r}"
+        )
+    if not (isinstance(invokes, int) and MIN_INVOKES <= invokes <= MAX_INVOKES):
+        raise ValueError(
+            f"`invokes` needs to be an integer from {MIN_INVOKES} to {MAX_INVOKES}. Received: invokes={invokes!r}"
+        )
+
+
 def batch1_latency(
     content: bytes, *, rounds: int = MIN_ROUNDS, invokes: int = MIN_INVOKES, warmup: int = 200
 ) -> Latency:
@@ -105,14 +122,7 @@ def batch1_latency(
     Raises:
       ValueError: rounds or invokes outside their bounds, or a warm-up outside 0 to MAX_INVOKES.
     """
-    if not (isinstance(rounds, int) and MIN_ROUNDS <= rounds <= MAX_ROUNDS):
-        raise ValueError(
-            f"`rounds` needs to be an integer from {MIN_ROUNDS} to {MAX_ROUNDS}. Received: rounds={rounds!r}"
-        )
-    if not (isinstance(invokes, int) and MIN_INVOKES <= invokes <= MAX_INVOKES):
-        raise ValueError(
-            f"`invokes` needs to be an integer from {MIN_INVOKES} to {MAX_INVOKES}. Received: invokes={invokes!r}"
-        )
+    check_measurement(rounds, invokes)
     if not (isinstance(warmup, int) and 0 <= warmup <= MAX_INVOKES):
         raise ValueError(f"`warmup` needs to be an integer from 0 to {MAX_INVOKES}. Received: warmup={warmup!r}")
     runner, runtime = interpreter(content, num_threads=1)

@@ -22,7 +22,7 @@ import dataclasses
 
 from l1lab import data as data_lib
 from l1lab.config import MethodOptions, TrainConfig
-from l1lab.edge.frontier import BUDGET_SPARSITY, BUDGET_UNIT_MULTIPLE, GROUP_OPTIONS
+from l1lab.edge.sweep.presets import BUDGET_SPARSITY, BUDGET_UNIT_MULTIPLE, GROUP_OPTIONS
 from l1lab.runs import STRUCTURE_METRICS, TRAJECTORY_METRICS
 
 ARTICLE_EPOCHS = 200

@@ -180,12 +180,17 @@ def test_sweep_trains_measures_and_reports_and_resumes(capsys, tmp_path):
     "argv, message",
     [
         (["--values", "tfmot=0.9,x"], "numbers separated by commas"),
-        (["--values", "adam=0.1"], "is not METHOD=V1,V2,..."),
-        (["--values", "ftrl=-1"], "finite and >= 0"),
-        (["--values", "tfmot=1.5"], "its values are target sparsities between 0 and 1"),
-        (["--values", "l1lab-l1=0"], "its values are target sparsities between 0 and 1"),
-        (["--values", "l1lab-budget=0.5"], "its values are whole numbers of multiply-adds >= 1"),
-        (["--values", "l1lab-budget=1500.5"], "its values are whole numbers of multiply-adds >= 1"),
+        (["--values", "adam=0.1"], "values for 'adam': the methods are"),
+        (["--values", "ftrl=-1"], "are finite strengths >= 0"),
+        (["--values", "tfmot=1.5"], "are target sparsities between 0 and 1"),
+        (["--values", "l1lab-l1=0"], "are target sparsities between 0 and 1"),
+        (["--values", "l1lab-budget=0.5"], "are whole numbers of multiply-adds >= 1"),
+        (["--values", "l1lab-budget=1500.5"], "are whole numbers of multiply-adds >= 1"),
+        (["--method", "tfmot", "--values", "l1lab-group=0.9"], "values for 'l1lab-group', which is not swept"),
+        (["--values", "tfmot=0.9", "--values", "tfmot=0.5"], "--values tfmot=... given twice"),
+        (["--values", "dense=0"], "the dense model has none"),
+        (["--values", "tfmot=0.9,0.9"], "need to be distinct"),
+        (["--invokes", "99999999999999999999999"], "must be <= 1000000"),
         (["--jobs", "0"], "argument --jobs: 0 must be >= 1"),
         (["--method", "prune"], "invalid choice: 'prune'"),
     ],
@@ -196,16 +201,20 @@ def test_sweep_usage_errors(capsys, tmp_path, argv, message):
     except SystemExit as exc:
         code, err = exc.code, capsys.readouterr().err
     assert code == 2 and message in err
-    assert not (tmp_path / "out" / "points").exists()
+    assert not (tmp_path / "out").exists()  # refused before anything was made
 
 
-def test_sweep_methods_match_the_library():
-    from l1lab.cli import edge
-    from l1lab.edge import frontier
-
-    assert tuple(frontier.METHODS) == edge.SWEEP_METHODS
-    assert tuple(m for m, (knob, _) in frontier.METHODS.items() if knob == "target") == edge.TARGET_METHODS
-    assert tuple(m for m, (knob, _) in frontier.METHODS.items() if knob == "budget") == edge.BUDGET_METHODS
+@pytest.mark.parametrize("blocker", ["points", "sweep.json", "frontier.png"])
+def test_sweep_refuses_outputs_it_cannot_write_before_training(capsys, tmp_path, blocker):
+    out = tmp_path / "out"
+    out.mkdir()
+    if blocker == "points":
+        (out / "points").write_text("a file where the points go")
+    else:
+        (out / blocker).mkdir()
+    argv = ["sweep", "--out-dir", str(out), "--method", "dense", "--seeds", "1", "--epochs", "2"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and f"{out / blocker} is a" in err and "points already trained" not in err
 
 
 # ---------------------------------------------------------------------------

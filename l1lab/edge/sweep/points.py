@@ -1,0 +1,128 @@
+"""A sweep point's files: ``points/KEY.json`` (metrics and settings) and ``points/KEY.npz`` (weights).
+
+Both are written atomically, the weights first, so a record on disk means the
+point is whole; a damaged or stale pair reads as not done, and the point
+trains again.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from l1lab._io import write_bytes_atomically, write_json_atomically
+from l1lab.edge.sweep.presets import Point, SweepSettings
+
+__all__ = ["PointFileError", "finished_record", "is_done", "load_weights", "point_paths", "save_point"]
+
+# What a point's record holds in ``metrics``: finite numbers, and l1lab's count table.
+NUMBER_METRICS = ("inacc_test", "ent_test", "sparsity")
+
+
+class PointFileError(ValueError):
+    """A point's file cannot be read; the message names the file."""
+
+
+def point_paths(out_dir: Path, point: Point) -> tuple[Path, Path]:
+    folder = Path(out_dir) / "points"
+    return folder / f"{point.key}.json", folder / f"{point.key}.npz"
+
+
+def finished_record(out_dir: Path, point: Point, settings: SweepSettings) -> dict | None:
+    """The point's record if its files are whole and were trained with these settings, else None.
+
+    Whole: the record is a JSON object with the point, the settings and finite
+    metrics, and the weights load as one kernel and bias per layer with the
+    shapes of a chain. Anything else (empty, truncated, random, ``[]``, a NaN
+    or null metric) is not done, and the point trains again.
+    """
+    record_path, weights_path = point_paths(out_dir, point)
+    if not (record_path.is_file() and weights_path.is_file()):
+        return None
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(record, dict) or record.get("settings") != settings.as_dict():
+        return None
+    if record.get("point") != point.as_dict() or not _whole_metrics(record.get("metrics")):
+        return None
+    try:
+        load_weights(weights_path)
+    except PointFileError:
+        return None
+    return record
+
+
+def _whole_metrics(metrics) -> bool:
+    if not isinstance(metrics, dict):
+        return False
+    for name in NUMBER_METRICS:
+        value = metrics.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False
+    return isinstance(metrics.get("num_nonzero"), dict)
+
+
+def is_done(out_dir: Path, point: Point, settings: SweepSettings) -> bool:
+    """The point need not train again (:func:`finished_record`)."""
+    return finished_record(out_dir, point, settings) is not None
+
+
+def save_point(
+    out_dir: Path, point: Point, settings: SweepSettings, metrics: dict, weights, seconds: float, versions: dict
+) -> None:
+    """Weights first, then the record: a record on disk means the point is whole."""
+    record_path, weights_path = point_paths(out_dir, point)
+    record_path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez(
+        buffer, **{f"{kind}_{i}": w for i, pair in enumerate(weights) for kind, w in zip(("kernel", "bias"), pair)}
+    )
+    write_bytes_atomically(weights_path, buffer.getvalue())
+    record = {
+        "point": point.as_dict(),
+        "settings": settings.as_dict(),
+        "metrics": metrics,
+        "seconds": seconds,
+        "versions": versions,
+    }
+    write_json_atomically(record_path, record)
+
+
+def load_weights(path: Path) -> list[tuple]:
+    """The Dense layers' ``(kernel, bias)`` saved by :func:`save_point`.
+
+    Raises:
+      PointFileError: the file is not such an archive (empty, truncated, random),
+        or its arrays do not chain as Dense layers; the message names the file.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            names = set(archive.files)
+            count = len(names) // 2
+            expected = {f"{kind}_{i}" for i in range(count) for kind in ("kernel", "bias")}
+            if not count or names != expected:
+                raise PointFileError(f"{path} holds {sorted(names)}, not kernel_i and bias_i of each layer")
+            weights = [(archive[f"kernel_{i}"], archive[f"bias_{i}"]) for i in range(count)]
+    except PointFileError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise PointFileError(f"{path} is not a point's weights ({type(exc).__name__}: {exc})") from None
+    previous = None
+    for i, (kernel, bias) in enumerate(weights):
+        if (
+            kernel.ndim != 2
+            or bias.shape != (kernel.shape[1],)
+            or (previous is not None and kernel.shape[0] != previous)
+        ):
+            raise PointFileError(f"{path}: layer {i}'s kernel {kernel.shape} and bias {bias.shape} do not chain")
+        if not (np.all(np.isfinite(kernel)) and np.all(np.isfinite(bias))):
+            raise PointFileError(f"{path}: layer {i} has a non-finite weight")
+        previous = kernel.shape[1]
+    return weights

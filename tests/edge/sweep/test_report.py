@@ -1,0 +1,71 @@
+"""The sweep's summary over seeds, its table and its plot."""
+
+import pytest
+
+from l1lab.edge.sweep import presets, report
+
+SETTINGS = presets.SweepSettings(epochs=2, num_samples=100)
+
+
+def record(method, value, seed, error, sparsity, latency):
+    return {
+        "point": {"method": method, "value": value, "seed": seed},
+        "metrics": {"inacc_test": error, "sparsity": sparsity},
+        "structure": {
+            "input_dim": 784,
+            "kept_inputs": 784 - 100 * seed,
+            "widths_before": [64, 64, 10],
+            "widths_after": [64 - seed, 64, 10],
+            "multiply_adds_after": 1000 + seed,
+        },
+        "shipped": "as trained",
+        "files": {"float": {"size_bytes": 200_000 // (1 + value), "latency_us": latency, "agrees": True}},
+    }
+
+
+def test_summary_takes_medians_over_seeds_and_the_table_gives_ratios_to_dense():
+    records = [record("dense", 0, s, 0.03, 0.0, 5.0) for s in range(3)]
+    records += [record("l1lab-l1", 1, s, e, sp, lat) for s, e, sp, lat in ((0, 0.05, 0.9, 1.0), (1, 0.02, 0.8, 2.0))]
+    records.append(record("l1lab-l1", 1, 2, 0.04, 0.85, 2.5))
+    rows = report.summarize(records)
+    assert [r["method"] for r in rows] == ["dense", "l1lab-l1"]
+    row = rows[1]
+    assert row["seeds"] == [0, 1, 2] and row["inacc_test"] == 0.04 and row["sparsity"] == 0.85
+    assert row["kept_inputs"] == 684 and row["hidden_units"] == 127 and row["multiply_adds"] == 1001
+    assert row["hidden_units_before"] == 128 and row["input_dim"] == 784
+    assert row["files"]["float"] == {"size_bytes": 100_000, "latency_us": 2.0, "agrees": True}
+    table = report.markdown(rows, SETTINGS)
+    header, rule, *body = [line for line in table.splitlines() if line.startswith("|")]
+    assert rule.count("---") == len(cells(header)) == 13 and len(body) == 2
+    row = dict(zip(cells(header)[:10], cells(body[1])))  # the float columns: name, µs, KB
+    assert (row["method"], float(row["value"]), row["float"]) == ("l1lab-l1", 1.0, "float")
+    assert (percent(row["error"]), percent(row["sparsity"])) == (4.0, 85.0)
+    assert (int(row["inputs"]), int(row["hidden"]), int(row["MACs"])) == (684, 127, 1001)
+    assert figure_and_ratio(cells(body[1])[8]) == (2.0, 2.5)  # µs, and 5.0 / 2.0 times the dense model's
+    assert figure_and_ratio(cells(body[1])[9]) == (100.0, 2.0)  # KB, and 200 / 100
+    assert cells(body[1])[10:] == ["-", "-", "-"]  # no int8 file
+    assert "Targets:" not in table and "Targets:" in report.markdown(
+        rows, SETTINGS, [{"name": "P", "met": True, "text": ""}]
+    )
+
+
+def cells(line):
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def percent(text):
+    return float(text.rstrip("%"))
+
+
+def figure_and_ratio(text):
+    """``"2.00 (2.5x)"`` as ``(2.0, 2.5)``."""
+    figure, ratio = text.split(" (")
+    return float(figure), float(ratio.rstrip("x)"))
+
+
+def test_the_plot_is_a_png(tmp_path):
+    pytest.importorskip("matplotlib", reason="the report extra draws the plots")
+    rows = report.summarize([record("dense", 0, 0, 0.03, 0.0, 5.0), record("tfmot", 0.9, 0, 0.04, 0.9, 3.0)])
+    report.plot(rows, tmp_path / "frontier.png")
+    assert (tmp_path / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["frontier.png"]

@@ -1,0 +1,65 @@
+"""The sweep's targets judged on its summary."""
+
+import pytest
+
+from l1lab.edge.sweep import targets
+
+
+def _summary_row(method, value, error, sparsity, files, kept=784, hidden=128):
+    files = {f: {"latency_us": lat, "size_bytes": size, "agrees": True} for f, (lat, size) in files.items()}
+    return {
+        "method": method,
+        "value": value,
+        "inacc_test": error,
+        "sparsity": sparsity,
+        "kept_inputs": kept,
+        "input_dim": 784,
+        "hidden_units": hidden,
+        "hidden_units_before": 128,
+        "multiply_adds": 1000,
+        "files": files,
+    }
+
+
+def test_targets_judge_p1_p4_and_structure_on_the_summary():
+    rows = [
+        _summary_row("dense", 0.0, 0.022, 0.0, {"float": (6.0, 220_000), "int8": (3.6, 60_000)}),
+        _summary_row("tfmot", 0.9, 0.024, 0.9, {"float-sparse": (4.8, 36_000), "int8": (3.7, 60_000)}),
+        _summary_row("tfmot", 0.95, 0.030, 0.95, {"float-sparse": (4.0, 20_000)}),
+        # Faster and smaller than TF-MOT's 90% by 2x and more, and than dense by 3x / 10x, but too inaccurate:
+        _summary_row("l1lab-group", 0.95, 0.025, 0.95, {"float": (1.0, 10_000)}, kept=300, hidden=40),
+        # As accurate: the candidate for P4; 2.4x faster but only 1.8x smaller than TF-MOT in float.
+        _summary_row(
+            "l1lab-group",
+            0.9,
+            0.023,
+            0.9,
+            {"float": (2.4, 30_000), "float-sparse": (2.0, 20_000), "int8": (1.8, 9_000)},
+            kept=400,
+            hidden=60,
+        ),
+        _summary_row("l1lab-l1", 0.9, 0.0245, 0.9, {"float": (4.0, 100_000)}),
+    ]
+    verdicts = {v["name"]: v for v in targets.targets(rows)}
+    assert [name for name in verdicts] == [
+        "P1 l1lab-l1 at 0.9",
+        "P1 l1lab-group at 0.9",
+        "P1 l1lab-group at 0.95",
+        "P4 float",
+        "structure",
+        "P4 int8",
+    ]
+    assert not verdicts["P1 l1lab-l1 at 0.9"]["met"] and verdicts["P1 l1lab-group at 0.9"]["met"]
+    assert verdicts["P1 l1lab-group at 0.95"]["met"]  # 2.50% vs 3.00%
+    p4 = verdicts["P4 float"]
+    assert not p4["met"] and p4["candidate"] == {"method": "l1lab-group", "value": 0.9, "format": "float-sparse"}
+    assert p4["ratios"]["peer"] == pytest.approx({"faster": 4.8 / 2.0, "smaller": 36_000 / 20_000})
+    assert p4["ratios"]["dense"] == pytest.approx({"faster": 6.0 / 2.0, "smaller": 220_000 / 20_000})
+    assert not verdicts["structure"]["met"] and verdicts["structure"]["kept"] == {"inputs": 400, "hidden_units": 60}
+    assert verdicts["P4 int8"]["met"] is False  # 2.06x faster, 6.7x smaller than TF-MOT; vs dense 2x: short
+    rows[-2]["files"]["int8"] = {"latency_us": 1.0, "size_bytes": 5_000, "agrees": True}
+    assert {v["name"]: v for v in targets.targets(rows)}["P4 int8"]["met"]
+    # The file meeting most parts of P4, not the fastest: a faster float file twice the size loses.
+    rows[-2]["files"]["float"] = {"latency_us": 1.9, "size_bytes": 30_000, "agrees": True}
+    assert {v["name"]: v for v in targets.targets(rows)}["P4 float"]["candidate"]["format"] == "float-sparse"
+    assert targets.targets([r for r in rows if r["method"] != "tfmot"]) == []
