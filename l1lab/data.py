@@ -150,8 +150,28 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
 
 
 def read_idx(path: Path, expected_sha256: str | None) -> np.ndarray:
+    """An IDX file, checked against its SHA-256.
+
+    Raises:
+      ChecksumError: the content differs; a whole IDX file (its header and size
+        agree) is said to be another data set in MNIST's format (Fashion-MNIST's
+        files have MNIST's names and shapes), not a damaged one.
+      IdxFormatError: not an IDX file.
+    """
     path = Path(path)
-    return parse_idx(read_verified(path, expected_sha256), str(path))
+    try:
+        return parse_idx(read_verified(path, expected_sha256), str(path))
+    except ChecksumError as mismatch:
+        try:
+            array = parse_idx(read_verified(path, None), str(path))
+        except DataError:
+            raise mismatch from None  # truncated or altered: the checksum's message says so
+        raise ChecksumError(
+            f"{path}: a whole IDX file of shape {array.shape} whose content is not MNIST's (its SHA-256 differs): "
+            "another data set in MNIST's format (Fashion-MNIST's files have MNIST's names and shapes), or MNIST "
+            "altered. l1lab's MNIST commands read MNIST's own files: point --data-dir at them, or leave it out "
+            "to fetch MNIST"
+        ) from None
 
 
 def idx_path(directory: Path, basename: str) -> Path | None:

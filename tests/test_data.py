@@ -323,3 +323,16 @@ def test_standard_split_trains_on_the_training_file_and_tests_on_t10k():
 def test_bad_split_is_refused(split, num_samples, message):
     with pytest.raises(ValueError, match=message):
         data.load_mnist(num_samples, split=split)
+
+
+def test_another_data_set_in_mnists_format_is_not_called_truncated(tmp_path):
+    """Fashion-MNIST's files have MNIST's names, shapes and IDX headers, and other content."""
+    checksums = write_idx_dir(tmp_path, small_mnist())
+    other = small_mnist()
+    other["train-images-idx3-ubyte"] = 255 - other["train-images-idx3-ubyte"]  # whole, of the same shape
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(idx_bytes(other["train-images-idx3-ubyte"]))
+    with pytest.raises(ChecksumError) as caught:
+        data.load_idx_dir(tmp_path, checksums)
+    message = str(caught.value)
+    assert "train-images-idx3-ubyte: a whole IDX file of shape" in message and "Fashion-MNIST" in message
+    assert "truncated" not in message and "point --data-dir at them" in message

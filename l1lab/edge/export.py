@@ -155,11 +155,13 @@ class OutputCheck:
 
     format: str
     examples: int
-    max_abs_diff: float
+    max_abs_diff: float | None  # None: the interpreter gave NaN or infinite outputs
     output_scale: float
     tolerance: float
     same_predictions: int
     agrees: bool
+    # How many outputs were NaN or infinite (a converter fault: an all-zero layer quantized with scale 0).
+    non_finite_outputs: int = 0
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -170,7 +172,9 @@ def check(model, content: bytes, fmt: str, x: np.ndarray) -> OutputCheck:
 
     It agrees when ``max |tflite - keras| <= tolerance * max(1, max |keras|)``
     (:data:`TOLERANCES` by the format's kind) and, for int8 formats, at most
-    :data:`INT8_PREDICTION_DISAGREEMENT` of the predicted classes differ.
+    :data:`INT8_PREDICTION_DISAGREEMENT` of the predicted classes differ. A file
+    whose outputs are NaN or infinite never agrees; its ``max_abs_diff`` is None,
+    so that the report stays valid JSON.
 
     Raises:
       ExportError: ``fmt`` is unknown.
@@ -182,13 +186,14 @@ def check(model, content: bytes, fmt: str, x: np.ndarray) -> OutputCheck:
     got = run(content, x).astype(np.float64)
     if got.shape != want.shape:
         raise ExportError(f"the TFLite model's outputs have shape {got.shape}, the Keras model's {want.shape}")
-    diff, scale, same = compare_outputs(want, got)
+    non_finite = int(np.sum(~np.isfinite(got)))
+    diff, scale, same = compare_outputs(want, np.nan_to_num(got, nan=0.0, posinf=0.0, neginf=0.0))
     kind = "int8" if fmt.startswith("int8") else "float"
     tolerance = TOLERANCES[kind]
-    agrees = diff <= tolerance * scale
+    agrees = diff <= tolerance * scale and not non_finite
     if kind == "int8":
         agrees = agrees and (len(x) - same) <= INT8_PREDICTION_DISAGREEMENT * len(x)
-    return OutputCheck(fmt, int(len(x)), diff, scale, tolerance, same, bool(agrees))
+    return OutputCheck(fmt, int(len(x)), None if non_finite else diff, scale, tolerance, same, bool(agrees), non_finite)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -369,3 +369,18 @@ def test_export_refuses_clashing_names_and_endless_measurements(capsys, tmp_path
     code, err = run_or_exit(capsys, "export", *names, "--out-dir", "out", *extra)
     assert code == 2 and message in err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_an_all_zero_model_is_exported_with_a_valid_report(capsys, tmp_path):
+    model = keras.models.load_model(save_dense(tmp_path / "zero.keras"))
+    for weight in model.weights:
+        weight.assign(weight.numpy() * 0)
+    model.save(tmp_path / "zero.keras")
+    argv = ["export", str(tmp_path / "zero.keras"), "--out-dir", str(tmp_path / "out"), "--no-latency"]
+    code, _, err = run_cli(capsys, *argv, "--format", "int8-sparse")
+    report = json.loads((tmp_path / "out" / "export.json").read_text())  # written, and valid JSON
+    rows = {(r["model"], r["format"]): r for r in report["files"]}
+    zero = rows["zero", "int8-sparse"]["check"]
+    assert (zero["max_abs_diff"] is None) == (zero["non_finite_outputs"] > 0)
+    assert zero["agrees"] == (code == 0) and (code == 0 or "zero.int8-sparse" in err)
+    assert all((tmp_path / "out" / f"{m}.{f}.tflite").exists() == r["check"]["agrees"] for (m, f), r in rows.items())
