@@ -10,8 +10,8 @@ checks can read the defaults without loading it. It is the one place for:
 * the **identity** of a run (:data:`COMPUTED_ARGS`, :func:`identity`): the
   fields of the ``args`` event that decide what it computes. A golden file
   is valid for a scenario when the two identities agree; a field a golden
-  file does not have reads as its default, so an option added later, at its
-  default value, leaves every committed golden file valid.
+  file does not have reads as its default, so a new option, at its default
+  value, leaves every committed golden file valid.
 """
 
 from __future__ import annotations
@@ -364,14 +364,14 @@ COMPUTED_ARGS = (
     "initialAccumulator",
     "hideGpus",  # device choice: changes the kernels that run
     "epsilonZero",  # what counts as zero
-    "groupL1",  # group lasso strengths (added after the first golden files: default 0, no group)
+    "groupL1",  # group lasso strengths (default 0: no group)
     "groupInputs",
     "groupUnits",
-    "split",  # which images train and test (added later: default "article")
-    "finetuneEpochs",  # fine-tuning with the zeros held fixed (added later: default 0)
-    "targetSparsity",  # pruned by magnitude to a sparsity (added later: default None)
-    "targetMultiplyAdds",  # whole features and units pruned to a budget (added later: default None)
-    "unitMultiple",  # the budget's hidden widths on multiples of it (added later: default 1)
+    "split",  # which images train and test (default "article")
+    "finetuneEpochs",  # fine-tuning with the zeros held fixed (default 0)
+    "targetSparsity",  # pruned by magnitude to a sparsity (default None)
+    "targetMultiplyAdds",  # whole features and units pruned to a budget (default None)
+    "unitMultiple",  # the budget's hidden widths on multiples of it (default 1)
 )
 
 

@@ -41,7 +41,7 @@ import math
 import numpy as np
 
 from l1lab._compat import keras, tf_variable
-from l1lab.sparsity import EPSILON_ZERO, _check_epsilon, _threshold_for
+from l1lab.sparsity import EPSILON_ZERO, check_epsilon, threshold_for
 
 __all__ = ["hold_zeros", "learning_rate", "make_optimizer", "mask_gradients", "zero_masks"]
 
@@ -63,11 +63,11 @@ def zero_masks(variables, epsilon: float = EPSILON_ZERO) -> list[np.ndarray]:
     Raises:
       ValueError: ``epsilon`` is negative or not finite.
     """
-    epsilon = _check_epsilon(epsilon)
+    epsilon = check_epsilon(epsilon)
     masks = []
     for variable in variables:
         value = np.asarray(tf_variable(variable).numpy())
-        masks.append((np.abs(value) > _threshold_for(value.dtype, epsilon)).astype(value.dtype))
+        masks.append((np.abs(value) > threshold_for(value.dtype, epsilon)).astype(value.dtype))
     return masks
 
 

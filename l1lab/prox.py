@@ -45,7 +45,7 @@ def soft_threshold(x, threshold):
       ValueError: a NumPy ``threshold`` is negative, NaN or infinite.
     """
     if _is_tf(x, threshold):
-        import tensorflow as tf
+        from l1lab._compat import tf
 
         x = tf.convert_to_tensor(x)
         t = tf.cast(tf.convert_to_tensor(threshold, dtype_hint=x.dtype), x.dtype)  # a float stays float64
@@ -91,7 +91,7 @@ def group_soft_threshold(x, threshold, axis):
       deep neural networks", NeurIPS 2016.
     """
     if _is_tf(x, threshold):
-        import tensorflow as tf
+        from l1lab._compat import tf
 
         x = tf.convert_to_tensor(x)
         t = tf.cast(tf.convert_to_tensor(threshold, dtype_hint=x.dtype), x.dtype)  # a float stays float64
@@ -143,7 +143,7 @@ def group_shrink(x, step, inputs=0.0, units=0.0):
     """
     tf_values = _is_tf(x, step)
     if tf_values:
-        import tensorflow as tf
+        from l1lab._compat import tf
 
         mean = tf.reduce_mean
     else:
@@ -225,7 +225,7 @@ def _tf_shrink(prox_v, step, l1, l2):
     where the other may give ``-0.0``; it takes fewer ops, and on CPU a step's
     cost is its op count. ``l1``/``l2`` that are Python zeros skip their ops.
     """
-    import tensorflow as tf
+    from l1lab._compat import tf
 
     if isinstance(l1, (int, float)) and l1 == 0:
         shrunk = prox_v
@@ -244,7 +244,7 @@ def tf_proximal_sgd(var, grad, learning_rate, l1, l2=0.0):
 
 def tf_proximal_adagrad(var, accum, grad, learning_rate, l1, l2=0.0):
     """:func:`proximal_adagrad_update` as TensorFlow ops: ``(new_var, new_accum)``."""
-    import tensorflow as tf
+    from l1lab._compat import tf
 
     new_accum = accum + grad * grad
     step = learning_rate * tf.math.rsqrt(new_accum)

@@ -58,14 +58,14 @@ def _as_named_arrays(model_or_variables: Any) -> list[tuple[str, np.ndarray]]:
     return named
 
 
-def _check_epsilon(epsilon: float) -> float:
+def check_epsilon(epsilon: float) -> float:
     epsilon = float(epsilon)
     if not math.isfinite(epsilon) or epsilon < 0:
         raise ValueError(f"epsilon={epsilon} must be finite and >= 0")
     return epsilon
 
 
-def _threshold_for(dtype: np.dtype, epsilon: float):
+def threshold_for(dtype: np.dtype, epsilon: float):
     """``epsilon`` in the weights' own float dtype (a float32 weight equal to float32(1e-3) is within
     epsilon 1e-3, whatever float64 says of the two roundings); float64 for integer weights."""
     if np.issubdtype(dtype, np.floating):
@@ -83,7 +83,7 @@ def count_nonzero(model_or_variables: Any, epsilon: float = EPSILON_ZERO) -> dic
     Raises:
       NonFiniteWeightsError: a variable holds NaN or infinity.
     """
-    epsilon = _check_epsilon(epsilon)
+    epsilon = check_epsilon(epsilon)
     counts: dict = {}
     num_total = nz_total = 0
     for name, array in _as_named_arrays(model_or_variables):
@@ -94,7 +94,7 @@ def count_nonzero(model_or_variables: Any, epsilon: float = EPSILON_ZERO) -> dic
                 "diverged (lower the learning rate or the L1 strength)"
             )
         num = int(array.size)
-        num_nz = int(np.count_nonzero(np.abs(array) > _threshold_for(array.dtype, epsilon)))
+        num_nz = int(np.count_nonzero(np.abs(array) > threshold_for(array.dtype, epsilon)))
         counts[name] = {"num": num, "numNz": num_nz}
         num_total += num
         nz_total += num_nz

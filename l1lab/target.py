@@ -46,7 +46,7 @@ import numpy as np
 
 from l1lab._compat import tf_variable
 from l1lab._names import is_bias, variable_name
-from l1lab.sparsity import EPSILON_ZERO, _threshold_for
+from l1lab.sparsity import EPSILON_ZERO, threshold_for
 
 __all__ = ["POWER", "complete_by_magnitude", "holding_epochs", "scheduled"]
 
@@ -93,7 +93,7 @@ def complete_by_magnitude(variables, target: float, epsilon: float = EPSILON_ZER
     """
     arrays = [np.asarray(tf_variable(v).numpy()) for v in variables]
     total = sum(a.size for a in arrays)
-    zeros = sum(int(np.sum(np.abs(a) <= _threshold_for(a.dtype, epsilon))) for a in arrays)
+    zeros = sum(int(np.sum(np.abs(a) <= threshold_for(a.dtype, epsilon))) for a in arrays)
     needed = math.ceil(target * total) - zeros
     if needed <= 0:
         return 0
@@ -101,7 +101,7 @@ def complete_by_magnitude(variables, target: float, epsilon: float = EPSILON_ZER
     candidates = []  # (magnitude, variable index, flat index) of the surviving kernel weights
     for i in kernels:
         flat = np.abs(arrays[i]).ravel()
-        alive = flat > _threshold_for(arrays[i].dtype, epsilon)
+        alive = flat > threshold_for(arrays[i].dtype, epsilon)
         if guarded is not None and guarded[i] is not None:
             alive &= ~np.asarray(guarded[i], bool).ravel()
         alive = np.flatnonzero(alive)

@@ -7,6 +7,7 @@ import pytest
 
 from l1lab import data as data_lib
 from l1lab import devices
+from l1lab.model import build_model
 
 
 def make_tiny_split(seed=0, n_train=320, n_test=64):
@@ -31,6 +32,32 @@ def make_tiny_split(seed=0, n_train=320, n_test=64):
 def tiny_split():
     """``tiny_split(seed=0, n_train=320, n_test=64)``: learnable synthetic digits as an ``MnistSplit``."""
     return make_tiny_split
+
+
+def make_planted_model(seed=0):
+    """The article's network with dead inputs, a constant unit, a unit nothing reads, and a dead layer-2 unit."""
+    model = build_model(seed=seed)
+    rng = np.random.default_rng(seed)
+    k1, b1 = (w.numpy() for w in model.get_layer("dense_1").weights)
+    k2, b2 = (w.numpy() for w in model.get_layer("dense_2").weights)
+    k3, b3 = (w.numpy() for w in model.get_layer("predictions").weights)
+    k1[rng.choice(784, 500, replace=False)] = 0  # 500 input pixels nobody reads
+    k1[:, 3], b1[3] = 0, 0.7  # constant unit: relu(0.7) folded into dense_2's bias
+    k1[:, 5], b1[5] = 0, -0.2  # constant relu(-0.2) = 0: removed, folds nothing
+    k2[7] = 0  # dense_1 unit 7: nothing reads it
+    k2[:, 11] = 0  # dense_2 unit 11: constant relu(b)
+    b2[:] = rng.uniform(0, 0.1, size=64)
+    k3[20] = 0  # dense_2 unit 20: nothing reads it
+    b3[:] = rng.normal(size=10)
+    for name, weights in (("dense_1", [k1, b1]), ("dense_2", [k2, b2]), ("predictions", [k3, b3])):
+        model.get_layer(name).set_weights(weights)
+    return model
+
+
+@pytest.fixture(scope="session")
+def planted_model():
+    """``planted_model(seed=0)``: the article's network with dead inputs, constant and unread units."""
+    return make_planted_model
 
 
 class FakeGpus:

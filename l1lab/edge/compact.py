@@ -17,6 +17,7 @@ import numpy as np
 
 from l1lab._compat import keras, register_keras_serializable, tf
 from l1lab._io import format_table
+from l1lab.edge.agreement import compare_outputs
 from l1lab.structure import Structure, dead_structure, multiply_adds
 
 
@@ -78,19 +79,6 @@ class CompactionReport:
         ]
         rows.append(["multiply-adds", str(self.multiply_adds_before), str(self.multiply_adds_after), "-"])
         return format_table(rows, ["layer", "before", "after", "folded"], align="lrrr")
-
-
-def compare_outputs(want, got) -> tuple[float, float, int]:
-    """``(max |got - want|, max(1, max |want|), how many argmaxes agree)`` of two batches of outputs.
-
-    The scale is the outputs' own (logits of raw pixels run to the hundreds),
-    never below 1; empty batches compare as ``(0, 1, 0)``.
-    """
-    want, got = np.asarray(want, np.float64), np.asarray(got, np.float64)
-    if not len(want):
-        return 0.0, 1.0, 0
-    same = int(np.sum(np.argmax(got, -1) == np.argmax(want, -1)))
-    return float(np.max(np.abs(got - want))), max(1.0, float(np.max(np.abs(want)))), same
 
 
 # How close the compact model's outputs must be to the sparse model's, relative to their scale.

@@ -34,7 +34,7 @@ import numpy as np
 
 from l1lab._compat import frozen, tf
 from l1lab._io import format_table, write_bytes_atomically
-from l1lab.edge.compact import compare_outputs
+from l1lab.edge.agreement import compare_outputs
 from l1lab.edge.latency import (
     MIN_INVOKES,
     MIN_ROUNDS,

@@ -8,27 +8,7 @@ from l1lab.edge import compact as compact_lib
 from l1lab.model import build_model
 
 
-def planted_model(seed=0):
-    """The article's network with dead inputs, a constant unit, a unit nothing reads, and a dead layer-2 unit."""
-    model = build_model(seed=seed)
-    rng = np.random.default_rng(seed)
-    k1, b1 = (w.numpy() for w in model.get_layer("dense_1").weights)
-    k2, b2 = (w.numpy() for w in model.get_layer("dense_2").weights)
-    k3, b3 = (w.numpy() for w in model.get_layer("predictions").weights)
-    k1[rng.choice(784, 500, replace=False)] = 0  # 500 input pixels nobody reads
-    k1[:, 3], b1[3] = 0, 0.7  # constant unit: relu(0.7) folded into dense_2's bias
-    k1[:, 5], b1[5] = 0, -0.2  # constant relu(-0.2) = 0: removed, folds nothing
-    k2[7] = 0  # dense_1 unit 7: nothing reads it
-    k2[:, 11] = 0  # dense_2 unit 11: constant relu(b)
-    b2[:] = rng.uniform(0, 0.1, size=64)
-    k3[20] = 0  # dense_2 unit 20: nothing reads it
-    b3[:] = rng.normal(size=10)
-    for name, weights in (("dense_1", [k1, b1]), ("dense_2", [k2, b2]), ("predictions", [k3, b3])):
-        model.get_layer(name).set_weights(weights)
-    return model
-
-
-def test_outputs_equal_and_layers_shrink():
+def test_outputs_equal_and_layers_shrink(planted_model):
     model = planted_model()
     small, report = compact_lib.compact(model)
     x = np.random.default_rng(1).uniform(0, 1, size=(256, 784)).astype(np.float32)
@@ -61,7 +41,7 @@ def test_any_widths_and_a_layer_with_every_unit_dead():
     np.testing.assert_allclose(small(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_the_compact_model_saves_and_loads(tmp_path):
+def test_the_compact_model_saves_and_loads(tmp_path, planted_model):
     small, _ = compact_lib.compact(planted_model())
     path = tmp_path / "compact.keras"
     small.save(path)
@@ -79,7 +59,7 @@ def test_another_layer_type_is_refused_naming_it():
         compact_lib.compact(model)
 
 
-def test_without_input_selection_reads_the_kept_features_directly():
+def test_without_input_selection_reads_the_kept_features_directly(planted_model):
     model = planted_model()
     small, report = compact_lib.compact(model)
     direct, indices = compact_lib.without_input_selection(small)

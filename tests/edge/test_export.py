@@ -6,7 +6,6 @@ import pytest
 from l1lab.edge import compact as compact_lib
 from l1lab.edge import export
 from l1lab.model import build_model
-from tests.edge.test_compact import planted_model
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +14,7 @@ def inputs():
 
 
 @pytest.fixture(scope="module")
-def sparse_model():
+def sparse_model(planted_model):
     """The planted model with 90% of the remaining weights zeroed too: TF-MOT-like scattered zeros."""
     model = planted_model()
     rng = np.random.default_rng(1)

@@ -26,3 +26,9 @@ TINY = Scenario(
 @pytest.fixture(scope="module")
 def tiny_runs(tiny_split):
     return runs.run_seeds(TINY.config(), [0, 1, 2], data=tiny_split())
+
+
+@pytest.fixture(scope="session")
+def tiny_scenario():
+    """The tiny scenario: three epochs of proximal SGD on synthetic digits, its claims."""
+    return TINY

@@ -107,5 +107,14 @@ def test_a_changed_computation_is_refused_naming_the_field_and_the_command(chang
 
 def test_a_label_is_not_a_computation():
     """The article flag names the run; the method and strengths it sets are what compute."""
+    from l1lab import config
+
     scenario = scenarios.get_scenario("article-alt")
-    golden.require_current(dataclasses.replace(scenario, article_flag=None), golden.load(GOLDEN_DIR, "article-alt"))
+    unlabelled = dataclasses.replace(scenario, article_flag=None)
+    labelled_args, unlabelled_args = scenario.config().as_args(), unlabelled.config().as_args()
+    assert labelled_args["articleFlag"] != unlabelled_args["articleFlag"]  # the label differs
+    assert config.identity(labelled_args) == config.identity(unlabelled_args)  # what computes does not
+    document = golden.load(GOLDEN_DIR, "article-alt")
+    golden.require_current(unlabelled, document)  # so the golden file still holds for it
+    with pytest.raises(golden.GoldenError, match="another configuration"):
+        golden.require_current(dataclasses.replace(unlabelled, learning_rate=scenario.learning_rate * 2), document)

@@ -8,7 +8,6 @@ from l1lab import runs as runs_lib
 from l1lab.suite import compare, golden, judge, record
 from l1lab.suite.judge import ClaimResult
 from l1lab.suite.scenarios import Claim
-from tests.suite.conftest import TINY
 
 
 def test_trajectory_is_column_wise(tiny_runs):
@@ -34,12 +33,12 @@ def test_verdicts():
         Claim("x", "l1lab", "", "accuracy", ">", 0.5)
 
 
-def test_drift_and_broken_claims_are_told_apart(tiny_runs, tmp_path):
+def test_drift_and_broken_claims_are_told_apart(tiny_runs, tmp_path, tiny_scenario):
     runs, sizes = tiny_runs
-    document = record.golden_document(TINY, runs, sizes)
+    document = record.golden_document(tiny_scenario, runs, sizes)
     moved = {seed: dict(t) for seed, t in runs.items()}
     moved[0]["inacc_test"] = [v + 0.5 for v in moved[0]["inacc_test"]]  # drift on seed 0
-    broken = dataclasses.replace(TINY, claims=(Claim("sparse", "l1lab", "sparse", "sparsity", ">", 0.99),))
+    broken = dataclasses.replace(tiny_scenario, claims=(Claim("sparse", "l1lab", "sparse", "sparsity", ">", 0.99),))
     _, mismatches = judge.check(broken, record.rejudge(broken, document), moved)
     kinds = {m.kind for m in mismatches}
     assert kinds == {"drift", "claim"}
@@ -50,34 +49,36 @@ def test_drift_and_broken_claims_are_told_apart(tiny_runs, tmp_path):
     assert "sparsity > 0.99" in lines[2] and "inacc_test" in table and "drift from here (3 epochs)" in table
 
 
-def test_unasserted_claims_never_break_a_check(tiny_runs):
+def test_unasserted_claims_never_break_a_check(tiny_runs, tiny_scenario):
     runs, sizes = tiny_runs
-    document = record.golden_document(TINY, runs, sizes)
-    results, mismatches = judge.check(TINY, document, runs)
+    document = record.golden_document(tiny_scenario, runs, sizes)
+    results, mismatches = judge.check(tiny_scenario, document, runs)
     assert results[2].verdict == "fails" and not results[2].claim.asserted
     assert mismatches == []
 
 
-def test_foreign_seed_is_refused(tiny_runs):
+def test_foreign_seed_is_refused(tiny_runs, tiny_scenario):
     runs, sizes = tiny_runs
-    document = record.golden_document(TINY, {0: runs[0]}, sizes)
+    document = record.golden_document(tiny_scenario, {0: runs[0]}, sizes)
     with pytest.raises(ValueError, match="seed 1 is not in the golden file"):
-        judge.check(TINY, document, {1: runs[1]})
+        judge.check(tiny_scenario, document, {1: runs[1]})
     with pytest.raises(ValueError, match="has 1"):
         judge.seeds_for_check(document, 2)
 
 
-def test_changed_claims_or_config_need_the_golden_file_again(tiny_runs):
+def test_changed_claims_or_config_need_the_golden_file_again(tiny_runs, tiny_scenario):
     runs, sizes = tiny_runs
-    document = record.golden_document(TINY, runs, sizes)
-    stricter = dataclasses.replace(TINY, claims=(dataclasses.replace(TINY.claims[0], threshold=0.5), *TINY.claims[1:]))
+    document = record.golden_document(tiny_scenario, runs, sizes)
+    stricter = dataclasses.replace(
+        tiny_scenario, claims=(dataclasses.replace(tiny_scenario.claims[0], threshold=0.5), *tiny_scenario.claims[1:])
+    )
     with pytest.raises(golden.GoldenError, match="--rejudge"):
         judge.check(stricter, document, runs)
     rejudged = record.rejudge(stricter, document)
     assert rejudged["trajectories"] == document["trajectories"]
     assert rejudged["claims"][0]["threshold"] == 0.5
     judge.check(stricter, rejudged, runs)
-    longer = dataclasses.replace(TINY, epochs=4)
+    longer = dataclasses.replace(tiny_scenario, epochs=4)
     with pytest.raises(golden.GoldenError, match="another configuration"):
         judge.check(longer, document, runs)
     with pytest.raises(golden.GoldenError, match="another configuration.*l1lab golden update tiny"):

@@ -3,13 +3,12 @@
 import json
 
 from l1lab.suite import golden, judge, lines, record, scenarios
-from tests.suite.conftest import TINY
 
 
-def test_golden_for_stack_fails_drift_only_on_a_recorded_line(tiny_runs, tmp_path, monkeypatch):
+def test_golden_for_stack_fails_drift_only_on_a_recorded_line(tiny_runs, tmp_path, monkeypatch, tiny_scenario):
     runs, sizes = tiny_runs
-    monkeypatch.setitem(scenarios.SCENARIOS, "tiny", TINY)
-    document = record.golden_document(TINY, runs, sizes)
+    monkeypatch.setitem(scenarios.SCENARIOS, "tiny", tiny_scenario)
+    document = record.golden_document(tiny_scenario, runs, sizes)
     golden.write(tmp_path, "tiny", document)
     here = document["versions"]
     line = golden.stack_line(here)
@@ -22,13 +21,13 @@ def test_golden_for_stack_fails_drift_only_on_a_recorded_line(tiny_runs, tmp_pat
 
     # Another line's file: drift informs, a broken claim still fails.
     moved = {seed: {**t, "inacc_test": [v + 0.9 for v in t["inacc_test"]]} for seed, t in runs.items()}
-    _, found = judge.check(TINY, document, moved)
+    _, found = judge.check(tiny_scenario, document, moved)
     failures, information = choice.split(found)
     assert [m.kind for m in failures] == ["claim"] and failures[0].metric.startswith("accurate")
     assert information and {m.kind for m in information} == {"drift"} and len(information) == len(found) - 1
 
     # Recorded for that line: compared against it, and drift fails.
-    line_document = record.golden_document(TINY, runs, sizes, "l1lab golden record-line --all")
+    line_document = record.golden_document(tiny_scenario, runs, sizes, "l1lab golden record-line --all")
     assert line_document["command"] == "l1lab golden record-line --all"
     assert document["command"] == "l1lab golden update tiny --seeds 3"
     golden.write(tmp_path / "tf2.99-keras9", "tiny", {**line_document, "versions": other})

@@ -6,12 +6,11 @@ import pytest
 
 from l1lab import runs as runs_lib
 from l1lab.suite import golden, judge, lines, record, scenarios
-from tests.suite.conftest import TINY
 
 
-def test_golden_round_trip_and_clean_check(tiny_runs, tmp_path, tiny_split):
+def test_golden_round_trip_and_clean_check(tiny_runs, tmp_path, tiny_split, tiny_scenario):
     runs, sizes = tiny_runs
-    document = record.golden_document(TINY, runs, sizes)
+    document = record.golden_document(tiny_scenario, runs, sizes)
     path = golden.write(tmp_path, "tiny", document)
     # One line per list: reviewable diffs (a file of one line per value would be thousands).
     assert path.read_text().count("\n") < 250
@@ -23,15 +22,15 @@ def test_golden_round_trip_and_clean_check(tiny_runs, tmp_path, tiny_split):
     assert loaded["versions"]["tensorflow"] and loaded["config"]["numEpochs"] == 3
     # A rerun with the golden seeds reproduces it: no mismatch.
     seeds = judge.seeds_for_check(loaded, 2)
-    rerun, _ = runs_lib.run_seeds(TINY.config(), seeds, data=tiny_split())
-    results, mismatches = judge.check(TINY, loaded, rerun)
+    rerun, _ = runs_lib.run_seeds(tiny_scenario.config(), seeds, data=tiny_split())
+    results, mismatches = judge.check(tiny_scenario, loaded, rerun)
     assert mismatches == []
     assert [r.verdict for r in results] == ["holds", "holds", "fails"]
 
 
-def test_change_summary(tiny_runs):
+def test_change_summary(tiny_runs, tiny_scenario):
     runs, sizes = tiny_runs
-    new = record.golden_document(TINY, runs, sizes)
+    new = record.golden_document(tiny_scenario, runs, sizes)
     assert "new golden file" in record.change_summary(None, new)
     old = {**new, "claims": [dict(c) for c in new["claims"]], "trajectories": dict(new["trajectories"])}
     old["claims"][0]["median"] = 0.5
@@ -43,14 +42,16 @@ def test_change_summary(tiny_runs):
     assert "claim gone: removed" in summary
 
 
-def test_record_line_records_only_what_differs_and_makes_drift_fail(tiny_runs, tmp_path, monkeypatch, tiny_split):
+def test_record_line_records_only_what_differs_and_makes_drift_fail(
+    tiny_runs, tmp_path, monkeypatch, tiny_split, tiny_scenario
+):
     runs, sizes = tiny_runs
-    monkeypatch.setitem(scenarios.SCENARIOS, "tiny", TINY)
-    reference = record.golden_document(TINY, runs, sizes)
+    monkeypatch.setitem(scenarios.SCENARIOS, "tiny", tiny_scenario)
+    reference = record.golden_document(tiny_scenario, runs, sizes)
     golden.write(tmp_path, "tiny", reference)
     here = reference["versions"]
     with pytest.raises(golden.GoldenError, match="is the line of golden/tiny.json itself"):
-        record.record_line([TINY], tmp_path, seeds=1)
+        record.record_line([tiny_scenario], tmp_path, seeds=1)
 
     other = {**here, "tensorflow": "2.99.0", "keras_flavour": "keras9"}
     monkeypatch.setattr(record, "versions", lambda: other)
@@ -62,7 +63,7 @@ def test_record_line_records_only_what_differs_and_makes_drift_fail(tiny_runs, t
     assert golden.load_line(line_dir) is None
 
     # Identical to the reference: nothing recorded, and drift now fails against the reference.
-    manifest, said = record.record_line([TINY], tmp_path, seeds=1)
+    manifest, said = record.record_line([tiny_scenario], tmp_path, seeds=1)
     assert manifest["scenarios"]["tiny"] == {
         "trajectories": "reference",
         "seeds": [0],
@@ -77,9 +78,9 @@ def test_record_line_records_only_what_differs_and_makes_drift_fail(tiny_runs, t
     moved = golden.load(tmp_path, "tiny")
     moved["trajectories"][0]["sparsity"] = [v + 0.5 for v in moved["trajectories"][0]["sparsity"]]
     golden.write(tmp_path, "tiny", moved)
-    manifest, said = record.record_line([TINY], tmp_path, seeds=1)
+    manifest, said = record.record_line([tiny_scenario], tmp_path, seeds=1)
     entry = manifest["scenarios"]["tiny"]
-    assert entry["trajectories"] == "recorded" and entry["values_outside_reference_tolerance"] == TINY.epochs
+    assert entry["trajectories"] == "recorded" and entry["values_outside_reference_tolerance"] == tiny_scenario.epochs
     recorded = golden.load(line_dir, "tiny")
     assert recorded["versions"]["tensorflow"] == "2.99.0" and recorded["trajectories"][0] == runs[0]
     assert recorded["command"] == f"l1lab golden record-line --all --seeds 1 --golden-dir {tmp_path}"

@@ -6,16 +6,15 @@ import json
 import pytest
 
 from l1lab.suite import compare, judge, record, reports, runner, scenarios
-from tests.suite.conftest import TINY
 
 
-def test_reports(tiny_runs, tmp_path):
+def test_reports(tiny_runs, tmp_path, tiny_scenario):
     runs, sizes = tiny_runs
-    document = record.golden_document(TINY, runs, sizes)
+    document = record.golden_document(tiny_scenario, runs, sizes)
     comparison = {"golden_line": "tf2.99-keras9", "drift_fails": False, "values_outside_tolerance": 1}
     drift = compare.Mismatch("tiny", 0, 2, "sparsity", 0.1, 0.2, "±0.02", "drift")
     outcome = runner.Outcome(
-        results={"tiny": judge.judge(TINY, runs)},
+        results={"tiny": judge.judge(tiny_scenario, runs)},
         runs={"tiny": runs},
         goldens={"tiny": document},
         drift_elsewhere=[drift],
