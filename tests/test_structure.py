@@ -55,3 +55,21 @@ def test_summary_is_what_compaction_keeps():
     second = np.array([[1.0, 1.0], [0.0, 0.0]])
     last = np.array([[1.0], [1.0]])
     assert structure.summary([first, second, last]) == {"kept_inputs": 2, "hidden_units": 3, "multiply_adds": 6}
+
+
+def test_weights_from_dead_or_constant_units_are_not_incoming():
+    """A unit fed only by a constant unit is itself constant; one fed only by an unread pixel's row is too."""
+    w0 = np.array([[1.0, 0.0, 2.0], [1.0, 0.0, 0.0]])  # layer-0 unit 1: no incoming weights (constant)
+    w1 = np.array([[1.0, 0.0], [0.0, 3.0], [1.0, 0.0]])  # layer-1 unit 1 reads only layer-0 unit 1
+    w2 = np.array([[1.0], [1.0]])
+    s = dead_structure([w0, w1, w2])
+    np.testing.assert_array_equal(s.constant[0], [False, True, False])
+    np.testing.assert_array_equal(s.units[1], [True, False])  # its only input was constant: constant too
+    np.testing.assert_array_equal(s.constant[1], [False, True])  # and read by the outputs: folded
+    # A unit whose readers are all dead is dead, and then its inputs' rows are unread.
+    w0 = np.array([[1.0, 0.0], [0.0, 1.0]])  # pixel 1 feeds only unit 1
+    w1 = np.array([[1.0], [0.0]])  # unit 1 has no reader
+    s = dead_structure([w0, w1])
+    np.testing.assert_array_equal(s.units[0], [True, False])
+    np.testing.assert_array_equal(s.inputs, [True, False])
+    assert structure.summary([w0, w1]) == {"kept_inputs": 1, "hidden_units": 1, "multiply_adds": 2}

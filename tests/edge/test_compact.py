@@ -69,3 +69,39 @@ def test_without_input_selection_reads_the_kept_features_directly(planted_model)
     np.testing.assert_allclose(direct(x[:, indices]).numpy(), small(x).numpy(), rtol=1e-6, atol=1e-6)
     dense = build_model(seed=3)
     assert compact_lib.without_input_selection(dense) == (dense, None)  # every input read: as is
+
+
+def test_a_constant_unit_fed_by_a_folded_constant_uses_the_folded_bias():
+    """dense_1's constant unit feeds dense_2's unit 11 alone, through a ReLU that the fold decides.
+
+    relu(b2 + relu(b1) * w) = relu(-0.5 + 0.7 * 1.0) = 0.2, where the unfolded bias would give relu(-0.5) = 0.
+    """
+    model = build_model(seed=4)
+    k1, b1 = model.get_layer("dense_1").get_weights()
+    k2, b2 = model.get_layer("dense_2").get_weights()
+    k3, b3 = model.get_layer("predictions").get_weights()
+    k1[:, 3], b1[3] = 0, 0.7  # constant relu(0.7) = 0.7
+    k2[:, 11], k2[3, 11], b2[11] = 0, 1.0, -0.5  # reads only the constant unit: constant relu(0.2)
+    k3[11] = 5.0  # and the outputs read it strongly
+    for name, weights in (("dense_1", [k1, b1]), ("dense_2", [k2, b2]), ("predictions", [k3, b3])):
+        model.get_layer(name).set_weights(weights)
+    small, report = compact_lib.compact(model)
+    assert report.folded_units == (1, 1, 0) and report.widths_after == (63, 63, 10)
+    x = np.random.default_rng(2).uniform(0, 1, size=(64, 784)).astype(np.float32)
+    np.testing.assert_allclose(small(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dead_pixels", [0, 1, 2])
+def test_pixels_are_gathered_as_soon_as_one_is_dead(dead_pixels):
+    model = build_model(seed=5)
+    kernel = model.get_layer("dense_1").kernel
+    weights = kernel.numpy()
+    weights[[100, 400][:dead_pixels]] = 0
+    kernel.assign(weights)
+    small, report = compact_lib.compact(model)
+    selections = [layer for layer in small.layers if isinstance(layer, compact_lib.SelectFeatures)]
+    assert report.kept_inputs == 784 - dead_pixels and len(selections) == (1 if dead_pixels else 0)
+    if dead_pixels:
+        assert len(selections[0].indices) == 784 - dead_pixels and 100 not in selections[0].indices
+    x = np.random.default_rng(3).uniform(0, 255, size=(16, 784)).astype(np.float32)
+    np.testing.assert_allclose(small(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-3)
