@@ -214,3 +214,42 @@ def test_magnitude_pruning_leaves_guarded_weights():
     guarded = [np.array([[True, False], [False, False]])]
     assert target.complete_by_magnitude([kernel], 0.5, guarded=guarded) == 2
     np.testing.assert_array_equal(kernel.numpy(), np.array([[0.01, 0], [0, 5.0]], np.float32))
+
+
+def test_a_units_saving_counts_its_own_inputs():
+    """3 features -> 2 units -> 1 output (8 multiply-adds), one group to go.
+
+    Feature shares 0.3, 0.3, 0.4 per the 2 multiply-adds a feature feeds: 0.15, 0.15, 0.2. Unit shares
+    0.5 per the 3 inputs it reads plus the 1 output it feeds: 0.125, the smallest, so a unit goes (it
+    would not if its own inputs were left out of its saving: 0.5 per 1).
+    """
+    a, b = np.sqrt(1.5), np.sqrt(2.0)
+    w0 = np.array([[a, a], [a, a], [b, b]], np.float32)
+    weights = [(w0, np.zeros(2, np.float32)), (np.ones((2, 1), np.float32), np.zeros(1, np.float32))]
+    pruned, removed = budget.prune_to_budget(weights, [np.ones(3), np.ones(2)], 7, 1e-5)
+    assert removed == budget.Removed(inputs=0, units=(1,))
+    assert summary([k for k, _ in pruned], 1e-5)["multiply_adds"] == 3 * 1 + 1 * 1
+
+
+def test_the_importance_is_weighted_by_the_activation_energy():
+    """Equal rows; feature 1 is nearly always dark (energy 0.01): it goes, not the first of a tie."""
+    w0 = np.ones((3, 2), np.float32)
+    weights = [(w0, np.zeros(2, np.float32)), (np.ones((2, 1), np.float32), np.zeros(1, np.float32))]
+    pruned, removed = budget.prune_to_budget(weights, [np.array([1.0, 0.01, 1.0]), np.ones(2)], 7, 1e-5)
+    assert removed == budget.Removed(inputs=1, units=(0,))
+    np.testing.assert_array_equal(pruned[0][0].any(axis=1), [True, False, True])
+
+
+def test_widths_go_to_the_nearest_multiple_of_the_greedy_plan():
+    """The greedy order alone leaves 5 and 9 units here; on multiples of 4 that is 4 and 8, not 8 and 12."""
+    rng = np.random.default_rng(2)
+    widths = (20, 16, 12, 3)
+    weights = [
+        (rng.normal(size=(a, b)).astype(np.float32), rng.normal(size=b).astype(np.float32))
+        for a, b in zip(widths, widths[1:])
+    ]
+    energies = [np.ones(20), np.ones(16), np.ones(12)]
+    plain, _ = budget.prune_to_budget(weights, energies, 180, 0)
+    assert dead_structure([k for k, _ in plain], 0).widths() == [5, 9, 3]
+    tiled, _ = budget.prune_to_budget(weights, energies, 180, 0, unit_multiple=4)
+    assert dead_structure([k for k, _ in tiled], 0).widths() == [4, 8, 3]
