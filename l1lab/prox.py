@@ -154,7 +154,7 @@ def group_shrink(x, step, inputs=0.0, units=0.0):
         if strength:
             axis = GROUP_AXES[kind]
             group_step = step if len(getattr(step, "shape", ())) == 0 else mean(step, axis=axis, keepdims=True)
-            x = group_soft_threshold(x, group_step * (tf.cast(strength, x.dtype) if tf_values else strength), axis)
+            x = group_soft_threshold(x, group_step * (tf.constant(strength, x.dtype) if tf_values else strength), axis)
     return x
 
 

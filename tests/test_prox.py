@@ -408,3 +408,34 @@ def test_proximal_adagrad_update_without_l1_is_plain_adagrad():
     new_var, new_accum = prox.proximal_adagrad_update(var, accum, grad, 0.1)
     np.testing.assert_allclose(new_accum, accum + grad**2)
     np.testing.assert_allclose(new_var, var - 0.1 * grad / np.sqrt(accum + grad**2))
+
+
+def _block_threshold(vector, threshold):
+    """max(0, 1 - t / ||v||) v, by hand."""
+    norm = float(np.sqrt(np.sum(np.square(vector))))
+    return vector * max(0.0, 1.0 - threshold / norm) if norm else vector
+
+
+def test_group_shrink_uses_each_groups_own_mean_step_by_hand():
+    """Rows of norm 5; row 0's steps are 1, row 1's 0.2: thresholds 2 and 0.4, not the tensor's mean 1.2."""
+    x = np.array([[3.0, 4.0], [3.0, 4.0]])
+    step = np.array([[1.0, 1.0], [0.2, 0.2]])
+    got = prox.group_shrink(x, step, inputs=2.0)
+    np.testing.assert_allclose(got, [[1.8, 2.4], [2.76, 3.68]], rtol=1e-12)  # scales 0.6 and 0.92
+    columns = prox.group_shrink(x.T, step.T, units=2.0)  # the same by columns
+    np.testing.assert_allclose(columns, [[1.8, 2.76], [2.4, 3.68]], rtol=1e-12)
+
+
+def test_group_shrink_shrinks_rows_then_columns_by_hand():
+    x = np.array([[3.0, 4.0, 0.0], [0.0, 0.3, 0.4], [1.0, 0.0, 1.0]])
+    step, inputs, units = 0.5, 0.6, 0.8
+    rows = np.array([_block_threshold(r, step * inputs) for r in x])
+    expected = np.array([_block_threshold(c, step * units) for c in rows.T]).T
+    other_order = np.array([_block_threshold(c, step * units) for c in x.T]).T
+    other_order = np.array([_block_threshold(r, step * inputs) for r in other_order])
+    assert not np.allclose(expected, other_order)  # the order matters for this kernel
+    np.testing.assert_allclose(prox.group_shrink(x, step, inputs, units), expected, rtol=1e-12)
+    tf = pytest.importorskip("tensorflow")
+    np.testing.assert_allclose(
+        prox.group_shrink(tf.constant(x), tf.constant(step, tf.float64), inputs, units).numpy(), expected, rtol=1e-12
+    )
