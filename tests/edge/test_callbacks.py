@@ -33,3 +33,27 @@ def test_fit_logs_sparsity_and_alive_units_to_history_and_csv(tmp_path):
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 and float(rows[-1]["sparsity"]) == logs["sparsity"][-1]
     assert int(float(rows[-1]["dense_1_units"])) == logs["dense_1_units"][-1]
+
+
+def test_logs_count_inputs_by_rows_and_use_the_given_epsilon():
+    """By hand: 300 pixel rows zero, one row of 0.05s (zero within epsilon 0.1, not within 1e-5), one unit dead."""
+    model = build_model(seed=0)
+    layer = model.get_layer("dense_1")
+    kernel = np.full((784, 64), 0.5, np.float32)
+    kernel[:300] = 0
+    kernel[300] = 0.05
+    kernel[:, 7] = 0  # unit 7: no incoming weights
+    layer.kernel.assign(kernel)
+    logs = {}
+    logger = SparsityLogger(epsilon=0.1)
+    logger.set_model(model)
+    logger.on_epoch_end(0, logs)
+    assert logs["inputs"] == 784 - 300 - 1  # rows: pixels; not 64 - 1 (the columns)
+    assert logs["dense_1_units"] == 63
+    assert logs["dense_1_sparsity"] == (301 * 64 + (784 - 301) * 1) / (784 * 64)
+    default = {}
+    tight = SparsityLogger()
+    tight.set_model(model)
+    tight.on_epoch_end(0, default)
+    assert default["inputs"] == 784 - 300 and default["dense_1_sparsity"] == (300 * 64 + 484) / (784 * 64)
+    assert logs["sparsity"] > default["sparsity"]  # the whole model counted with epsilon 0.1

@@ -100,3 +100,36 @@ def test_litert_refuses_sparse_int8_in_xnnpack():
 def test_ratio_reads_as_times_smaller_or_faster():
     assert latency.ratio(10.0, 2.5) == 4.0 and latency.ratio(1.0, 2.0) == 0.5
     assert latency.ratio(1.0, 0.0) == float("inf")
+
+
+class BusyInterpreter:
+    """An interpreter whose invoke takes a known time: it spins for ``seconds``."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def get_input_details(self):
+        return [{"index": 0, "shape": np.array([1, 4]), "dtype": np.float32}]
+
+    def resize_tensor_input(self, index, shape):
+        pass
+
+    def allocate_tensors(self):
+        pass
+
+    def set_tensor(self, index, value):
+        pass
+
+    def invoke(self):
+        import time
+
+        end = time.perf_counter() + self.seconds
+        while time.perf_counter() < end:
+            pass
+
+
+def test_latency_is_in_microseconds_per_invoke_against_a_known_delay(monkeypatch):
+    monkeypatch.setattr(latency, "interpreter", lambda content, num_threads=1: (BusyInterpreter(100e-6), "busy"))
+    result = latency.batch1_latency(b"", rounds=5, invokes=2000, warmup=0)
+    assert 100 <= result.median_us < 300  # 100 µs each, and a loaded machine adds less than twice that
+    assert all(100 <= r < 1000 for r in result.rounds_us) and result.runtime == "busy"

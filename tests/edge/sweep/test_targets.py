@@ -63,3 +63,18 @@ def test_targets_judge_p1_p4_and_structure_on_the_summary():
     rows[-2]["files"]["float"] = {"latency_us": 1.9, "size_bytes": 30_000, "agrees": True}
     assert {v["name"]: v for v in targets.targets(rows)}["P4 float"]["candidate"]["format"] == "float-sparse"
     assert targets.targets([r for r in rows if r["method"] != "tfmot"]) == []
+
+
+def test_a_tie_with_the_peer_is_no_worse():
+    """P1 and P4 ask for an error no higher than TF-MOT's: equal errors meet them."""
+    rows = [
+        _summary_row("dense", 0.0, 0.022, 0.0, {"float": (6.0, 220_000), "int8": (3.6, 60_000)}),
+        _summary_row("tfmot", 0.9, 0.0268, 0.9, {"float-sparse": (4.8, 36_000), "int8": (3.7, 60_000)}),
+        _summary_row("l1lab-group", 0.9, 0.0268, 0.9, {"float": (1.5, 15_000), "int8": (1.0, 5_000)}, 300, 60),
+    ]
+    verdicts = {v["name"]: v for v in targets.targets(rows)}
+    assert verdicts["P1 l1lab-group at 0.9"]["met"]
+    assert verdicts["P4 float"]["candidate"]["method"] == "l1lab-group" and verdicts["P4 float"]["met"]
+    rows[2]["inacc_test"] = 0.02681  # one more error in 100,000: no longer
+    verdicts = {v["name"]: v for v in targets.targets(rows)}
+    assert not verdicts["P1 l1lab-group at 0.9"]["met"] and "candidate" not in verdicts["P4 float"]
