@@ -44,6 +44,11 @@ def _running_keras() -> str:
     return f"Keras {KERAS_VERSION}" + (" (tf_keras, TF_USE_LEGACY_KERAS=1)" if LEGACY_KERAS_REQUESTED else "")
 
 
+def _is_hdf5(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
+
+
 def _damage(path: Path) -> str | None:
     """What is wrong with the file before Keras reads it, or None if it looks like a ``.keras`` archive."""
     size = path.stat().st_size
@@ -52,7 +57,7 @@ def _damage(path: Path) -> str | None:
     with open(path, "rb") as f:
         head = f.read(len(HDF5_SIGNATURE))
     if head == HDF5_SIGNATURE:
-        if path.suffix == ".h5":
+        if path.suffix == ".h5" or KERAS_MAJOR == 2:  # tf.keras 2.12 writes HDF5 for a .keras name, and reads it
             return None
         return "is an HDF5 file (a legacy .h5 model) named like a .keras archive: rename it to end in .h5"
     if path.suffix == ".h5":
@@ -158,7 +163,8 @@ def load(path: str | os.PathLike):
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many kinds on a file it cannot read
         first_line = (str(exc).splitlines() or [""])[0]
-        raise ModelFileError(f"cannot load {path} as a Keras model: {type(exc).__name__}: {first_line[:300]}") from None
+        what = "an HDF5 file, but not a model Keras can read" if _is_hdf5(path) else "not a model Keras can read"
+        raise ModelFileError(f"{path} is {what}: {type(exc).__name__}: {first_line[:300]}") from None
     check_model(model, str(path))
     return model
 

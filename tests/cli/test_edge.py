@@ -5,7 +5,7 @@ import json
 import pytest
 
 from l1lab import cli
-from l1lab._compat import keras
+from l1lab._compat import TF_VERSION, keras
 
 
 def run_cli(capsys, *argv):
@@ -289,7 +289,8 @@ def test_compact_writes_through_a_link_and_a_fifo(capsys, dense_file, tmp_path):
     reader.start()
     assert run_cli(capsys, "compact", str(dense_file), "--out", str(fifo))[0] == 0
     reader.join(timeout=30)
-    assert received and received[0][:2] == b"PK" and not fifo.is_file()  # a .keras archive, through the pipe
+    assert received and received[0][:4] == target.read_bytes()[:4] and not fifo.is_file()  # a zip or HDF5 model
+    assert len(received[0]) > 1000  # the whole model came through the pipe, which was not replaced by a file
 
 
 @pytest.mark.parametrize(
@@ -318,7 +319,11 @@ def test_compact_refuses_bad_outputs_and_epsilons_before_work(capsys, dense_file
         ("two-outputs", "takes 1 inputs and gives 2 outputs"),
         ("nan", "has a NaN weight in"),
         ("inf", "has a infinite weight in"),
-        ("unbuilt", "has no defined input"),
+        pytest.param(
+            "unbuilt",
+            "has no defined input",
+            marks=pytest.mark.skipif(TF_VERSION < (2, 13), reason="tf.keras 2.12 cannot save an unbuilt Sequential"),
+        ),
     ],
 )
 def test_edge_commands_refuse_models_they_cannot_take_in_one_line(capsys, tmp_path, kind, message):
