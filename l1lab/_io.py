@@ -105,7 +105,7 @@ def check_output_file(path: str | os.PathLike, suffix: str = "") -> Path:
     Args:
       path: the output file.
       suffix: the ending the file's name needs (``".keras"``), if any; a name
-        that is only the suffix is refused.
+        that is only the suffix is refused. A device or FIFO needs none.
 
     Raises:
       OutputError: a directory, a directory that does not exist or cannot be
@@ -113,7 +113,8 @@ def check_output_file(path: str | os.PathLike, suffix: str = "") -> Path:
     """
     given = Path(path)
     target = output_target(given)
-    if suffix and (not given.name.endswith(suffix) or given.name == suffix):
+    special = target.exists() and not target.is_file() and not target.is_dir()
+    if suffix and not special and (not given.name.endswith(suffix) or given.name == suffix):
         raise OutputError(f"{given}: the file's name needs to end in {suffix} with a name before it (model{suffix})")
     if target.is_dir():
         raise OutputError(f"{given} is a directory; name a file")
@@ -159,20 +160,21 @@ def refuse_clashes(outputs: dict[str, str | os.PathLike], inputs: dict[str, str 
                 raise OutputError(f"{label} would replace {source} ({path}): write to another file")
 
 
-def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+def write_atomically(path: str | os.PathLike, write: Callable[[Path], None], suffix: str | None = None) -> Path:
     """Calls ``write(tmp)`` on a temporary path (same suffix), then moves it to ``path``.
 
     For writers that take a path (``model.save``); nothing half-written is left
     at ``path`` or beside it when ``write`` fails. A symbolic link stays a link
     and its target is written; a device or FIFO is written through, never
-    replaced.
+    replaced. ``suffix`` is the temporary file's ending that the writer needs
+    (``".keras"``; default: ``path``'s own).
 
     Raises:
       OutputError: ``path`` is a directory or its directory does not exist.
     """
     given = Path(path)
     target = check_output_file(given)
-    suffix = given.suffix or target.suffix
+    suffix = suffix or given.suffix or target.suffix
     if target.exists() and not target.is_file():  # a device or FIFO: write a file, then its bytes through
         with tempfile.TemporaryDirectory(prefix="l1lab-") as folder:
             tmp = Path(folder) / f"output{suffix}"

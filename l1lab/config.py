@@ -303,7 +303,7 @@ class TrainConfig:
             raise ValueError(
                 f"`target_multiply_adds` needs to be at least {smallest}, the cost of the smallest model that "
                 f"compaction leaves (one input, {max(1, self.unit_multiple)} unit(s) per hidden layer, "
-                "one per class). Received: target_multiply_adds={budget}"
+                f"one per class). Received: target_multiply_adds={budget}"
             )
         if not 1 <= self.finetune_epochs < self.epochs:
             raise ValueError(

@@ -117,6 +117,24 @@ def readable_dir(text: str) -> str:
     return text
 
 
+def with_flags(message: str, flags: dict[str, str]) -> str:
+    """A library message with its argument names as the command's flags.
+
+    ```unit_multiple```, ``unit_multiple=1000`` and a bare ``unit_multiple``
+    become ``--unit-multiple``, ``--unit-multiple 1000`` and ``--unit-multiple``,
+    for the names in ``flags``; other words stay.
+    """
+    import re
+
+    def swap(match, template="{}") -> str:
+        name = match.group(1)
+        return template.format(flags[name]) if name in flags else match.group(0)
+
+    message = re.sub(r"`(\w+)`", swap, message)
+    message = re.sub(r"\b(\w+)=", lambda m: swap(m, "{} "), message)
+    return re.sub(r"(?<![-\w])(\w+_\w+)\b", swap, message)
+
+
 def seed_progress(name: str, quiet: bool):
     """``(seed, seconds) -> None``: one line on stderr per trained seed, unless quiet."""
 

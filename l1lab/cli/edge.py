@@ -17,6 +17,7 @@ from l1lab.cli._common import (
     output_dir,
     readable_dir,
     refuse_clashes,
+    with_flags,
 )
 from l1lab.data import PIXEL_SCALES
 from l1lab.edge.sweep.presets import METHODS as SWEEP_METHODS
@@ -190,7 +191,7 @@ def cmd_compact(args: argparse.Namespace) -> int:
             "nothing written",
         )
     try:
-        _io.write_atomically(args.out, compacted.save)
+        _io.write_atomically(args.out, compacted.save, suffix=".keras")
     except OSError as exc:
         return fail(EXIT_FAILED, f"--out: {exc}")
     if args.json:
@@ -222,6 +223,8 @@ def _model_names(paths: list[str], reference: str | None) -> tuple[list[str], st
     for i, name in enumerate(everyone):
         if name in everyone[:i]:
             first = labels[everyone.index(name)]
+            if os.path.realpath(first) == os.path.realpath(labels[i]):
+                raise UsageError(f"{labels[i]} is given twice: export each model once")
             raise UsageError(
                 f"{first} and {labels[i]} would both be exported as {name}.FORMAT.tflite, one replacing the "
                 "other: rename one"
@@ -303,6 +306,19 @@ def _check_output(label: str, path) -> None:
         raise UsageError(f"{label}: {exc}") from None
 
 
+# sweep.run's arguments and SweepSettings' fields, as the flags that set them.
+SWEEP_FLAGS = {
+    "out_dir": "--out-dir",
+    "methods": "--method",
+    "seeds": "--seeds",
+    "jobs": "--jobs",
+    "rounds": "--rounds",
+    "invokes": "--invokes",
+    "epochs": "--epochs",
+    "num_samples": "--num-samples",
+}
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from l1lab import data
     from l1lab.edge import sweep
@@ -330,7 +346,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             progress=progress,
         )
     except (sweep.SweepError, data.DataError) as exc:
-        return fail(EXIT_USAGE, str(exc))
+        return fail(EXIT_USAGE, with_flags(str(exc), SWEEP_FLAGS))
     except (sweep.SweepFailed, PointFileError) as exc:
         return fail(EXIT_FAILED, str(exc))
     except OSError as exc:

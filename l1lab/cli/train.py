@@ -21,6 +21,7 @@ from l1lab.cli._common import (
     refuse_clashes,
     strength,
     target_fraction,
+    with_flags,
 )
 from l1lab.config import DEFAULTS, INT_LIMITS, MethodOptions, TrainConfig
 from l1lab.data import ARTICLE_TEST_SIZE, PIXEL_SCALES, SPLITS
@@ -232,22 +233,15 @@ def resolve_method(args: argparse.Namespace) -> tuple[str, float, bool, str | No
 
 
 # TrainConfig's fields that a flag of another name sets.
-FIELD_FLAGS = {"epochs": "--epochs", "num_samples": "--num-samples", "options.l1": "--l1", "l1": "--l1"}
+FIELD_FLAGS = {"epochs": "--epochs", "num_samples": "--num-samples", "l1": "--l1"}
 
 
 def flag_names(message: str) -> str:
     """A library message with TrainConfig's field names (```unit_multiple```, ``unit_multiple=``) as its flags."""
     import dataclasses
-    import re
 
-    fields = {f.name for f in dataclasses.fields(TrainConfig)} | {f.name for f in dataclasses.fields(MethodOptions)}
-
-    def flag(name: str) -> str:
-        return FIELD_FLAGS.get(name, "--" + name.replace("_", "-"))
-
-    message = re.sub(r"`(\w+)`", lambda m: flag(m.group(1)) if m.group(1) in fields else m.group(0), message)
-    message = re.sub(r"\b(\w+)=", lambda m: flag(m.group(1)) + " " if m.group(1) in fields else m.group(0), message)
-    return re.sub(r"(?<![-\w])(\w+_\w+)\b", lambda m: flag(m.group(1)) if m.group(1) in fields else m.group(0), message)
+    fields = [f.name for f in dataclasses.fields(TrainConfig)] + [f.name for f in dataclasses.fields(MethodOptions)]
+    return with_flags(message, {name: FIELD_FLAGS.get(name, "--" + name.replace("_", "-")) for name in fields})
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -349,7 +343,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                     progress.update(event["epochAfter"] + 1, event)
             if args.save_model:
                 try:
-                    _io.write_atomically(args.save_model, run.model.save)
+                    _io.write_atomically(args.save_model, run.model.save, suffix=".keras")
                 except OSError as exc:  # a full disk, a vanished directory
                     raise _SaveError(f"--save-model: {exc}") from exc
     except UsageError as exc:

@@ -1,6 +1,7 @@
 """l1lab train --save-model and l1lab compact."""
 
 import json
+import os
 
 import pytest
 
@@ -214,7 +215,7 @@ def test_sweep_refuses_outputs_it_cannot_write_before_training(capsys, tmp_path,
         (out / blocker).mkdir()
     argv = ["sweep", "--out-dir", str(out), "--method", "dense", "--seeds", "1", "--epochs", "2"]
     code, _, err = run_cli(capsys, *argv)
-    assert code == 2 and f"{out / blocker} is a" in err and "points already trained" not in err
+    assert code == 2 and f"--out-dir: {out / blocker} is a" in err and "points already trained" not in err
 
 
 # ---------------------------------------------------------------------------
@@ -272,6 +273,11 @@ def test_train_saves_through_a_link(capsys, tmp_path):
     argv = ["train", "--numEpochs", "1", "--numSamples", "100", "--quiet", "--save-model", str(link)]
     assert run_cli(capsys, *argv)[0] == 0
     assert link.is_symlink() and keras.models.load_model(target).outputs[0].shape[-1] == 10
+
+
+def test_compact_writes_to_a_device_without_the_suffix(capsys, dense_file):
+    code, _, err = run_cli(capsys, "compact", str(dense_file), "--out", "/dev/null")
+    assert code == 0 and "wrote /dev/null" in err and not os.path.isfile("/dev/null")
 
 
 def test_compact_writes_through_a_link_and_a_fifo(capsys, dense_file, tmp_path):
@@ -365,6 +371,7 @@ def test_compact_checks_a_model_of_another_width_on_inputs_of_its_own_shape(caps
         (["reference-r.keras"], ["--reference", "r.keras"], "reference-r.keras and r.keras would both be exported"),
         (["a.keras"], ["--invokes", "99999999999999999999999"], "must be <= 1000000"),
         (["a.keras"], ["--rounds", "99999999999999999999999"], "must be <= 1000"),
+        (["a.keras", "./a.keras"], [], "./a.keras is given twice: export each model once"),
     ],
 )
 def test_export_refuses_clashing_names_and_endless_measurements(capsys, tmp_path, monkeypatch, names, extra, message):

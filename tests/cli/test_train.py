@@ -208,7 +208,8 @@ def test_each_method_runs_one_epoch(capsys, argv, method, hidden):
         (["--regL1Alt", "1e-3", "--unit-multiple", "16"], "set --target-multiply-adds too"),
         (
             ["--regL1Alt", "1e-3", "--numEpochs", "2", "--finetune-epochs", "1", "--target-multiply-adds", "11"],
-            "--target-multiply-adds needs to be at least 12, the cost of the smallest model",
+            "--target-multiply-adds needs to be at least 12, the cost of the smallest model that compaction leaves "
+            "(one input, 1 unit(s) per hidden layer, one per class). Received: --target-multiply-adds 11",
         ),
         (
             ["--regL1Alt", "1e-3", "--numEpochs", "2", "--finetune-epochs", "1", "--target-multiply-adds", "431"]
