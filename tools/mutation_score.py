@@ -86,10 +86,23 @@ def main(argv=None) -> int:
     print(f"mutants: {len(status)}  " + "  ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
     score = counts["killed"] / ran if ran else 0.0
     print(f"score: {counts['killed']}/{ran} = {score:.1%} of the mutants the tests ran were killed (target >= 90%)")
+    by_module: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for name, state in status.items():
+        by_module[module_of(name)][state] += 1
+    for module, module_counts in sorted(by_module.items()):
+        module_ran = sum(module_counts[k] for k in ("killed", "timeout", "survived", "suspicious"))
+        share = f"{module_counts['killed'] / module_ran:.1%}" if module_ran else "-"
+        print(f"  {module:28} {module_counts['killed']:4}/{module_ran:<4} {share:>6} killed")
     for name, state in sorted(status.items()):
         if state in ("survived", "no tests", "suspicious", "timeout"):
             print(f"  {state:9} {name}")
     return 0
+
+
+def module_of(mutant: str) -> str:
+    """``l1lab.edge.sweep.report`` of ``l1lab.edge.sweep.report.x_summarize__mutmut_3``."""
+    parts = mutant.split(".")
+    return ".".join(p for p in parts[:-1]) if len(parts) > 1 else mutant
 
 
 if __name__ == "__main__":
