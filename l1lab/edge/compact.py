@@ -119,6 +119,11 @@ def dense_layers(model) -> list:
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
+        if isinstance(layer, SelectFeatures):
+            raise CompactionError(
+                "the model is compacted already (its first layer gathers the kept inputs): compact the sparse "
+                "model it came from, or export this one as it is"
+            )
         if not isinstance(layer, keras.layers.Dense) or type(layer) is not keras.layers.Dense:
             raise CompactionError(
                 f"cannot compact layer {layer.name!r} ({type(layer).__name__}): compaction takes a stack of Dense "

@@ -105,3 +105,9 @@ def test_pixels_are_gathered_as_soon_as_one_is_dead(dead_pixels):
         assert len(selections[0].indices) == 784 - dead_pixels and 100 not in selections[0].indices
     x = np.random.default_rng(3).uniform(0, 255, size=(16, 784)).astype(np.float32)
     np.testing.assert_allclose(small(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-3)
+
+
+def test_a_compacted_model_is_not_compacted_again(planted_model):
+    small, _ = compact_lib.compact(planted_model())
+    with pytest.raises(compact_lib.CompactionError, match="the model is compacted already"):
+        compact_lib.compact(small)
