@@ -15,32 +15,15 @@ import dataclasses
 
 import numpy as np
 
-from l1lab._compat import keras, register_keras_serializable, tf
+from l1lab._compat import keras, tf
 from l1lab._io import format_table
 from l1lab.edge.agreement import compare_outputs
+from l1lab.edge.select_features import SelectFeatures
 from l1lab.structure import Structure, dead_structure, multiply_adds
 
 
 class CompactionError(ValueError):
     """The model is not a plain stack of Dense layers; the message names the layer."""
-
-
-@register_keras_serializable(package="l1lab")
-class SelectFeatures(keras.layers.Layer):
-    """Keeps the input features at ``indices`` (``tf.gather`` on the last axis)."""
-
-    def __init__(self, indices, **kwargs):
-        super().__init__(**kwargs)
-        self.indices = [int(i) for i in indices]
-
-    def call(self, inputs):
-        return tf.gather(inputs, tf.constant(self.indices, tf.int32), axis=-1)
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], len(self.indices))
-
-    def get_config(self):
-        return {**super().get_config(), "indices": self.indices}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -133,8 +133,8 @@ def load(path: str | os.PathLike):
         file named ``.keras``, a file written by the other Keras (3 or 2), a
         class this process cannot build, or a model :func:`check_model` refuses.
     """
-    from l1lab import optimizers as _  # noqa: F401  (registers l1lab's optimizers for loading)
-    from l1lab.edge import compact as _compact  # noqa: F401  (registers SelectFeatures for loading)
+    from l1lab import optimizers  # noqa: F401  (registers l1lab's optimizers for loading)
+    from l1lab.edge import select_features  # noqa: F401  (registers SelectFeatures for loading)
 
     path = Path(path)
     if not path.is_file():
