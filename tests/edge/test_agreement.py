@@ -62,3 +62,45 @@ def test_an_int8_file_that_changes_too_many_predictions_disagrees(monkeypatch):
     assert not export.check(Shifted(logits), b"", "int8", np.zeros((100, 3))).agrees
     flipped[1] = logits[1]  # 1%: allowed
     assert export.check(Shifted(logits), b"", "int8", np.zeros((100, 3))).agrees
+
+
+def test_predictions_are_the_last_axis_of_outputs_of_any_rank():
+    want = np.zeros((2, 3, 4))
+    want[..., 1] = 1.0  # class 1 everywhere
+    got = want.copy()
+    got[0, 0] = [0, 0, 2.0, 0]  # one position's class moves to 2
+    diff, scale, same = agreement.compare_outputs(want, got)
+    assert (diff, scale, same) == (2.0, 1.0, 5)  # 6 positions, one changed
+
+
+def test_a_difference_is_taken_in_float64():
+    """1 - 2**-30 rounds to 1 in float32; the check sees the exact difference."""
+    want = np.array([[1.0]], np.float32)
+    got = np.array([[2.0**-30]], np.float32)
+    assert agreement.compare_outputs(want, got)[0] == 1.0 - 2.0**-30
+
+
+def test_compactions_check_reports_its_figures_at_the_boundary(capsys):
+    from l1lab.edge import compact
+
+    tolerance = float(np.float32(1e-5))
+    check = compact.check_outputs(
+        Shifted(np.zeros((3, 2))), Shifted(np.zeros((3, 2)), tolerance), np.zeros((3, 2)), tolerance
+    )
+    assert set(check) == {"examples", "max_abs_diff", "output_scale", "same_predictions", "equal"}
+    assert (check["examples"], check["output_scale"], check["same_predictions"]) == (3, 1.0, 3)
+    assert check["max_abs_diff"] == tolerance and check["equal"]  # at the tolerance: equal
+    assert capsys.readouterr().out == ""  # no progress bar on stdout, which carries --json
+
+
+def test_compactions_check_prints_nothing(capsys):
+    """stdout carries compact --json: Keras's progress bar must not reach it."""
+    from l1lab._compat import keras
+    from l1lab.edge import compact
+
+    inputs = keras.Input(shape=(3,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    capsys.readouterr()
+    check = compact.check_outputs(model, model, np.ones((5, 3), np.float32))
+    assert check["equal"] and check["max_abs_diff"] == 0.0
+    assert capsys.readouterr().out == ""

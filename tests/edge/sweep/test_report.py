@@ -69,3 +69,26 @@ def test_the_plot_is_a_png(tmp_path):
     report.plot(rows, tmp_path / "frontier.png")
     assert (tmp_path / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["frontier.png"]
+
+
+HEADER = ["method", "value", "error", "sparsity", "inputs", "hidden", "MACs", "float", "µs", "KB", "int8", "µs", "KB"]
+
+
+def test_the_tables_header_and_verdict_lines():
+    rows = report.summarize([record("dense", 0, 0, 0.03, 0.0, 5.0)])
+    table = report.markdown(
+        rows, SETTINGS, [{"name": "P1", "met": True, "text": "a"}, {"name": "P4", "met": False, "text": "b"}]
+    )
+    lines = table.splitlines()
+    header = next(line for line in lines if line.startswith("|"))
+    assert cells(header) == HEADER
+    assert lines[-2:] == ["- **P1: met**: a", "- **P4: NOT met**: b"] and lines[-4:-2] == ["Targets:", ""]
+    assert lines[-5] != "Targets:" and "µs: batch-1 latency, one thread; (Nx): times faster or smaller" in table
+
+
+def test_a_table_without_a_dense_row_has_no_ratios_and_an_int8_only_row_keeps_its_cells():
+    only_int8 = record("tfmot", 0.9, 0, 0.04, 0.9, 3.0)
+    only_int8["files"] = {"int8": {"size_bytes": 50_000, "latency_us": 2.0, "agrees": True}}
+    table = report.markdown(report.summarize([only_int8]), SETTINGS)
+    body = [cells(line) for line in table.splitlines() if line.startswith("| tfmot")]
+    assert body == [["tfmot", "0.9", "4.00%", "90.0%", "784", "128", "1000", "-", "-", "-", "int8", "2.00", "50.0"]]

@@ -78,3 +78,54 @@ def test_a_tie_with_the_peer_is_no_worse():
     rows[2]["inacc_test"] = 0.02681  # one more error in 100,000: no longer
     verdicts = {v["name"]: v for v in targets.targets(rows)}
     assert not verdicts["P1 l1lab-group at 0.9"]["met"] and "candidate" not in verdicts["P4 float"]
+
+
+def _p4_rows(ours_files, kept=300, hidden=60):
+    return [
+        _summary_row("dense", 0.0, 0.022, 0.0, {"float": (6.0, 200_000), "int8": (3.0, 100_000)}),
+        _summary_row("tfmot", 0.9, 0.025, 0.9, {"float-sparse": (4.0, 40_000), "int8": (2.0, 50_000)}),
+        _summary_row("l1lab-group", 0.9, 0.024, 0.9, ours_files, kept, hidden),
+    ]
+
+
+def test_p4_is_met_at_exactly_the_wanted_ratios_and_not_below():
+    """2x faster and smaller than TF-MOT's file, 3x faster and 10x smaller than dense: exactly, so met."""
+    verdicts = {v["name"]: v for v in targets.targets(_p4_rows({"float": (2.0, 20_000)}))}
+    assert verdicts["P4 float"]["met"]
+    assert verdicts["P4 float"]["ratios"] == {
+        "peer": {"faster": 2.0, "smaller": 2.0},
+        "dense": {"faster": 3.0, "smaller": 10.0},
+    }
+    for files in ({"float": (2.01, 20_000)}, {"float": (2.0, 20_001)}):  # a hair short of one ratio
+        assert not {v["name"]: v for v in targets.targets(_p4_rows(files))}["P4 float"]["met"]
+
+
+def test_p4_texts_carry_the_files_figures():
+    verdicts = {v["name"]: v for v in targets.targets(_p4_rows({"float": (2.0, 20_000)}))}
+    assert all(set(v) >= {"name", "met", "text"} for v in verdicts.values())
+    text = verdicts["P4 float"]["text"]
+    for figure in ("2.00 µs", "20.0 KB", "float-sparse", "2.00x faster", "2.00x smaller", "3.00x faster", "10.0x"):
+        assert figure in text
+
+
+@pytest.mark.parametrize("kept, hidden, met", [(392, 64, True), (393, 64, False), (392, 65, False)])
+def test_structure_is_met_at_exactly_half(kept, hidden, met):
+    verdicts = {v["name"]: v for v in targets.targets(_p4_rows({"float": (2.0, 20_000)}, kept, hidden))}
+    assert verdicts["structure"]["met"] is met
+
+
+def test_a_kind_the_peer_lacks_is_not_judged_and_the_others_are():
+    rows = _p4_rows({"float": (2.0, 20_000), "int8": (1.0, 5_000)})
+    del rows[1]["files"]["float-sparse"]  # TF-MOT shipped no float file
+    verdicts = {v["name"]: v for v in targets.targets(rows)}
+    assert "P4 float" not in verdicts and "structure" not in verdicts and verdicts["P4 int8"]["met"]
+
+
+def test_p4_without_a_candidate_is_not_met_and_ties_between_candidates_choose_one():
+    rows = _p4_rows({"float": (2.0, 20_000)})
+    rows[2]["inacc_test"] = 0.03  # worse than TF-MOT
+    verdicts = {v["name"]: v for v in targets.targets(rows)}
+    assert verdicts["P4 float"]["met"] is False and "0.9 (2.50%)" in verdicts["P4 float"]["text"]
+    rows = _p4_rows({"float": (2.0, 20_000)})
+    rows.append({**rows[2], "value": 0.95})  # a second candidate with the very same figures
+    assert {v["name"]: v for v in targets.targets(rows)}["P4 float"]["candidate"]["value"] in (0.9, 0.95)
