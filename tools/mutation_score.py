@@ -8,9 +8,10 @@ mutmut's timeouts are not trusted: its children are forked from a process that
 has initialised TensorFlow, and a test that trains there can hang until the
 timeout (measured: ``mismatch_table``'s default ``limit=40`` changed to 41
 "timed out" in mutmut and passed every test in 9 s in a fresh process). So each
-timed-out mutant is run again here, in a fresh process, against the whole test
-selection of ``[tool.mutmut]``: a failing test kills it, passing tests make it
-a survivor, and only a run past ``--recheck-seconds`` stays a timeout.
+timed-out mutant is run again here, in a fresh process, against the test files
+that run its function (mutmut's stats; else the whole selection of
+``[tool.mutmut]``): a failing test kills it, passing tests make it a survivor,
+and only a run past ``--recheck-seconds`` stays a timeout.
 ``--recheck-survivors`` does the same for the survivors, with the tests as
 they are now (copied into ``mutants/``): for tests written after the run;
 ``--run-unchecked`` for the mutants the run did not reach (stopped early).
@@ -49,6 +50,22 @@ def test_selection() -> list[str]:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]["pytest_add_cli_args_test_selection"]
 
 
+def covering_tests() -> dict[str, list[str]]:
+    """The test files that run each mutated function, from mutmut's stats (``mutants/mutmut-stats.json``)."""
+    import json
+
+    path = ROOT / "mutants" / "mutmut-stats.json"
+    if not path.is_file():
+        return {}
+    stats = json.loads(path.read_text())["tests_by_mangled_function_name"]
+    return {function: sorted({test.split("::")[0] for test in tests}) for function, tests in stats.items()}
+
+
+def tests_for(mutant: str, covering: dict[str, list[str]], selection: list[str]) -> list[str]:
+    """The test files of the mutant's function, else the whole selection."""
+    return covering.get(mutant.rsplit("__mutmut_", 1)[0]) or selection
+
+
 def recheck(name: str, seconds: float, tests: list[str]) -> str:
     """``killed``, ``survived`` or ``timeout`` for one mutant, run in a fresh process against ``tests``."""
     env = {**os.environ, "MUTANT_UNDER_TEST": name, "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
@@ -75,9 +92,9 @@ def main(argv=None) -> int:
         shutil.copytree(ROOT / "tests", ROOT / "mutants" / "tests", dirs_exist_ok=True)
     if timeouts:
         print(f"rechecking {len(timeouts)} mutants ({' and '.join(states)}) in fresh processes ...", flush=True)
-        tests = test_selection()
+        selection, covering = test_selection(), covering_tests()
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-            verdicts = pool.map(lambda n: recheck(n, args.recheck_seconds, tests), timeouts)
+            verdicts = pool.map(lambda n: recheck(n, args.recheck_seconds, tests_for(n, covering, selection)), timeouts)
             for name, verdict in zip(timeouts, verdicts):
                 status[name] = verdict
                 print(f"  {verdict:9} {name}", flush=True)
