@@ -111,3 +111,87 @@ def test_a_compacted_model_is_not_compacted_again(planted_model):
     small, _ = compact_lib.compact(planted_model())
     with pytest.raises(compact_lib.CompactionError, match="the model is compacted already"):
         compact_lib.compact(small)
+
+
+def test_the_report_by_hand():
+    report = compact_lib.CompactionReport(
+        input_dim=6,
+        kept_inputs=4,
+        layers=("dense_1", "out"),
+        widths_before=(5, 3),
+        widths_after=(2, 3),
+        folded_units=(1, 0),
+    )
+    assert report.multiply_adds_before == 6 * 5 + 5 * 3 and report.multiply_adds_after == 4 * 2 + 2 * 3
+    assert set(report.as_dict()) == {
+        "input_dim", "kept_inputs", "layers", "widths_before", "widths_after", "folded_units",
+        "multiply_adds_before", "multiply_adds_after",
+    }  # fmt: skip
+    assert report.as_dict()["multiply_adds_before"] == 45 and report.as_dict()["multiply_adds_after"] == 14
+    lines = report.table().splitlines()
+    assert [line.split() for line in lines] == [
+        ["layer", "before", "after", "folded"],
+        ["-" * len("multiply-adds"), "------", "-----", "------"],
+        ["inputs", "6", "4", "-"],
+        ["dense_1", "5", "2", "1"],
+        ["out", "3", "3", "0"],
+        ["multiply-adds", "45", "14", "-"],
+    ]
+    widths = [len(cell) for cell in lines[1].split()]
+    assert [len(line) for line in lines[2:]] == [sum(widths) + 2 * 3] * 4  # every row filled to the last column
+    assert lines[2].index("6") + 1 == widths[0] + 2 + widths[1]  # numbers right-aligned under their header
+
+
+def test_epsilon_decides_what_is_dead_and_a_weight_at_epsilon_is_zero():
+    model = build_model((4,), input_dim=3, num_classes=2, seed=0)
+    kernel = np.full((3, 4), 0.5, np.float32)
+    kernel[:, 1] = 0.25  # unit 1: all incoming weights at epsilon
+    kernel[2, :] = 0.125  # pixel 2: every weight below epsilon
+    model.get_layer("dense_1").kernel.assign(kernel)
+    model.get_layer("predictions").kernel.assign(np.ones((4, 2), np.float32))  # every unit is read
+    small, report = compact_lib.compact(model, epsilon=0.25)
+    assert report.kept_inputs == 2 and report.widths_after == (3, 2) and report.folded_units == (1, 0)
+    assert compact_lib.compact(model)[1].widths_after == (4, 2)  # the default epsilon keeps them
+
+
+@pytest.mark.parametrize("epsilon", [float("inf"), float("nan"), -1.0, "0.1", None])
+def test_compact_refuses_an_epsilon_that_is_not_finite_and_non_negative(epsilon):
+    with pytest.raises(compact_lib.CompactionError, match="`epsilon` needs to be finite and >= 0"):
+        compact_lib.compact(build_model(seed=0), epsilon=epsilon)
+
+
+def test_the_compact_model_keeps_the_input_name_and_is_named_after_the_model(planted_model):
+    model = planted_model()
+    small, _ = compact_lib.compact(model)
+    assert small.name == f"{model.name}_compact"
+    assert small.inputs[0].name.split(":")[0] == model.inputs[0].name.split(":")[0]
+    assert [layer.name for layer in small.layers if isinstance(layer, compact_lib.SelectFeatures)] == [
+        "select_features"
+    ]
+
+
+def test_a_subclass_of_dense_and_a_model_without_dense_layers_are_refused():
+    from l1lab._compat import keras
+
+    class Scaled(keras.layers.Dense):
+        pass
+
+    inputs = keras.Input(shape=(4,))
+    model = keras.Model(inputs, Scaled(2, name="scaled")(inputs))
+    with pytest.raises(compact_lib.CompactionError, match="cannot compact layer 'scaled' \\(Scaled\\)"):
+        compact_lib.compact(model)
+    empty = keras.Model(inputs, keras.layers.Activation("relu")(inputs))
+    with pytest.raises(compact_lib.CompactionError, match="cannot compact layer"):
+        compact_lib.compact(empty)
+    with pytest.raises(compact_lib.CompactionError, match="^the model has no Dense layer to compact$"):
+        compact_lib.dense_layers(keras.Model(inputs, inputs))
+
+
+def test_refusals_say_what_to_do():
+    from l1lab._compat import keras
+
+    inputs = keras.Input(shape=(28, 28))
+    with pytest.raises(
+        compact_lib.CompactionError, match=r"flatten the input first \(keras.Input\(shape=\(features,\)\)\)$"
+    ):
+        compact_lib.compact(keras.Model(inputs, keras.layers.Dense(2)(inputs)))
