@@ -259,13 +259,13 @@ def test_guards_of_three_kernels_of_other_shapes_by_hand():
     """4 -> 3 -> 2 -> 2: the middle kernel guards its columns' and its rows' largest weights."""
     first = np.array([[0.1, 0.0, 0.3], [0.9, 0.2, 0.0], [0.0, 0.8, 0.1], [0.2, 0.1, 0.7]])
     middle = np.array([[0.5, -0.1], [0.2, 0.3], [-0.05, 0.01]])
-    last = np.array([[1.0, 0.0], [0.0, -2.0]])
+    last = np.array([[1.0, 0.5], [0.9, 0.1]])  # rows' largest both in column 0; column 1's largest in row 0
     variables = [tf.Variable(first), tf.Variable(np.zeros(3)), tf.Variable(middle), tf.Variable(np.zeros(2))]
     guards = budget.unit_guards([*variables, tf.Variable(last), tf.Variable(np.zeros(2))])
     np.testing.assert_array_equal(
         guards[0], [[False, False, False], [True, False, False], [False, True, False], [False, False, True]]
     )  # incoming only: each column's largest
     np.testing.assert_array_equal(guards[2], [[True, False], [False, True], [True, False]])  # columns and rows
-    np.testing.assert_array_equal(guards[4], [[True, False], [False, True]])  # outgoing only: each row's largest
+    np.testing.assert_array_equal(guards[4], [[True, False], [True, False]])  # outgoing only: each row's largest
     assert all(g.dtype == bool for g in guards if g is not None)
     assert [g is None for g in guards] == [False, True, False, True, False, True]

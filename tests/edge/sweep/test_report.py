@@ -92,3 +92,28 @@ def test_a_table_without_a_dense_row_has_no_ratios_and_an_int8_only_row_keeps_it
     table = report.markdown(report.summarize([only_int8]), SETTINGS)
     body = [cells(line) for line in table.splitlines() if line.startswith("| tfmot")]
     assert body == [["tfmot", "0.9", "4.00%", "90.0%", "784", "128", "1000", "-", "-", "-", "int8", "2.00", "50.0"]]
+
+
+def test_summary_rows_by_hand():
+    dense = record("dense", 0, 0, 0.03, 0.0, 5.0)
+    mine = [record("custom", 1, s, 0.04, 0.5, 2.0) for s in range(2)]
+    mine[1]["files"]["float"]["agrees"] = False  # one seed's file disagreed
+    peer = record("tfmot", 0.9, 0, 0.04, 0.9, 3.0)
+    peer["files"]["float"]["latency_us"] = None  # measured with --no-latency
+    rows = report.summarize([peer, *mine, dense])
+    assert [r["method"] for r in rows] == ["dense", "tfmot", "custom"]  # the sweep's order; unknown ones last
+    assert rows[0]["shipped"] == "as trained" and rows[2]["files"]["float"]["agrees"] is False
+    assert rows[1]["files"]["float"]["latency_us"] is None and rows[0]["files"]["float"]["agrees"] is True
+
+
+def test_the_best_file_is_the_fastest_of_its_kind():
+    row = {"files": {"float": {"latency_us": 3.0}, "float-sparse": {"latency_us": 2.0}, "int8": {"latency_us": 1.0}}}
+    assert report.best_file(row, "float") == ("float-sparse", {"latency_us": 2.0})
+    assert report.best_file(row, "int8")[0] == "int8" and report.best_file({"files": {}}, "float") is None
+
+
+def test_the_table_stands_apart_from_its_caption_and_its_targets():
+    rows = report.summarize([record("dense", 0, 0, 0.03, 0.0, 5.0)])
+    lines = report.markdown(rows, SETTINGS, [{"name": "P1", "met": True, "text": "a"}]).splitlines()
+    assert lines[1] == "" and lines[2].startswith("| method")  # Markdown needs the blank line
+    assert lines[lines.index("Targets:") - 1] == "" and lines[lines.index("Targets:") + 1] == ""

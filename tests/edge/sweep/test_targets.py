@@ -129,3 +129,14 @@ def test_p4_without_a_candidate_is_not_met_and_ties_between_candidates_choose_on
     rows = _p4_rows({"float": (2.0, 20_000)})
     rows.append({**rows[2], "value": 0.95})  # a second candidate with the very same figures
     assert {v["name"]: v for v in targets.targets(rows)}["P4 float"]["candidate"]["value"] in (0.9, 0.95)
+
+
+def test_p4_reads_every_file_of_a_row_whatever_their_order():
+    rows = _p4_rows({"int8": (1.0, 5_000), "float": (2.0, 20_000)})  # int8 first
+    assert {v["name"]: v for v in targets.targets(rows)}["P4 float"]["candidate"]["format"] == "float"
+
+
+def test_p4_texts_carry_each_figure_once():
+    verdicts = {v["name"]: v for v in targets.targets(_p4_rows({"float": (2.0, 123_456)}))}
+    text = verdicts["P4 float"]["text"]
+    assert "123.5 KB" in text and "2.00x faster" in text and "0.32x smaller" in text and "{" not in text
