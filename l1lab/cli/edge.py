@@ -310,6 +310,7 @@ def _check_output(label: str, path) -> None:
 SWEEP_FLAGS = {
     "out_dir": "--out-dir",
     "methods": "--method",
+    "values": "--values",
     "seeds": "--seeds",
     "jobs": "--jobs",
     "rounds": "--rounds",

@@ -173,21 +173,21 @@ def check_values(method: str, numbers: Sequence[float], methods: Sequence[str] |
         ``methods``, no value, a repeated value, or a value outside its kind's range.
     """
     if method not in METHODS:
-        raise SweepError(f"values for {method!r}: the methods are {sorted(METHODS)}")
+        raise SweepError(f"`values` for {method!r}: the methods are {sorted(METHODS)}")
     kind = METHODS[method][0]
     if kind == "none":
-        raise SweepError(f"values for {method!r}: the dense model has none (it is trained once per seed)")
+        raise SweepError(f"`values` for {method!r}: the dense model has none (it is trained once per seed)")
     if methods is not None and method not in methods:
-        raise SweepError(f"values for {method!r}, which is not swept: add it to the methods, or drop its values")
+        raise SweepError(f"`values` for {method!r}, which is not swept: add it to the methods, or drop its values")
     numbers = tuple(float(v) for v in numbers)
     if not numbers or len(set(numbers)) != len(numbers):
-        raise SweepError(f"values for {method!r} need to be distinct and at least one. Received: {list(numbers)}")
+        raise SweepError(f"`values` for {method!r} need to be distinct and at least one. Received: {list(numbers)}")
     if kind == "target" and not all(0 < v < 1 for v in numbers):
-        raise SweepError(f"values for {method!r} are target sparsities between 0 and 1. Received: {list(numbers)}")
+        raise SweepError(f"`values` for {method!r} are target sparsities between 0 and 1. Received: {list(numbers)}")
     if kind == "budget" and not all(v >= 1 and v == int(v) for v in numbers):
-        raise SweepError(f"values for {method!r} are whole numbers of multiply-adds >= 1. Received: {list(numbers)}")
+        raise SweepError(f"`values` for {method!r} are whole numbers of multiply-adds >= 1. Received: {list(numbers)}")
     if not all(0 <= v < float("inf") for v in numbers):
-        raise SweepError(f"values for {method!r} are finite strengths >= 0. Received: {list(numbers)}")
+        raise SweepError(f"`values` for {method!r} are finite strengths >= 0. Received: {list(numbers)}")
     return numbers
 
 

@@ -27,7 +27,7 @@ def test_plan_is_every_value_of_every_method_times_the_seeds():
 @pytest.mark.parametrize(
     "methods, values, message",
     [
-        (["tfmot"], {"l1lab-group": (0.9,)}, "values for 'l1lab-group', which is not swept"),
+        (["tfmot"], {"l1lab-group": (0.9,)}, "`values` for 'l1lab-group', which is not swept"),
         (["dense"], {"dense": (0.5,)}, "the dense model has none"),
         (["tfmot"], {"tfmot": (0.9, 0.9)}, "need to be distinct"),
         (["tfmot"], {"tfmot": ()}, "need to be distinct and at least one"),
