@@ -269,3 +269,11 @@ def test_guards_of_three_kernels_of_other_shapes_by_hand():
     np.testing.assert_array_equal(guards[4], [[True, False], [True, False]])  # outgoing only: each row's largest
     assert all(g.dtype == bool for g in guards if g is not None)
     assert [g is None for g in guards] == [False, True, False, True, False, True]
+
+
+def test_energy_counts_each_units_bias():
+    """Unit 1's pre-activations -1 + 3 and -3 + 3: relu 2 and 0, mean square 2 (subtracting the bias would give 0)."""
+    weights = [(np.array([[1.0, -1.0], [2.0, 0.0]]), np.array([0.0, 3.0])), (np.array([[1.0], [1.0]]), np.zeros(1))]
+    x = np.array([[1.0, 0.0], [3.0, 1.0]])
+    energies = budget.activation_energy(weights, x, [lambda z: np.maximum(z, 0), lambda z: z])
+    np.testing.assert_allclose(energies[1], [(1 + 25) / 2, (4 + 0) / 2])
