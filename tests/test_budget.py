@@ -277,3 +277,30 @@ def test_energy_counts_each_units_bias():
     x = np.array([[1.0, 0.0], [3.0, 1.0]])
     energies = budget.activation_energy(weights, x, [lambda z: np.maximum(z, 0), lambda z: z])
     np.testing.assert_allclose(energies[1], [(1 + 25) / 2, (4 + 0) / 2])
+
+
+def test_when_features_alone_cannot_meet_the_budget_the_widest_layer_loses_one_tile():
+    """The greedy plan leaves 6 and 6 units: 8 and 8 on tiles of 4. One input then costs 8 + 64 + 24 = 96 > 84,
+    so the first of the widest layers loses a tile: 4 and 8 units, 4 + 32 + 24 = 60 multiply-adds."""
+    rng = np.random.default_rng(1)
+    widths = (6, 12, 12, 3)
+    weights = [
+        (rng.normal(size=(a, b)).astype(np.float32), rng.normal(size=b).astype(np.float32))
+        for a, b in zip(widths, widths[1:])
+    ]
+    energies = [rng.uniform(0.1, 1, 6), rng.uniform(0.1, 1, 12), rng.uniform(0.1, 1, 12)]
+    plain, _ = budget.prune_to_budget(weights, energies, 84, 0)
+    assert dead_structure([k for k, _ in plain], 0).widths() == [6, 6, 3]
+    tiled, removed = budget.prune_to_budget(weights, energies, 84, 0, unit_multiple=4)
+    assert summary([k for k, _ in tiled], 0) == {"kept_inputs": 1, "hidden_units": 12, "multiply_adds": 60}
+    assert dead_structure([k for k, _ in tiled], 0).widths() == [4, 8, 3]
+    assert removed == budget.Removed(inputs=5, units=(8, 4))
+
+
+def test_groups_dead_by_epsilon_cost_nothing():
+    """Feature 1's weights are 0.3, zero at epsilon 0.5: the stack already costs 2*2 + 2 = 6, so nothing goes."""
+    w0 = np.array([[1.0, 1.0], [0.3, 0.3], [1.0, 1.0]], np.float32)
+    weights = [(w0, np.zeros(2, np.float32)), (np.ones((2, 1), np.float32), np.zeros(1, np.float32))]
+    energies = [np.ones(3), np.ones(2)]
+    assert budget.prune_to_budget(weights, energies, 6, 0.5)[1] == budget.Removed(inputs=0, units=(0,))
+    assert budget.prune_to_budget(weights, energies, 6, 1e-5)[1] == budget.Removed(inputs=1, units=(0,))
