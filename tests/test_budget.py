@@ -304,3 +304,23 @@ def test_groups_dead_by_epsilon_cost_nothing():
     energies = [np.ones(3), np.ones(2)]
     assert budget.prune_to_budget(weights, energies, 6, 0.5)[1] == budget.Removed(inputs=0, units=(0,))
     assert budget.prune_to_budget(weights, energies, 6, 1e-5)[1] == budget.Removed(inputs=1, units=(0,))
+
+
+def test_among_equal_shares_the_first_units_go():
+    """38 units whose shares alternate 1, 4: tiles of 16 leave 32, so 6 of the 19 smaller shares go, the
+    first 6 (a stable order; NumPy's default sort reorders ties in arrays past 16 elements)."""
+    w0 = np.ones((2, 38), np.float32)
+    w1 = np.tile([[1.0], [2.0]], (19, 1)).astype(np.float32)  # outgoing norms 1, 4, 1, 4, ...
+    weights = [(w0, np.zeros(38, np.float32)), (w1, np.zeros(1, np.float32))]
+    pruned, removed = budget.prune_to_budget(weights, [np.ones(2), np.ones(38)], 10_000, 0, unit_multiple=16)
+    assert removed == budget.Removed(inputs=0, units=(6,))
+    np.testing.assert_array_equal(np.flatnonzero(~pruned[0][0].any(axis=0)), [0, 2, 4, 6, 8, 10])
+
+
+def test_a_tie_between_layers_takes_the_input_side_first():
+    """Feature shares 0.25, 0.5, 0.25 per 2 multiply-adds and unit shares 0.5 per 4: 0.125 both; feature 0 goes."""
+    w0 = np.array([[1.0, 1.0], [2.0, 0.0], [1.0, 1.0]], np.float32)
+    weights = [(w0, np.zeros(2, np.float32)), (np.ones((2, 1), np.float32), np.zeros(1, np.float32))]
+    pruned, removed = budget.prune_to_budget(weights, [np.ones(3), np.ones(2)], 7, 1e-5)
+    assert removed == budget.Removed(inputs=1, units=(0,))
+    np.testing.assert_array_equal(pruned[0][0].any(axis=1), [False, True, True])
