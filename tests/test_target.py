@@ -101,3 +101,28 @@ def test_the_target_is_part_of_a_runs_identity():
     plain = dataclasses.replace(config(), target_sparsity=None).as_args()
     older = {k: v for k, v in plain.items() if k != "targetSparsity"}
     assert config_lib.identity_differences(plain, older) == {}
+
+
+def _kernel_and_bias(values):
+    return [tf.Variable(np.array(values, np.float32), name="kernel"), tf.Variable(np.zeros(2, np.float32), name="bias")]
+
+
+def test_a_weight_at_epsilon_is_already_zero_and_never_a_candidate():
+    """8 weights: 2 zero biases and the kernel's 0.25 (at epsilon) are 3 zeros; 0.375 of 8 is met already."""
+    variables = _kernel_and_bias([[0.25, 0.5, 0.75], [0.375, 1.0, 2.0]])
+    assert target.complete_by_magnitude(variables, 0.375, epsilon=0.25) == 0
+    assert target.complete_by_magnitude(variables, 0.5, epsilon=0.25) == 1  # one more: the smallest alive, 0.375
+    np.testing.assert_array_equal(variables[0].numpy(), np.array([[0.25, 0.5, 0.75], [0, 1.0, 2.0]], np.float32))
+
+
+def test_a_guarded_weight_is_passed_over_for_the_next_smallest_alive_one():
+    variables = _kernel_and_bias([[0.25, 0.5, 0.75], [0.375, 1.0, 2.0]])
+    guarded = [np.array([[False, False, False], [True, False, False]]), None]
+    assert target.complete_by_magnitude(variables, 0.5, epsilon=0.25, guarded=guarded) == 1
+    np.testing.assert_array_equal(variables[0].numpy(), np.array([[0.25, 0, 0.75], [0.375, 1.0, 2.0]], np.float32))
+
+
+def test_only_biases_lose_nothing():
+    bias = tf.Variable(np.ones(3, np.float32), name="bias")
+    assert target.complete_by_magnitude([bias], 0.9) == 0
+    np.testing.assert_array_equal(bias.numpy(), np.ones(3, np.float32))
