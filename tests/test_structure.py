@@ -73,3 +73,10 @@ def test_weights_from_dead_or_constant_units_are_not_incoming():
     np.testing.assert_array_equal(s.units[0], [True, False])
     np.testing.assert_array_equal(s.inputs, [True, False])
     assert structure.summary([w0, w1]) == {"kept_inputs": 1, "hidden_units": 1, "multiply_adds": 2}
+
+
+def test_summary_counts_with_the_given_epsilon():
+    first = np.array([[1.0, 0.25], [0.25, 0.25]])  # at epsilon 0.25: input 1 and unit 1 are dead
+    last = np.array([[1.0], [1.0]])
+    assert structure.summary([first, last], epsilon=0.25) == {"kept_inputs": 1, "hidden_units": 1, "multiply_adds": 2}
+    assert structure.summary([first, last]) == {"kept_inputs": 2, "hidden_units": 2, "multiply_adds": 6}
