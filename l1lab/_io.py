@@ -34,12 +34,11 @@ class AtomicTextFile:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        if self.path.is_symlink():
-            self.path = self.path.resolve()
+        self.path = output_target(self.path)
         if self.path.is_dir():
             raise OutputError(f"{self.path} is a directory; name a file")
         self._tmp: Path | None = None
-        if self.path.exists() and not self.path.is_file():  # a device, a FIFO, a socket
+        if is_special(self.path):  # a device, a FIFO, a socket
             try:
                 self._file: IO[str] | None = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
             except OSError as exc:
@@ -96,6 +95,11 @@ def output_target(path: str | os.PathLike) -> Path:
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
+def is_special(path: Path) -> bool:
+    """A device, FIFO or socket: written through, never replaced by a regular file."""
+    return path.exists() and not path.is_file() and not path.is_dir()
+
+
 def check_output_file(path: str | os.PathLike, suffix: str = "") -> Path:
     """``path`` as a file that can be written, checked before any work; returns where it lands.
 
@@ -113,12 +117,12 @@ def check_output_file(path: str | os.PathLike, suffix: str = "") -> Path:
     """
     given = Path(path)
     target = output_target(given)
-    special = target.exists() and not target.is_file() and not target.is_dir()
+    special = is_special(target)
     if suffix and not special and (not given.name.endswith(suffix) or given.name == suffix):
         raise OutputError(f"{given}: the file's name needs to end in {suffix} with a name before it (model{suffix})")
     if target.is_dir():
         raise OutputError(f"{given} is a directory; name a file")
-    if target.exists() and not target.is_file():  # a device, a FIFO: written through
+    if special:
         if not os.access(target, os.W_OK):
             raise OutputError(f"cannot write {given}: permission denied")
         return target
@@ -131,7 +135,6 @@ def check_output_file(path: str | os.PathLike, suffix: str = "") -> Path:
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     """Whether writing ``a`` would write ``b``: the same path once links are followed, or one file (hard links)."""
-    a, b = output_target(a), output_target(b)
     if os.path.realpath(a) == os.path.realpath(b):
         return True
     try:
@@ -175,7 +178,7 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Path], None], suf
     given = Path(path)
     target = check_output_file(given)
     suffix = suffix or given.suffix or target.suffix
-    if target.exists() and not target.is_file():  # a device or FIFO: write a file, then its bytes through
+    if is_special(target):  # write a file, then its bytes through
         with tempfile.TemporaryDirectory(prefix="l1lab-") as folder:
             tmp = Path(folder) / f"output{suffix}"
             write(tmp)
