@@ -37,7 +37,11 @@ def test_a_unit_with_neither_inputs_nor_readers_is_not_folded():
 
 @pytest.mark.parametrize(
     "kernels, message",
-    [([], "at least one"), ([np.ones(3)], "2-D"), ([np.ones((3, 2)), np.ones((3, 2))], "the layer before has 2")],
+    [
+        ([], r"^`kernels` needs at least one Dense kernel. Received: \[\]$"),
+        ([np.ones(3)], r"`kernels\[0\]` needs to be 2-D. Received shape \(3,\)"),
+        ([np.ones((3, 2)), np.ones((3, 2))], r"^`kernels\[1\]` has 3 inputs; the layer before has 2 units$"),
+    ],
 )
 def test_bad_stacks_are_refused(kernels, message):
     with pytest.raises(ValueError, match=message):
