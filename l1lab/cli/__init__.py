@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from l1lab.cli import edge, suite, train
+from l1lab.cli import edge, export, suite, train
 from l1lab.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, fail
 
 EXIT_BROKEN_PIPE = 128 + 13  # the shell's status for a process ended by SIGPIPE
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parser(commands)
     suite.add_parsers(commands)
     edge.add_parsers(commands)
+    export.add_parsers(commands)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""``l1lab compact`` and ``l1lab export``: from a trained sparse model to files for the device: parse and call."""
+"""``l1lab compact`` and ``l1lab sweep``, and the edge commands' shared arguments: parse and call."""
 
 from __future__ import annotations
 
@@ -14,20 +14,16 @@ from l1lab.cli._common import (
     fail,
     int_between,
     keras_file,
-    output_dir,
-    readable_dir,
     refuse_clashes,
     with_flags,
 )
 from l1lab.data import PIXEL_SCALES
 from l1lab.edge.sweep.presets import METHODS as SWEEP_METHODS
 
-# l1lab.edge.export.FORMATS and l1lab.edge.latency's bounds, copied so that --help imports
-# no TensorFlow (tests/cli/test_edge.py checks that they agree).
-EXPORT_FORMATS = ("float", "float-sparse", "int8", "int8-sparse")
+# l1lab.edge.latency's bounds, copied so that --help imports no TensorFlow
+# (tests/cli/test_edge.py checks that they agree).
 MIN_ROUNDS, MIN_INVOKES = 5, 2000
 MAX_ROUNDS, MAX_INVOKES = 1000, 1_000_000
-DEFAULT_REFERENCE = "dense-784-64-64-10"  # export's name of the article's network as the reference
 
 
 def add_parsers(commands) -> None:
@@ -46,38 +42,6 @@ def add_parsers(commands) -> None:
     )
     compact.add_argument("--json", action="store_true", help="print the report as JSON")
     compact.set_defaults(handler=cmd_compact)
-
-    export = commands.add_parser(
-        "export",
-        help="write TFLite files (float, int8, with and without sparse storage), check them, time them",
-        description="Convert each model to TFLite in each format, check every file's outputs against the Keras "
-        "model's on MNIST's test file in the interpreter (LiteRT's where ai-edge-litert is installed, else "
-        "TensorFlow's), write the files that agree, and measure batch-1 latency on one thread. Sizes and "
-        "latencies are also given as ratios to a dense reference's float file, measured in the same run.",
-    )
-    export.add_argument("models", nargs="+", metavar="MODEL.keras", help="models saved by l1lab train or compact")
-    export.add_argument("--out-dir", required=True, metavar="DIR", help="where NAME.FORMAT.tflite and export.json go")
-    export.add_argument(
-        "--format",
-        dest="formats",
-        action="append",
-        choices=EXPORT_FORMATS,
-        help="a format, repeatable (default: all four)",
-    )
-    export.add_argument(
-        "--reference",
-        metavar="DENSE.keras",
-        help="the dense model the ratios compare with (default: the article's 784-64-64-10 network, "
-        "its initial weights: a dense model's latency and size do not depend on its values)",
-    )
-    export.add_argument(
-        "--pixel-scale", choices=PIXEL_SCALES, default="raw", help="the pixels the models were trained on (raw)"
-    )
-    export.add_argument("--data-dir", type=readable_dir, metavar="DIR", help="directory with the MNIST files")
-    _add_latency_arguments(export)
-    export.add_argument("--no-latency", action="store_true", help="convert and check only")
-    export.add_argument("--json", action="store_true", help="print the report as JSON")
-    export.set_defaults(handler=cmd_export)
 
     sweep = commands.add_parser(
         "sweep",
@@ -112,12 +76,12 @@ def add_parsers(commands) -> None:
         help="train on 6n images, test on n of MNIST's test file (default 10000: all)",
     )
     sweep.add_argument("--jobs", type=int_between(1, 256), default=1, help="points trained side by side (default 1)")
-    _add_latency_arguments(sweep)
+    add_latency_arguments(sweep)
     sweep.add_argument("--quiet", action="store_true", help="no progress on stderr")
     sweep.set_defaults(handler=cmd_sweep)
 
 
-def _add_latency_arguments(parser) -> None:
+def add_latency_arguments(parser) -> None:
     """``--rounds`` and ``--invokes``: the latency measurement's rules, never below their minimums."""
     parser.add_argument(
         "--rounds",
@@ -145,7 +109,7 @@ def _method_values(text: str) -> tuple[str, tuple[float, ...]]:
     return method, numbers
 
 
-def _load_model(path: str):
+def load_model(path: str):
     """The Keras model saved at ``path``, refused in one line if the edge commands cannot take it.
 
     Raises:
@@ -175,7 +139,7 @@ def cmd_compact(args: argparse.Namespace) -> int:
     from l1lab.edge import model_file
 
     refuse_clashes({"--out": args.out}, {"MODEL": args.model})
-    model = _load_model(args.model)
+    model = load_model(args.model)
     try:
         compacted, report = compact_lib.compact(model, epsilon=args.epsilon)
         images = data.load_mnist(pixel_scale=args.pixel_scale).x_heldout
@@ -206,98 +170,7 @@ def cmd_compact(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _model_names(paths: list[str], reference: str | None) -> tuple[list[str], str]:
-    """``(names, reference name)``: each model's file name less ``.keras``; the reference's, prefixed.
-
-    Raises:
-      UsageError: two models (the reference included) whose files would have one name.
-    """
-    import os
-
-    names = [os.path.basename(p).removesuffix(".keras") for p in paths]
-    reference_name = (
-        "reference-" + os.path.basename(reference).removesuffix(".keras") if reference else DEFAULT_REFERENCE
-    )
-    labels = [*paths, reference or "the default reference"]
-    everyone = [*names, reference_name]
-    for i, name in enumerate(everyone):
-        if name in everyone[:i]:
-            first = labels[everyone.index(name)]
-            if os.path.realpath(first) == os.path.realpath(labels[i]):
-                raise UsageError(f"{labels[i]} is given twice: export each model once")
-            raise UsageError(
-                f"{first} and {labels[i]} would both be exported as {name}.FORMAT.tflite, one replacing the "
-                "other: rename one"
-            )
-    return names, reference_name
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from l1lab import _io, data
-    from l1lab.edge import export as export_lib
-    from l1lab.edge import model_file
-    from l1lab.model import build_model
-
-    out_dir = output_dir(args.out_dir)
-    names, reference_name = _model_names(args.models, args.reference)
-    formats = tuple(dict.fromkeys(args.formats or EXPORT_FORMATS))
-    if "float" not in formats:
-        formats = ("float", *formats)  # the ratios' base
-    outputs = {
-        f"{name}.{fmt}.tflite": out_dir / f"{name}.{fmt}.tflite" for name in [reference_name, *names] for fmt in formats
-    }
-    outputs["export.json"] = out_dir / "export.json"
-    inputs = {path: path for path in [*args.models, *([args.reference] if args.reference else [])]}
-    refuse_clashes(outputs, inputs)
-    for label, path in outputs.items():
-        _check_output(f"--out-dir's {label}", path)
-    models = {name: _load_model(path) for name, path in zip(names, args.models)}
-    reference = _load_model(args.reference) if args.reference else build_model(seed=0)
-    for name, model in models.items():
-        if tuple(model.inputs[0].shape[1:]) != tuple(reference.inputs[0].shape[1:]) or tuple(
-            model.outputs[0].shape[1:]
-        ) != tuple(reference.outputs[0].shape[1:]):
-            raise UsageError(
-                f"{name} takes {tuple(model.inputs[0].shape[1:])} and gives {tuple(model.outputs[0].shape[1:])}, "
-                "unlike the reference network: name its dense counterpart with --reference"
-            )
-    try:
-        images = data.load_mnist(pixel_scale=args.pixel_scale, data_dir=args.data_dir).x_heldout
-    except data.DataError as exc:
-        return fail(EXIT_USAGE, str(exc))
-    x, checked_on = model_file.check_inputs(reference, images)
-    try:
-        results = export_lib.export_models(
-            {reference_name: reference, **models},
-            x,
-            formats=formats,
-            out_dir=out_dir,
-            measure=not args.no_latency,
-            rounds=args.rounds,
-            invokes=args.invokes,
-        )
-        rows = export_lib.report_rows(results, reference_name)
-        report = {"reference": reference_name, "examples": len(x), "inputs": checked_on, "files": rows}
-        _io.write_json_atomically(out_dir / "export.json", report)
-    except export_lib.ExportError as exc:
-        return fail(EXIT_FAILED, str(exc))
-    except OSError as exc:
-        return fail(EXIT_FAILED, f"--out-dir: {exc.strerror or exc}")
-    if args.json:
-        print(json.dumps(report, indent=1))
-    else:
-        print(export_lib.table(rows))
-    failed = [f"{r['model']}.{r['format']}" for r in rows if not r["check"]["agrees"]]
-    if failed:
-        return fail(
-            EXIT_FAILED,
-            f"the interpreter's outputs differ from Keras's for {', '.join(failed)} (not written; see export.json)",
-        )
-    print(f"wrote {len(rows)} files and export.json to {out_dir}", file=sys.stderr)
-    return EXIT_OK
-
-
-def _check_output(label: str, path) -> None:
+def check_output(label: str, path) -> None:
     from l1lab._io import OutputError, check_output_file
 
     try:

@@ -25,10 +25,12 @@ __all__ = [
     "MAX_ROUNDS",
     "MIN_INVOKES",
     "MIN_ROUNDS",
+    "WARMUP",
     "Latency",
     "batch1_latency",
     "interpreter",
     "ratio",
+    "time_invokes",
 ]
 
 MIN_ROUNDS = 5
@@ -36,6 +38,8 @@ MIN_INVOKES = 2000
 # A measurement ends: at most a million invokes a round (seconds for the seed network), a thousand rounds.
 MAX_ROUNDS = 1000
 MAX_INVOKES = 1_000_000
+# Untimed invokes before the timed rounds (caches, lazily prepared kernels).
+WARMUP = 200
 
 
 def _interpreter_class():
@@ -106,7 +110,7 @@ def check_measurement(rounds: int, invokes: int) -> None:
 
 
 def batch1_latency(
-    content: bytes, *, rounds: int = MIN_ROUNDS, invokes: int = MIN_INVOKES, warmup: int = 200
+    content: bytes, *, rounds: int = MIN_ROUNDS, invokes: int = MIN_INVOKES, warmup: int = WARMUP
 ) -> Latency:
     """The batch-1 latency of the TFLite model ``content`` on one thread.
 
@@ -132,7 +136,13 @@ def batch1_latency(
     runner.allocate_tensors()
     rng = np.random.default_rng(0)
     runner.set_tensor(details["index"], rng.uniform(0, 1, shape).astype(details["dtype"]))
-    invoke = runner.invoke
+    median, per_round = time_invokes(runner.invoke, rounds=rounds, invokes=invokes, warmup=warmup)
+    return Latency(median, per_round, invokes, runtime)
+
+
+def time_invokes(invoke, *, rounds: int, invokes: int, warmup: int) -> tuple[float, tuple[float, ...]]:
+    """``(median, per round)`` microseconds per call of ``invoke``: ``warmup`` untimed calls, then
+    ``rounds`` rounds of ``invokes`` back-to-back calls. Both interpreters are timed by it."""
     for _ in range(warmup):
         invoke()
     per_round = []
@@ -141,7 +151,7 @@ def batch1_latency(
         for _ in range(invokes):
             invoke()
         per_round.append((time.perf_counter() - start) / invokes * 1e6)
-    return Latency(statistics.median(per_round), tuple(per_round), invokes, runtime)
+    return statistics.median(per_round), tuple(per_round)
 
 
 def ratio(reference: float, value: float) -> float:

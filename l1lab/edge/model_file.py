@@ -202,18 +202,18 @@ def check_model(model, name: str = "the model"):
     return model
 
 
-def check_inputs(model, images: np.ndarray) -> tuple[np.ndarray, str]:
-    """``(x, what)``: the inputs a model's outputs are checked on, and what they are.
+def check_inputs(model, images: np.ndarray, source: str = "MNIST's test file") -> tuple[np.ndarray, str]:
+    """``(x, what)``: the inputs a model's outputs are checked on (or calibrated on), and what they are.
 
-    MNIST's images, reshaped to the model's input shape, when the model reads
-    784 values; otherwise uniform random values in the images' range, in the
-    model's own shape (:data:`RANDOM_CHECK_EXAMPLES`, seed 0), since MNIST says
-    nothing about such a model.
+    MNIST's images (from ``source``), reshaped to the model's input shape, when
+    the model reads 784 values; otherwise uniform random values in the images'
+    range, in the model's own shape (:data:`RANDOM_CHECK_EXAMPLES`, seed 0),
+    since MNIST says nothing about such a model.
     """
     shape = tuple(int(d) for d in model.inputs[0].shape[1:])
     images = np.asarray(images, np.float32)
     if int(np.prod(shape)) == int(np.prod(images.shape[1:])):
-        return images.reshape((len(images), *shape)), f"MNIST's test file ({len(images)} images)"
+        return images.reshape((len(images), *shape)), f"{source} ({len(images)} images)"
     top = float(images.max()) if images.size else 1.0
     rng = np.random.default_rng(0)
     x = rng.uniform(0.0, top, (RANDOM_CHECK_EXAMPLES, *shape)).astype(np.float32)

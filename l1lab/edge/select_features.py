@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from l1lab._compat import keras, register_keras_serializable, tf
 
-__all__ = ["SelectFeatures"]
+__all__ = ["SelectFeatures", "kept_inputs"]
 
 
 @register_keras_serializable(package="l1lab")
@@ -27,3 +27,11 @@ class SelectFeatures(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "indices": self.indices}
+
+
+def kept_inputs(model) -> list[int] | None:
+    """The input features a compacted model reads (its :class:`SelectFeatures` layer's), or None."""
+    for layer in model.layers:
+        if isinstance(layer, SelectFeatures):
+            return list(layer.indices)
+    return None

@@ -1,0 +1,98 @@
+"""l1lab export for microcontrollers: int8-full in TFLM, firmware files, boards; its refusals, before any work."""
+
+import json
+
+import pytest
+
+from l1lab import cli
+
+
+def run_cli(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def compacted_model_file(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("models")
+    argv = ["train", "--method", "proximal-sgd", "--pixel-scale", "unit", "--learning-rate", "0.05", "--l1", "0.02"]
+    argv += ["--group-l1", "2e-3", "--numEpochs", "2", "--numSamples", "1000", "--quiet"]
+    assert cli.main([*argv, "--save-model", str(directory / "sparse.keras")]) == 0
+    compact = ["compact", str(directory / "sparse.keras"), "--out", str(directory / "small.keras"), "--pixel-scale"]
+    assert cli.main([*compact, "unit"]) == 0
+    return directory / "small.keras"
+
+
+def test_micro_export_runs_int8_full_in_tflm_and_writes_firmware_files(capsys, compacted_model_file, tmp_path):
+    out_dir = tmp_path / "fw"
+    argv = ["export", str(compacted_model_file), "--out-dir", str(out_dir), "--pixel-scale", "unit"]
+    argv += ["--runtime", "micro", "--format", "int8-full", "--format", "int8", "--c-array"]
+    argv += ["--device", "nano33-ble-sense", "--flash-kb", "16", "--ram-kb", "2", "--calibration", "200", "--json"]
+    code, stdout, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report == json.loads((out_dir / "export.json").read_text())
+    assert report["runtimes"] == ["micro"] and report["calibration"]["images"] == 200
+    assert "not a device figure" in report["micro_note"]
+    rows = {(r["model"], r["format"]): r for r in report["files"]}
+    full = rows["small", "int8-full"]
+    assert full["micro"]["runs"] and full["micro_check"]["agrees"] and full["micro_check"]["runtime"] == "micro"
+    assert full["micro_check"]["same_predictions"] >= 9900  # at least 99% of MNIST's test file
+    assert abs(full["micro_check"]["file_accuracy"] - full["micro_check"]["keras_accuracy"]) < 0.01
+    assert full["quantization"]["input"]["zero_point"] == -128
+    assert full["micro_times_faster"] > 1 and full["latency"] is None  # micro only: no desktop timing
+    fits = {f["board"]: f for f in full["fits"]}
+    assert fits["nano33-ble-sense"]["fits"] and not fits["custom"]["fits"]  # 2 KiB of RAM is too little
+    # Every file has its TFLM row (tests/edge/test_micro.py: the files TFLM refuses, with its reasons).
+    assert all(row["micro"] is not None for row in rows.values()) and set(rows) >= {("small", "int8")}
+    header = (out_dir / "small.int8-full.h").read_text()
+    assert f"small_int8_full_arena_bytes = {full['micro']['arena_bytes']};" in header
+    assert "small_int8_full_kept_inputs_count" in header
+    assert (out_dir / "small.int8-full.tflite").read_bytes()[:8].hex() in (
+        out_dir / "small.int8-full.cc"
+    ).read_text().replace("0x", "").replace(", ", "")
+    assert report["c_arrays"] == [str(out_dir / "small.int8-full.h"), str(out_dir / "small.int8-full.cc")]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--flash-kb", "16"], "--flash-kb and --ram-kb go together"),
+        (["--ram-kb", "0"], "argument --ram-kb: '0': a size needs to be a positive number of KiB"),
+        (["--device", "esp8266"], "invalid choice: 'esp8266'"),
+        (["--runtime", "phone"], "invalid choice: 'phone'"),
+        (["--calibration", "0"], "argument --calibration: 0 must be >= 1"),
+    ],
+)
+def test_bad_micro_flags_are_refused_in_one_line_before_any_work(capsys, tmp_path, extra, message):
+    model = tmp_path / "a.keras"
+    model.write_bytes(b"never read")
+    try:
+        code, _, err = run_cli(capsys, "export", str(model), "--out-dir", str(tmp_path / "out"), *extra)
+    except SystemExit as exc:  # argparse's own refusals
+        code, err = exc.code, capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert err.strip().splitlines()[-1].startswith("l1lab") and message in err.strip().splitlines()[-1]
+    assert not (tmp_path / "out").exists()
+
+
+def test_without_tflite_micro_micro_flags_say_how_to_install_it(capsys, tmp_path, monkeypatch):
+    from l1lab.edge import micro
+
+    def missing():
+        raise micro.MicroUnavailable("TensorFlow Lite Micro's Python interpreter (tflite-micro) is not installed: fix")
+
+    monkeypatch.setattr(micro, "require", missing)
+    model = tmp_path / "a.keras"
+    model.write_bytes(b"never read")
+    code, _, err = run_cli(capsys, "export", str(model), "--out-dir", str(tmp_path / "out"), "--c-array")
+    assert code == 2 and "--runtime micro, --c-array and --device run TFLM: TensorFlow Lite Micro" in err
+
+
+def test_a_firmware_file_that_is_a_directory_is_refused_before_any_work(capsys, tmp_path):
+    model = tmp_path / "a.keras"
+    model.write_bytes(b"never read")
+    (tmp_path / "out" / "a.int8-full.h").mkdir(parents=True)
+    code, _, err = run_cli(capsys, "export", str(model), "--out-dir", str(tmp_path / "out"), "--c-array")
+    assert code == 2 and "--out-dir's a.int8-full.h" in err and "is a directory" in err
