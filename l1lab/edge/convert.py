@@ -53,9 +53,9 @@ FORMATS: dict[str, tuple[str, ...]] = {
 }
 # Formats whose every tensor is int8, calibrated on a representative dataset.
 FULL_INTEGER = frozenset({"int8-full"})
-# Training images an int8-full file is calibrated on by default: on a 90%-sparse 784-64-64-10
-# model, 1,000 cut the largest output error to half of 300's (activations beyond the calibrated
-# range saturate) at the same class agreement (see docs/micro.md).
+# Training images an int8-full file is calibrated on by default. On a 90%-sparse 784-64-64-10
+# model (docs/micro.md) 10 to 3,000 all keep 99.8% of the classes; the accuracy lost falls from
+# 0.10 points (10, 100) to 0.06 (300, 1,000) and 0.04 (3,000); conversion takes 0.1 s at any.
 DEFAULT_CALIBRATION = 1000
 
 

@@ -8,7 +8,11 @@ network, data, epoch budget and learning rate as its own methods:
 * ``epochs`` in all; the first ``dense_epochs`` (default half) train dense, then
   sparsity rises from 0 to ``target`` over the next 3/4 of the remaining steps
   (pruning every 100 steps, the target reached on a pruning step), and the last quarter recovers at ``target``;
-* every Dense kernel is pruned (biases are not: TF-MOT never prunes them).
+* every Dense kernel is pruned (biases are not: TF-MOT never prunes them);
+* with ``decay``, the learning rate is constant until pruning ends, then falls
+  along a half cosine over the recovery steps, as l1lab's fine-tuning decays it
+  over its holding epochs (:func:`l1lab.finetune.learning_rate`): the peer at
+  its best, not only as its guide runs it.
 
 TF-MOT 0.8 needs Keras 2 (``tf_keras``; Keras 3 support is its open issue
 #1119), so this module works only in a process started with
@@ -32,7 +36,7 @@ from l1lab import sparsity
 from l1lab._compat import KERAS_FLAVOUR, keras, tf
 from l1lab.model import build_model
 
-__all__ = ["PeerUnavailable", "PruningConfig", "train_magnitude_pruning"]
+__all__ = ["PeerUnavailable", "PruningConfig", "learning_rate_at", "train_magnitude_pruning"]
 
 PRUNING_FREQUENCY = 100  # steps between two pruning updates (TF-MOT's default)
 
@@ -71,6 +75,7 @@ class PruningConfig:
     learning_rate: float = 0.1
     batch_size: int = 64
     seed: int = 0
+    decay: bool = False  # a half-cosine learning-rate decay after pruning ends
 
     def validate(self) -> PruningConfig:
         if not (isinstance(self.target, (int, float)) and 0 < self.target < 1):
@@ -102,6 +107,37 @@ def schedule_steps(config: PruningConfig, steps_per_epoch: int) -> tuple[int, in
     return begin, begin + max(1, span // frequency) * frequency, frequency
 
 
+def learning_rate_at(base: float, step: int, decay_start: int, total_steps: int) -> float:
+    r"""The learning rate of step ``step`` (from 0): ``base`` before ``decay_start``, then the half cosine.
+
+    .. math::
+
+       \eta_t = \tfrac{\eta}{2}\Bigl(1 + \cos \frac{\pi (t - s + 1)}{T - s + 1}\Bigr), \qquad s \le t < T,
+
+    with :math:`s` the step pruning ends on and :math:`T` the steps in all (the
+    same shape as fine-tuning's per-epoch decay: it never reaches 0).
+    """
+    if step < decay_start:
+        return float(base)
+    return float(base * 0.5 * (1 + np.cos(np.pi * (step - decay_start + 1) / (total_steps - decay_start + 1))))
+
+
+def _decaying_rate(base: float, decay_start: int, total_steps: int):
+    """:func:`learning_rate_at` as a Keras learning-rate schedule."""
+
+    class HalfCosineAfterPruning(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            step = tf.cast(step, tf.float32)
+            progress = (step - decay_start + 1.0) / float(total_steps - decay_start + 1)
+            decayed = base * 0.5 * (1.0 + tf.cos(np.pi * progress))
+            return tf.where(step < decay_start, tf.constant(base, tf.float32), decayed)
+
+        def get_config(self):
+            return {"base": base, "decay_start": decay_start, "total_steps": total_steps}
+
+    return HalfCosineAfterPruning()
+
+
 def train_magnitude_pruning(config: PruningConfig, split: data_lib.MnistSplit):
     """Trains the seed network with TF-MOT's magnitude pruning; returns ``(model, metrics)``.
 
@@ -126,8 +162,11 @@ def train_magnitude_pruning(config: PruningConfig, split: data_lib.MnistSplit):
         initial_sparsity=0.0, final_sparsity=float(config.target), begin_step=begin, end_step=end, frequency=frequency
     )
     model = tfmot.sparsity.keras.prune_low_magnitude(build_model(seed=config.seed), pruning_schedule=schedule)
+    rate = config.learning_rate
+    if config.decay:
+        rate = _decaying_rate(config.learning_rate, end, config.epochs * steps_per_epoch)
     model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=config.learning_rate),
+        optimizer=keras.optimizers.SGD(learning_rate=rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     dataset = (

@@ -172,9 +172,11 @@ def test_sweep_trains_measures_and_reports_and_resumes(capsys, tmp_path):
     report = json.loads((tmp_path / "sweep.json").read_text())
     assert [r["method"] for r in report["summary"]] == ["dense", "l1lab-group"]
     group = report["summary"][1]
-    assert set(group["files"]) == {"float", "float-sparse", "int8", "int8-sparse"} and all(
+    assert set(group["files"]) == {"float", "float-sparse", "int8", "int8-sparse", "int8-full"} and all(
         f["agrees"] for f in group["files"].values()
     )
+    assert group["files"]["int8-full"]["micro_runs"] and group["files"]["int8-full"]["arena_bytes"] > 0
+    assert report["interpreter_floor"]["latency_us"] > 0 and "not a device figure" in report["micro_note"]
     assert report["points"][1]["shipped"] == "compacted, kept inputs read directly"
     assert "| dense | 0 |" in stdout and "| l1lab-group | 0.6 |" in stdout
     code, _, err = run_cli(capsys, *argv)

@@ -34,7 +34,7 @@ def test_each_format_agrees_with_keras_in_the_interpreter(sparse_model, inputs, 
     if fmt.startswith("float"):
         assert result.same_predictions == 200 and result.max_abs_diff <= 1e-4 * result.output_scale
     elif fmt == "int8-full":  # every activation quantized: a few steps of the output's scale
-        assert 0 < result.max_abs_diff <= 0.25 * result.output_scale and result.same_predictions >= 198
+        assert 0 < result.max_abs_diff <= 0.5 * result.output_scale and result.same_predictions >= 198
     else:  # quantized, but not far off
         assert 0 < result.max_abs_diff <= 5e-2 * result.output_scale
 

@@ -66,3 +66,19 @@ def test_pruning_reaches_its_target_on_every_kernel(tiny_split):
     assert metrics["inacc_test"] < 0.5  # it still learnt the synthetic task
     assert not any("prune" in layer.name for layer in model.layers)  # stripped: what users ship
     assert np.mean(model.get_layer("dense_1").kernel.numpy() == 0) == pytest.approx(0.8, abs=1e-4)
+
+
+def test_the_decayed_rate_by_hand():
+    """Constant before pruning ends, then 0.5 (1 + cos(pi (t - s + 1) / (T - s + 1))): never zero."""
+    base, start, total = 0.1, 6, 9  # steps 6, 7, 8 decay over T - s + 1 = 4 quarters of a half turn
+    rates = [peers.learning_rate_at(base, t, start, total) for t in range(total)]
+    assert rates[:6] == [0.1] * 6
+    expected = [0.1 * 0.5 * (1 + np.cos(np.pi * k / 4)) for k in (1, 2, 3)]
+    np.testing.assert_allclose(rates[6:], expected)
+    assert rates[-1] > 0 and rates[6] > rates[7] > rates[8]
+
+
+def test_the_keras_schedule_follows_the_rate_by_hand():
+    schedule = peers._decaying_rate(0.1, 6, 9)
+    got = [float(schedule(t)) for t in range(9)]
+    np.testing.assert_allclose(got, [peers.learning_rate_at(0.1, t, 6, 9) for t in range(9)], rtol=1e-6)

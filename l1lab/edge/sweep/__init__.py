@@ -1,8 +1,9 @@
 """The frontier: test error against sparsity, batch-1 latency and file size, for every method.
 
 :func:`run` is the whole pipeline that ``l1lab sweep`` calls: it trains l1lab's
-methods over target sparsities and multiply-add budgets, TF-MOT's magnitude
-pruning over target sparsities and Keras's Ftrl over L1 strengths, each over
+methods over target sparsities and multiply-add budgets (and their schedule alone,
+``l1lab-prune``), TF-MOT's magnitude pruning over target sparsities (as its guide
+runs it, and with a decayed learning rate) and Keras's Ftrl over L1 strengths, each over
 seeds, on the same network, data and epoch budget, then measures every trained
 model as its users would ship it:
 
@@ -12,7 +13,10 @@ model as its users would ship it:
   ``int8``, with and without sparse storage;
 * TF-MOT and Ftrl: as trained, exported ``float-sparse``, ``int8`` and
   ``int8-sparse`` (TF-MOT's documented export keeps the zeros scattered);
-* the dense model (plain SGD): ``float`` and ``int8``, the ratios' base.
+* the dense model (plain SGD): ``float`` and ``int8``, the ratios' base;
+* every model also as the microcontroller gets it: ``int8-full`` in TensorFlow
+  Lite Micro (reference-kernel latency, flash, arena), TF-MOT's too;
+* the interpreter's own floor: an almost empty model, timed in the same run.
 
 Its parts, one job each: :mod:`~l1lab.edge.sweep.presets` (methods, values,
 settings, the plan), :mod:`~l1lab.edge.sweep.points` (a point's files),
@@ -85,7 +89,7 @@ def run(
       l1lab.edge.sweep.points.PointFileError: a point's file was damaged after it trained.
     """
     from l1lab import _io, data
-    from l1lab.edge import latency
+    from l1lab.edge import convert, latency, micro
     from l1lab.edge.sweep import measure, report, runner
     from l1lab.edge.sweep import targets as targets_lib
 
@@ -107,16 +111,31 @@ def run(
         outputs = {name: _io.check_output_file(folder / name) for name in OUTPUTS}
     except _io.OutputError as exc:
         raise SweepError(f"out_dir: {exc}") from None
+    try:
+        micro.require()
+    except micro.MicroUnavailable as exc:
+        raise SweepError(f"the microcontroller columns run TFLM: {exc}") from None
     test = data.load_mnist(settings.num_samples, pixel_scale="unit", split="standard")  # fetched once, here
 
     failures = runner.run_points(points, settings, folder, jobs=jobs, progress=progress)
     if failures:
         raise SweepFailed(failures)
-    records = measure.measure_points(points, folder, test.x_test, rounds=rounds, invokes=invokes, progress=progress)
+    floor = measure.interpreter_floor(rounds=rounds, invokes=invokes)
+    calibration = convert.calibration_images(test.x_train, min(convert.DEFAULT_CALIBRATION, len(test.x_train)))
+    records = measure.measure_points(
+        points, folder, test.x_test, rounds=rounds, invokes=invokes, calibration=calibration, progress=progress
+    )
     rows = report.summarize(records)
     verdicts = targets_lib.targets(rows)
-    table = report.markdown(rows, settings, verdicts)
-    result = {"settings": settings.as_dict(), "summary": rows, "targets": verdicts, "points": records}
+    table = report.markdown(rows, settings, verdicts, floor=floor)
+    result = {
+        "settings": settings.as_dict(),
+        "interpreter_floor": floor,
+        "micro_note": micro.REFERENCE_KERNEL_NOTE,
+        "summary": rows,
+        "targets": verdicts,
+        "points": records,
+    }
     _io.write_json_atomically(outputs["sweep.json"], result)
     _io.write_text_atomically(outputs["sweep.md"], table)
     report.plot(rows, outputs["frontier.png"])

@@ -15,7 +15,36 @@ import numpy as np
 from l1lab.edge.sweep.points import PointFileError, load_weights, point_paths
 from l1lab.edge.sweep.presets import Point, formats_for
 
-__all__ = ["measure_points"]
+__all__ = ["interpreter_floor", "measure_points"]
+
+
+def interpreter_floor(*, rounds: int, invokes: int) -> dict:
+    """The desktop interpreter's own cost: an almost empty model (one input, one output unit) timed.
+
+    What a batch-1 invoke costs whatever the model, so that a latency can be
+    read as the floor plus the model's own work.
+    """
+    from l1lab._compat import keras
+    from l1lab.edge import export
+    from l1lab.edge.latency import batch1_latency
+
+    inputs = keras.Input(shape=(1,))
+    empty = keras.Model(inputs, keras.layers.Dense(1)(inputs), name="floor")
+    timing = batch1_latency(export.to_tflite(empty, "float"), rounds=rounds, invokes=invokes)
+    return {"latency_us": timing.median_us, "runtime": timing.runtime, "model": "1 input, 1 unit (float)"}
+
+
+def _micro_figures(result) -> dict:
+    run = result.micro
+    return {
+        "size_bytes": result.size_bytes,
+        "latency_us": None,  # not timed on the desktop: it is the microcontroller's file
+        "agrees": result.agrees,
+        "micro_runs": bool(run and run.runs),
+        "micro_latency_us": run.latency_us if run and run.runs else None,
+        "arena_bytes": run.arena_bytes if run and run.runs else None,
+        "micro_reason": None if run is None else run.reason,
+    }
 
 
 def measure_points(
@@ -25,9 +54,17 @@ def measure_points(
     *,
     rounds: int,
     invokes: int,
+    calibration: np.ndarray | None = None,
     progress: Callable[[str], None] = lambda line: None,
 ) -> list[dict]:
-    """Every trained point: its structure after compaction and its TFLite files, checked and timed."""
+    """Every trained point: its structure after compaction and its TFLite files, checked and timed.
+
+    With ``calibration`` (training images), each shipped model is also written
+    ``int8-full``, the file a microcontroller runs, and run in TensorFlow Lite
+    Micro: its reference-kernel latency, flash and arena (TF-MOT's and Ftrl's
+    models ship there as trained, their zeros stored densely: TFLM has no sparse
+    format).
+    """
     from l1lab.edge import compact as compact_lib
     from l1lab.edge import export
     from l1lab.model import from_dense_weights
@@ -52,6 +89,18 @@ def measure_points(
                 "runtime": result.latency.runtime,
                 "agrees": result.check.agrees,
             }
+        if calibration is not None:
+            samples = calibration if indices is None else calibration[:, indices]
+            (micro_file,) = export.export_models(
+                {point.key: shipped},
+                x,
+                formats=("int8-full",),
+                rounds=rounds,
+                invokes=invokes,
+                calibration=samples,
+                runtimes=("micro",),
+            )
+            files["int8-full"] = _micro_figures(micro_file)
         records.append(
             {
                 **record,

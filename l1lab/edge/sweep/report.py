@@ -10,7 +10,7 @@ from pathlib import Path
 from l1lab._io import markdown_table, write_bytes_atomically
 from l1lab.edge.sweep.presets import DENSE, METHODS, SweepSettings
 
-__all__ = ["best_file", "markdown", "plot", "summarize"]
+__all__ = ["best_file", "markdown", "micro_file", "plot", "summarize"]
 
 
 def _median(values):
@@ -40,18 +40,31 @@ def summarize(records: Sequence[dict]) -> list[dict]:
                 "input_dim": structure[0]["input_dim"],
                 "multiply_adds": _median(s["multiply_adds_after"] for s in structure),
                 "shipped": group[0]["shipped"],
-                "files": {
-                    f: {
-                        "size_bytes": _median(r["files"][f]["size_bytes"] for r in group if f in r["files"]),
-                        "latency_us": _median(r["files"][f]["latency_us"] for r in group if f in r["files"]),
-                        "agrees": all(r["files"][f]["agrees"] for r in group if f in r["files"]),
-                    }
-                    for f in formats
-                },
+                "files": {f: _file_medians([r["files"][f] for r in group if f in r["files"]]) for f in formats},
             }
         )
     rows.sort(key=lambda r: (list(METHODS).index(r["method"]) if r["method"] in METHODS else 99, r["value"]))
     return rows
+
+
+def _file_medians(files: Sequence[dict]) -> dict:
+    """One format's figures over seeds: medians of sizes and latencies, and whether every seed agreed and ran."""
+    medians = {
+        "size_bytes": _median(f["size_bytes"] for f in files),
+        "latency_us": _median(f["latency_us"] for f in files),
+        "agrees": all(f["agrees"] for f in files),
+    }
+    if any("micro_runs" in f for f in files):
+        medians["micro_runs"] = all(f.get("micro_runs") for f in files)
+        medians["micro_latency_us"] = _median(f.get("micro_latency_us") for f in files)
+        medians["arena_bytes"] = _median(f.get("arena_bytes") for f in files)
+    return medians
+
+
+def micro_file(row: dict) -> dict | None:
+    """The row's int8-full figures where TFLM ran it on every seed, else None."""
+    figures = row["files"].get("int8-full")
+    return figures if figures and figures.get("micro_runs") else None
 
 
 def best_file(row: dict, kind: str) -> tuple[str, dict] | None:
@@ -60,10 +73,18 @@ def best_file(row: dict, kind: str) -> tuple[str, dict] | None:
     return min(options, key=lambda item: item[1]["latency_us"]) if options else None
 
 
-def markdown(rows: Sequence[dict], settings: SweepSettings, verdicts: Sequence[dict] = ()) -> str:
-    """The summary as a Markdown table, with ratios to the dense model's float file, then ``verdicts``."""
+def markdown(rows: Sequence[dict], settings: SweepSettings, verdicts: Sequence[dict] = (), floor=None) -> str:
+    """The summary as a Markdown table, with ratios to the dense model's files, then ``verdicts``.
+
+    Desktop columns compare with the dense model's float file; the TFLM columns
+    with its int8-full file in TFLM. With ``floor`` (the interpreter's own cost,
+    :func:`l1lab.edge.sweep.measure.interpreter_floor`), the float latency above
+    it is shown too.
+    """
     base = next((r for r in rows if r["method"] == DENSE), None)
     base_file = base["files"].get("float") if base else None
+    base_micro = micro_file(base) if base else None
+    floor_us = None if floor is None else floor["latency_us"]
     header = (
         "method",
         "value",
@@ -78,7 +99,12 @@ def markdown(rows: Sequence[dict], settings: SweepSettings, verdicts: Sequence[d
         "int8",
         "µs",
         "KB",
+        "TFLM µs",
+        "flash KB",
+        "arena KB",
     )
+    if floor_us is not None:
+        header = (*header[:10], "float µs above floor", *header[10:])
     body = []
     for row in rows:
         cells = [
@@ -99,14 +125,38 @@ def markdown(rows: Sequence[dict], settings: SweepSettings, verdicts: Sequence[d
             speed = f" ({base_file['latency_us'] / figures['latency_us']:.1f}x)" if base_file else ""
             size = f" ({base_file['size_bytes'] / figures['size_bytes']:.1f}x)" if base_file else ""
             cells += [fmt, f"{figures['latency_us']:.2f}{speed}", f"{figures['size_bytes'] / 1000:.1f}{size}"]
+            if kind == "float" and floor_us is not None:
+                cells.append(f"{figures['latency_us'] - floor_us:.2f}")
+        if floor_us is not None and best_file(row, "float") is None:
+            cells.insert(10, "-")
+        micro = micro_file(row)
+        if micro is None:
+            cells += ["-", "-", "-"]
+        else:
+            speed = f" ({base_micro['micro_latency_us'] / micro['micro_latency_us']:.1f}x)" if base_micro else ""
+            size = f" ({base_micro['size_bytes'] / micro['size_bytes']:.1f}x)" if base_micro else ""
+            cells += [
+                f"{micro['micro_latency_us']:.2f}{speed}",
+                f"{micro['size_bytes'] / 1000:.1f}{size}",
+                f"{micro['arena_bytes'] / 1000:.1f}",
+            ]
         body.append(cells)
     lines = [
         f"Median of seeds; {settings.epochs} epochs, learning rate {settings.learning_rate:g}, batch "
         f"{settings.batch_size}, MNIST's standard split (pixels / 255), error on its test file. "
-        "µs: batch-1 latency, one thread; (Nx): times faster or smaller than the dense model's float file.",
+        "µs: batch-1 latency, one thread; (Nx): times faster or smaller than the dense model's float file. "
+        "TFLM: the int8-full file in TensorFlow Lite Micro, reference kernels on this CPU (a proxy for a "
+        "microcontroller's cycle count, not a device figure); (Nx) against the dense model's int8-full file "
+        "there; flash is the file, arena the smallest tensor arena that allocates.",
         "",
-        *markdown_table(header, body),
     ]
+    if floor_us is not None:
+        lines += [
+            f"The interpreter's floor: an almost empty model ({floor['model']}) takes {floor_us:.2f} µs per invoke "
+            "in the same run; a latency is that floor plus the model's own work.",
+            "",
+        ]
+    lines += markdown_table(header, body)
     if verdicts:
         lines += ["", "Targets:", ""]
         lines += [f"- **{v['name']}: {'met' if v['met'] else 'NOT met'}**: {v['text']}" for v in verdicts]

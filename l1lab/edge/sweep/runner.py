@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from l1lab.edge.sweep.points import finished_record, is_done, save_point
-from l1lab.edge.sweep.presets import TFMOT, Point, SweepSettings, train_config
+from l1lab.edge.sweep.presets import TFMOT_DECAY, TFMOT_METHODS, Point, SweepSettings, train_config
 
 __all__ = ["point_command", "run_points", "train_point"]
 
@@ -34,7 +34,7 @@ def train_point(point: Point, settings: SweepSettings, split=None) -> tuple[dict
     from l1lab.model import dense_weights
 
     split = split or data_lib.load_mnist(settings.num_samples, pixel_scale="unit", split="standard")
-    if point.method == TFMOT:
+    if point.method in TFMOT_METHODS:
         from l1lab.edge import peers
 
         config = peers.PruningConfig(
@@ -44,6 +44,7 @@ def train_point(point: Point, settings: SweepSettings, split=None) -> tuple[dict
             learning_rate=settings.learning_rate,
             batch_size=settings.batch_size,
             seed=point.seed,
+            decay=point.method == TFMOT_DECAY,
         )
         model, metrics = peers.train_magnitude_pruning(config, split)
         return metrics, dense_weights(model)
@@ -69,7 +70,7 @@ def point_command(point: Point, settings: SweepSettings, out_dir: Path) -> tuple
     env.setdefault("TF_NUM_INTRAOP_THREADS", "1")
     env.setdefault("TF_NUM_INTEROP_THREADS", "1")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if point.method == TFMOT:
+    if point.method in TFMOT_METHODS:
         env["TF_USE_LEGACY_KERAS"] = "1"  # TF-MOT 0.8 runs on Keras 2 only
     else:
         env.pop("TF_USE_LEGACY_KERAS", None)

@@ -1,24 +1,41 @@
-"""The sweep's targets, judged on its summary: P1, P4 and structure."""
+"""The sweep's targets, judged on its summary: P1, P4, structure, P5 and the smallest useful model.
+
+The peer is TF-MOT at its best: at each target, the better (lower median
+error) of ``tfmot`` (a constant learning rate, as its guide trains) and
+``tfmot-decay`` (the rate decayed after pruning, as l1lab's fine-tuning does).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from l1lab.edge.sweep.presets import DENSE, TFMOT
-from l1lab.edge.sweep.report import best_file
+from l1lab.edge.sweep.presets import DENSE, TFMOT_METHODS
+from l1lab.edge.sweep.report import best_file, micro_file
 
 __all__ = ["targets"]
+
+
+# The smallest useful model: at most this test error, flash and arena (bytes).
+SMALLEST_USEFUL = {"error": 0.027, "flash_bytes": 12_000, "arena_bytes": 4_000}
+# P5: an l1lab int8-full file against the peer's best 90% model's, in TFLM.
+P5_WANTED = {"faster": 5.0, "smaller": 5.0}
 
 
 def _row(rows: Sequence[dict], method: str, value: float) -> dict | None:
     return next((r for r in rows if r["method"] == method and r["value"] == value), None)
 
 
+def best_peer(rows: Sequence[dict], value: float) -> dict | None:
+    """TF-MOT's row at ``value`` with the lower median error of its two runs (the first on a tie)."""
+    found = [r for r in (_row(rows, method, value) for method in TFMOT_METHODS) if r]
+    return min(found, key=lambda r: r["inacc_test"]) if found else None
+
+
 def targets(rows: Sequence[dict]) -> list[dict]:
     """The sweep's targets judged on its summary: P1 at 90% and 95%, P4 in float and int8, structure.
 
     * **P1**: at each of TF-MOT's targets 0.9 and 0.95, each l1lab method's
-      median test error at the same target against TF-MOT's.
+      median test error at the same target against the better TF-MOT run's.
     * **P4**: among the files (of each kind, float and int8) of l1lab's models
       whose median error is no higher than TF-MOT's at 0.9, the one closest to
       meeting every part: at least 2x faster and 2x smaller than TF-MOT's 90%
@@ -27,6 +44,12 @@ def targets(rows: Sequence[dict]) -> list[dict]:
       parts met, then the largest smallest fraction of the four wanted ratios.
     * **Structure**: that float model keeps at most half the input pixels and
       half the hidden units.
+    * **P5**: among l1lab's int8-full files in TFLM whose model's median error is
+      no higher than the better TF-MOT run's at 0.9, the one closest to being 5x
+      faster and 5x smaller than that run's int8-full file with no larger an arena.
+    * **Smallest useful model**: an l1lab int8-full file with at most 2.7% error,
+      12,000 bytes of flash and 4,000 of arena (the smallest flash among those
+      within the error, when none fits).
 
     Returns:
       One dict per target (``name``, ``met``, ``text``); an empty list when
@@ -35,7 +58,7 @@ def targets(rows: Sequence[dict]) -> list[dict]:
     dense = _row(rows, DENSE, 0.0)
     found = []
     for value in (0.9, 0.95):
-        peer = _row(rows, TFMOT, value)
+        peer = best_peer(rows, value)
         for method in ("l1lab-l1", "l1lab-group"):
             mine = _row(rows, method, value)
             if peer and mine:
@@ -44,11 +67,13 @@ def targets(rows: Sequence[dict]) -> list[dict]:
                     {
                         "name": f"P1 {method} at {value:g}",
                         "met": met,
-                        "text": f"error {mine['inacc_test']:.2%} at {mine['sparsity']:.1%} sparsity vs TF-MOT's "
-                        f"{peer['inacc_test']:.2%} at {peer['sparsity']:.1%}",
+                        "peer": peer["method"],
+                        "text": f"error {mine['inacc_test']:.2%} at {mine['sparsity']:.1%} sparsity vs "
+                        f"{peer['method']}'s {peer['inacc_test']:.2%} at {peer['sparsity']:.1%}",
                     }
                 )
-    peer = _row(rows, TFMOT, 0.9)
+    peer = best_peer(rows, 0.9)
+    found += _micro_targets(rows, peer)
     if not (peer and dense):
         return found
     ours = [r for r in rows if r["method"].startswith("l1lab") and r["inacc_test"] <= peer["inacc_test"]]
@@ -74,7 +99,7 @@ def targets(rows: Sequence[dict]) -> list[dict]:
                 {
                     "name": f"P4 {kind}",
                     "met": False,
-                    "text": f"no l1lab model has an error <= TF-MOT's at 0.9 ({peer['inacc_test']:.2%})",
+                    "text": f"no l1lab model has an error <= {peer['method']}'s at 0.9 ({peer['inacc_test']:.2%})",
                 }
             )
             continue
@@ -87,7 +112,7 @@ def targets(rows: Sequence[dict]) -> list[dict]:
                 "candidate": {"method": row["method"], "value": row["value"], "format": fmt},
                 "ratios": {key: {"faster": pair[0], "smaller": pair[1]} for key, pair in ratios.items()},
                 "text": f"{row['method']} at {row['value']:g} ({fmt}, error {row['inacc_test']:.2%}): "
-                f"{figures['latency_us']:.2f} µs, {figures['size_bytes'] / 1000:.1f} KB; vs TF-MOT's 90% "
+                f"{figures['latency_us']:.2f} µs, {figures['size_bytes'] / 1000:.1f} KB; vs {peer['method']}'s 90% "
                 f"{theirs[0]} ({peer['inacc_test']:.2%}) {ratios['peer'][0]:.2f}x faster, {ratios['peer'][1]:.2f}x "
                 f"smaller (2x each); vs dense {base[0]} {ratios['dense'][0]:.2f}x faster (3x), "
                 f"{ratios['dense'][1]:.1f}x smaller (10x)",
@@ -106,4 +131,72 @@ def targets(rows: Sequence[dict]) -> list[dict]:
                     "hidden units (at most half of each)",
                 }
             )
+    return found
+
+
+def _micro_targets(rows: Sequence[dict], peer: dict | None) -> list[dict]:
+    """P5 and the smallest useful model, on the int8-full files TFLM ran."""
+    found = []
+    ours = [(r, micro_file(r)) for r in rows if r["method"].startswith("l1lab")]
+    ours = [(r, m) for r, m in ours if m]
+    theirs = micro_file(peer) if peer else None
+    if theirs:
+        candidates = []
+        for r, m in ours:
+            if r["inacc_test"] > peer["inacc_test"]:
+                continue
+            ratios = {
+                "faster": theirs["micro_latency_us"] / m["micro_latency_us"],
+                "smaller": theirs["size_bytes"] / m["size_bytes"],
+            }
+            parts = [ratios[k] / P5_WANTED[k] for k in P5_WANTED]
+            arena_ok = m["arena_bytes"] <= theirs["arena_bytes"]
+            candidates.append(((sum(p >= 1 for p in parts) + arena_ok, min(parts)), r, m, ratios, arena_ok))
+        if not candidates:
+            found.append(
+                {
+                    "name": "P5 microcontroller",
+                    "met": False,
+                    "text": f"no l1lab model has an error <= {peer['method']}'s at 0.9 ({peer['inacc_test']:.2%})",
+                }
+            )
+        else:
+            (parts, _), r, m, ratios, arena_ok = max(candidates, key=lambda candidate: candidate[0])
+            found.append(
+                {
+                    "name": "P5 microcontroller",
+                    "met": parts == len(P5_WANTED) + 1,
+                    "candidate": {"method": r["method"], "value": r["value"], "format": "int8-full"},
+                    "ratios": ratios,
+                    "text": f"{r['method']} at {r['value']:g} (error {r['inacc_test']:.2%}): "
+                    f"{m['micro_latency_us']:.2f} µs, {m['size_bytes'] / 1000:.1f} KB flash, "
+                    f"{m['arena_bytes'] / 1000:.1f} KB arena in TFLM; vs {peer['method']}'s 90% int8-full "
+                    f"({peer['inacc_test']:.2%}: {theirs['micro_latency_us']:.2f} µs, "
+                    f"{theirs['size_bytes'] / 1000:.1f} KB, {theirs['arena_bytes'] / 1000:.1f} KB arena) "
+                    f"{ratios['faster']:.2f}x faster, {ratios['smaller']:.2f}x smaller (5x each), "
+                    f"arena {'no larger' if arena_ok else 'LARGER'}",
+                }
+            )
+    useful = [(r, m) for r, m in ours if r["inacc_test"] <= SMALLEST_USEFUL["error"]]
+    if useful:
+        fitting = [
+            (r, m)
+            for r, m in useful
+            if m["size_bytes"] <= SMALLEST_USEFUL["flash_bytes"] and m["arena_bytes"] <= SMALLEST_USEFUL["arena_bytes"]
+        ]
+        r, m = min(fitting or useful, key=lambda pair: pair[1]["size_bytes"])
+        found.append(
+            {
+                "name": "smallest useful model",
+                "met": bool(fitting),
+                "candidate": {"method": r["method"], "value": r["value"], "format": "int8-full"},
+                "text": f"{r['method']} at {r['value']:g}: error {r['inacc_test']:.2%}, "
+                f"{m['size_bytes'] / 1000:.1f} KB flash, {m['arena_bytes'] / 1000:.1f} KB arena "
+                "(at most 2.7%, 12 KB and 4 KB)",
+            }
+        )
+    elif ours:
+        found.append(
+            {"name": "smallest useful model", "met": False, "text": "no l1lab model has an error of at most 2.7%"}
+        )
     return found

@@ -84,3 +84,11 @@ def test_l1lab_points_train_the_proximal_method_and_fine_tune():
     ftrl = presets.train_config(presets.Point("ftrl", 1e-2, 0), SETTINGS)
     assert ftrl.method == "ftrl" and ftrl.finetune_epochs == 0  # as Keras's Ftrl users train
     assert presets.train_config(presets.Point("dense", 0, 0), SETTINGS).method == "sgd"
+
+
+def test_the_schedule_alone_is_sgd_fine_tuned_to_the_target_with_no_l1():
+    prune = presets.train_config(presets.Point("l1lab-prune", 0.9, 1), SETTINGS).validate()
+    assert prune.method == "sgd" and prune.target_sparsity == 0.9 and prune.finetune_epochs == 1
+    assert prune.options.l1 == 0 and not prune.options.uses_groups()
+    assert presets.formats_for("l1lab-prune")[0]  # shipped compacted, as l1lab's methods are
+    assert presets.METHODS["tfmot-decay"] == presets.METHODS["tfmot"]  # the same targets: compared at each

@@ -36,14 +36,14 @@ def test_summary_takes_medians_over_seeds_and_the_table_gives_ratios_to_dense():
     assert row["files"]["float"] == {"size_bytes": 100_000, "latency_us": 2.0, "agrees": True}
     table = report.markdown(rows, SETTINGS)
     header, rule, *body = [line for line in table.splitlines() if line.startswith("|")]
-    assert rule.count("---") == len(cells(header)) == 13 and len(body) == 2
+    assert rule.count("---") == len(cells(header)) == 16 and len(body) == 2
     row = dict(zip(cells(header)[:10], cells(body[1])))  # the float columns: name, µs, KB
     assert (row["method"], float(row["value"]), row["float"]) == ("l1lab-l1", 1.0, "float")
     assert (percent(row["error"]), percent(row["sparsity"])) == (4.0, 85.0)
     assert (int(row["inputs"]), int(row["hidden"]), int(row["MACs"])) == (684, 127, 1001)
     assert figure_and_ratio(cells(body[1])[8]) == (2.0, 2.5)  # µs, and 5.0 / 2.0 times the dense model's
     assert figure_and_ratio(cells(body[1])[9]) == (100.0, 2.0)  # KB, and 200 / 100
-    assert cells(body[1])[10:] == ["-", "-", "-"]  # no int8 file
+    assert cells(body[1])[10:] == ["-"] * 6  # no int8 file, no TFLM file
     assert "Targets:" not in table and "Targets:" in report.markdown(
         rows, SETTINGS, [{"name": "P", "met": True, "text": ""}]
     )
@@ -72,6 +72,7 @@ def test_the_plot_is_a_png(tmp_path):
 
 
 HEADER = ["method", "value", "error", "sparsity", "inputs", "hidden", "MACs", "float", "µs", "KB", "int8", "µs", "KB"]
+HEADER += ["TFLM µs", "flash KB", "arena KB"]
 
 
 def test_the_tables_header_and_verdict_lines():
@@ -91,7 +92,9 @@ def test_a_table_without_a_dense_row_has_no_ratios_and_an_int8_only_row_keeps_it
     only_int8["files"] = {"int8": {"size_bytes": 50_000, "latency_us": 2.0, "agrees": True}}
     table = report.markdown(report.summarize([only_int8]), SETTINGS)
     body = [cells(line) for line in table.splitlines() if line.startswith("| tfmot")]
-    assert body == [["tfmot", "0.9", "4.00%", "90.0%", "784", "128", "1000", "-", "-", "-", "int8", "2.00", "50.0"]]
+    assert body == [
+        ["tfmot", "0.9", "4.00%", "90.0%", "784", "128", "1000", "-", "-", "-", "int8", "2.00", "50.0", "-", "-", "-"]
+    ]
 
 
 def test_summary_rows_by_hand():
@@ -117,3 +120,39 @@ def test_the_table_stands_apart_from_its_caption_and_its_targets():
     lines = report.markdown(rows, SETTINGS, [{"name": "P1", "met": True, "text": "a"}]).splitlines()
     assert lines[1] == "" and lines[2].startswith("| method")  # Markdown needs the blank line
     assert lines[lines.index("Targets:") - 1] == "" and lines[lines.index("Targets:") + 1] == ""
+
+
+def with_micro(rec, latency_us, size_bytes, arena_bytes, runs=True):
+    rec["files"]["int8-full"] = {
+        "size_bytes": size_bytes,
+        "latency_us": None,
+        "agrees": True,
+        "micro_runs": runs,
+        "micro_latency_us": latency_us if runs else None,
+        "arena_bytes": arena_bytes if runs else None,
+        "micro_reason": None if runs else "DENSIFY",
+    }
+    return rec
+
+
+def test_the_tflm_columns_give_ratios_to_the_dense_int8_full_file_and_the_floor_column():
+    dense = with_micro(record("dense", 0, 0, 0.03, 0.0, 5.0), 28.0, 58_000, 3_400)
+    mine = [with_micro(record("l1lab-budget", 8000, s, 0.027, 0.95, 2.0), 7.0 + s, 14_500, 2_000) for s in range(3)]
+    rows = report.summarize([dense, *mine])
+    assert rows[1]["files"]["int8-full"]["micro_latency_us"] == 8.0 and rows[1]["files"]["int8-full"]["micro_runs"]
+    assert report.micro_file(rows[1])["arena_bytes"] == 2_000
+    floor = {"latency_us": 0.5, "model": "1 input, 1 unit (float)"}
+    table = report.markdown(rows, SETTINGS, floor=floor)
+    header, _, *body = [line for line in table.splitlines() if line.startswith("|")]
+    row = dict(zip(cells(header), cells(body[1])))
+    assert float(row["float µs above floor"]) == 1.5  # 2.0 - 0.5
+    assert figure_and_ratio(row["TFLM µs"]) == (8.0, 3.5)  # 28 / 8
+    assert figure_and_ratio(row["flash KB"]) == (14.5, 4.0)  # 58,000 / 14,500
+    assert float(row["arena KB"]) == 2.0
+    assert "an almost empty model (1 input, 1 unit (float)) takes 0.50 µs per invoke" in table
+
+
+def test_a_file_tflm_refused_on_one_seed_has_no_tflm_figures():
+    recs = [with_micro(record("tfmot", 0.9, s, 0.03, 0.9, 3.0), 28.0, 58_000, 3_400, runs=s != 1) for s in range(3)]
+    (row,) = report.summarize(recs)
+    assert report.micro_file(row) is None and row["files"]["int8-full"]["micro_runs"] is False

@@ -59,3 +59,8 @@ def test_points_are_resumable_and_failures_reported(tmp_path):
     assert not any(points_lib.is_done(tmp_path, p, other) for p in points)
     weights = points_lib.load_weights(points_lib.point_paths(tmp_path, points[0])[1])
     np.testing.assert_array_equal(weights[0][0], np.ones((3, 2)))
+
+
+def test_tfmot_decay_points_run_in_a_keras2_process_too():
+    _, env = runner.point_command(presets.Point("tfmot-decay", 0.9, 0), SETTINGS, "out")
+    assert env["TF_USE_LEGACY_KERAS"] == "1"

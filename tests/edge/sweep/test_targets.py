@@ -140,3 +140,52 @@ def test_p4_texts_carry_each_figure_once():
     verdicts = {v["name"]: v for v in targets.targets(_p4_rows({"float": (2.0, 123_456)}))}
     text = verdicts["P4 float"]["text"]
     assert "123.5 KB" in text and "2.00x faster" in text and "0.32x smaller" in text and "{" not in text
+
+
+def _micro(row, latency_us, size_bytes, arena_bytes):
+    row["files"]["int8-full"] = {
+        "latency_us": None,
+        "size_bytes": size_bytes,
+        "agrees": True,
+        "micro_runs": True,
+        "micro_latency_us": latency_us,
+        "arena_bytes": arena_bytes,
+    }
+    return row
+
+
+def test_the_peer_is_the_better_of_tfmot_and_tfmot_decay():
+    rows = [
+        _summary_row("tfmot", 0.9, 0.0268, 0.9, {}),
+        _summary_row("tfmot-decay", 0.9, 0.0253, 0.9, {}),
+        _summary_row("l1lab-group", 0.9, 0.0260, 0.9, {}),
+    ]
+    assert targets.best_peer(rows, 0.9)["method"] == "tfmot-decay"
+    (p1,) = [v for v in targets.targets(rows) if v["name"].startswith("P1")]
+    assert not p1["met"] and p1["peer"] == "tfmot-decay"  # ahead of tfmot, behind its better run
+    rows[1]["inacc_test"] = 0.0268
+    assert targets.best_peer(rows, 0.9)["method"] == "tfmot"  # a tie: the first
+
+
+def test_p5_wants_5x_faster_5x_smaller_and_no_larger_arena_in_tflm():
+    peer = _micro(_summary_row("tfmot-decay", 0.9, 0.0253, 0.9, {}), 28.0, 58_000, 3_400)
+    near = _micro(_summary_row("l1lab-budget", 12000, 0.0250, 0.95, {}), 6.9, 14_700, 2_000)  # 4.1x, 3.9x
+    inaccurate = _micro(_summary_row("l1lab-budget", 5000, 0.0300, 0.95, {}), 3.0, 8_000, 1_500)
+    verdicts = {v["name"]: v for v in targets.targets([peer, near, inaccurate])}
+    p5 = verdicts["P5 microcontroller"]
+    assert not p5["met"] and p5["candidate"]["value"] == 12000
+    assert p5["ratios"] == pytest.approx({"faster": 28.0 / 6.9, "smaller": 58_000 / 14_700})
+    near["files"]["int8-full"].update(micro_latency_us=5.6, size_bytes=11_600)  # exactly 5x each
+    assert {v["name"]: v for v in targets.targets([peer, near])}["P5 microcontroller"]["met"]
+    near["files"]["int8-full"]["arena_bytes"] = 3_401  # one byte more arena than the peer's
+    assert not {v["name"]: v for v in targets.targets([peer, near])}["P5 microcontroller"]["met"]
+
+
+def test_the_smallest_useful_model_is_within_2_7_percent_12_kb_and_4_kb():
+    small = _micro(_summary_row("l1lab-budget", 8000, 0.027, 0.95, {}), 4.0, 12_000, 4_000)
+    smaller_but_worse = _micro(_summary_row("l1lab-budget", 3000, 0.0271, 0.95, {}), 2.0, 6_000, 1_000)
+    verdict = {v["name"]: v for v in targets.targets([small, smaller_but_worse])}["smallest useful model"]
+    assert verdict["met"] and verdict["candidate"]["value"] == 8000
+    small["files"]["int8-full"]["size_bytes"] = 12_001
+    verdict = {v["name"]: v for v in targets.targets([small, smaller_but_worse])}["smallest useful model"]
+    assert not verdict["met"] and "12.0 KB flash" in verdict["text"]  # the smallest within the error
