@@ -27,6 +27,12 @@ LAYERS_NUM_NZ = "layers_numNz"
 # Per epoch too, where a run is asked for them (``per_epoch``): what compaction would keep
 # (l1lab.structure.summary), so that claims and golden files can hold structure.
 STRUCTURE_METRICS = ("kept_inputs", "hidden_units", "multiply_adds")
+# Per epoch too, where asked: the compacted model as a microcontroller gets it, an int8-full
+# file in TensorFlow Lite Micro (1 if TFLM runs it; its smallest arena and its flash in bytes;
+# test images whose class differs from the Keras model's).
+MICRO_METRICS = ("micro_runs", "arena_bytes", "flash_bytes", "micro_disagreements")
+# The integer columns a trajectory holds only where its scenario records them.
+OPTIONAL_METRICS = (*STRUCTURE_METRICS, *MICRO_METRICS)
 
 
 def trajectory(events: Iterable[Mapping]) -> tuple[dict, dict]:
@@ -34,7 +40,7 @@ def trajectory(events: Iterable[Mapping]) -> tuple[dict, dict]:
 
     Returns:
       ``(trajectory, sizes)``: ``trajectory[metric]`` is a list with one value
-      per ``measure_test`` event (the :data:`STRUCTURE_METRICS` only where the
+      per ``measure_test`` event (the :data:`OPTIONAL_METRICS` only where the
       events carry them); ``trajectory["layers_numNz"][variable]`` the
       nonzero counts; ``sizes[variable]`` the variable's number of weights.
     """
@@ -48,7 +54,7 @@ def trajectory(events: Iterable[Mapping]) -> tuple[dict, dict]:
         columns["sparsity"].append(fraction_zero(counts[TOTAL]))
         for metric in TRAJECTORY_METRICS[1:]:
             columns[metric].append(event[metric])
-        for metric in STRUCTURE_METRICS:
+        for metric in OPTIONAL_METRICS:
             if metric in event:
                 columns.setdefault(metric, []).append(event[metric])
         for name, entry in counts.items():
@@ -74,7 +80,7 @@ def run_seeds(
       data: the split to train on (default: loaded for ``config``).
       on_seed: called with ``(seed, seconds)`` after each seed.
       per_epoch: called with the model after each epoch's measurement; what it
-        returns joins that epoch's values (the :data:`STRUCTURE_METRICS`).
+        returns joins that epoch's values (the :data:`OPTIONAL_METRICS`).
 
     Returns:
       ``({seed: trajectory}, sizes)``.

@@ -16,6 +16,7 @@ from l1lab.cli._common import (
     output_dir,
     readable_dir,
     refuse_clashes,
+    with_flags,
 )
 from l1lab.cli.edge import add_latency_arguments, check_output, load_model
 from l1lab.data import PIXEL_SCALES
@@ -190,9 +191,12 @@ def cmd_export(args: argparse.Namespace) -> int:
             )
     try:
         mnist = data.load_mnist(pixel_scale=args.pixel_scale, data_dir=args.data_dir)
-        calibration = export_lib.calibration_images(mnist.x_train, min(args.calibration, len(mnist.x_train)))
-    except (data.DataError, export_lib.ExportError) as exc:
+    except data.DataError as exc:
         return fail(EXIT_USAGE, str(exc))
+    try:
+        calibration = export_lib.calibration_images(mnist.x_train, args.calibration)
+    except export_lib.ExportError as exc:
+        return fail(EXIT_USAGE, with_flags(str(exc), {"calibration": "--calibration"}))
     x, checked_on = model_file.check_inputs(reference, mnist.x_heldout)
     labels = mnist.y_heldout if checked_on.startswith("MNIST") else None
     calibration, calibrated_on = model_file.check_inputs(reference, calibration, "MNIST's training file, seed 0")

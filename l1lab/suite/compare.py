@@ -8,20 +8,24 @@ change of TensorFlow or Keras version, for which golden files are written
 again and reviewed as a diff. A value passes when
 ``|now - golden| <= atol + rtol * |golden|``.
 
-================  ======  ======  ==========================================
-metric            rtol    atol    why
-================  ======  ======  ==========================================
-sparsity          0       0.02    2 points of the model's 55,050 weights
-inacc_train       0       0.01    1 point of accuracy
-inacc_test        0       0.015   1.5 points: 10,000 images, noisier
-ent_train         0.10    0.02    cross-entropy moves more than accuracy
-ent_test          0.10    0.02
-layer_sparsity    0       0.05    each kernel's sparsity
-bias_sparsity     0       0.35    each bias's: see the note below
-kept_inputs       0.05    2       what compaction keeps, where recorded
-hidden_units      0.05    2       (runs.STRUCTURE_METRICS): a unit or pixel
-multiply_adds     0.10    0       more or less is one cut of the schedule
-================  ======  ======  ==========================================
+===================  ======  ======  ==========================================
+metric               rtol    atol    why
+===================  ======  ======  ==========================================
+sparsity             0       0.02    2 points of the model's 55,050 weights
+inacc_train          0       0.01    1 point of accuracy
+inacc_test           0       0.015   1.5 points: 10,000 images, noisier
+ent_train            0.10    0.02    cross-entropy moves more than accuracy
+ent_test             0.10    0.02
+layer_sparsity       0       0.05    each kernel's sparsity
+bias_sparsity        0       0.35    each bias's: see the note below
+kept_inputs          0.05    2       what compaction keeps, where recorded
+hidden_units         0.05    2       (runs.STRUCTURE_METRICS): a unit or pixel
+multiply_adds        0.10    0       more or less is one cut of the schedule
+micro_runs           0       0       TFLM runs the file, or not (runs.MICRO_METRICS)
+arena_bytes          0.10    0       set by the widths the budget fixes
+flash_bytes          0.05    0       the file: a few pixels more or less
+micro_disagreements  0       50      half a point of the 10,000 test images
+===================  ======  ======  ==========================================
 
 Note on ``bias_sparsity`` (loosened from 0.05, measured): a bias's exact zeros
 flip in and out while its value hovers at the threshold, and one flip is 0.1 of
@@ -41,7 +45,7 @@ from collections.abc import Mapping
 
 from l1lab._io import format_table
 from l1lab._names import is_bias
-from l1lab.runs import LAYERS_NUM_NZ, STRUCTURE_METRICS, TRAJECTORY_METRICS
+from l1lab.runs import LAYERS_NUM_NZ, OPTIONAL_METRICS, TRAJECTORY_METRICS
 from l1lab.sparsity import fraction_zero
 
 
@@ -75,6 +79,10 @@ TOLERANCES: Mapping[str, Tolerance] = {
     "kept_inputs": Tolerance(0.05, 2),
     "hidden_units": Tolerance(0.05, 2),
     "multiply_adds": Tolerance(0.10, 0),
+    "micro_runs": Tolerance(0.0, 0),
+    "arena_bytes": Tolerance(0.10, 0),
+    "flash_bytes": Tolerance(0.05, 0),
+    "micro_disagreements": Tolerance(0.0, 50),
 }
 
 
@@ -134,7 +142,7 @@ def compare_trajectory(
     if len(now["sparsity"]) != epochs:
         return [Mismatch(scenario, seed, None, "epochs", epochs, len(now["sparsity"]), "equal", "drift")]
     mismatches = []
-    metrics = (*TRAJECTORY_METRICS, *(m for m in STRUCTURE_METRICS if m in golden or m in now))
+    metrics = (*TRAJECTORY_METRICS, *(m for m in OPTIONAL_METRICS if m in golden or m in now))
     for epoch in range(epochs):
         for metric in metrics:
             tol = tolerances[metric]

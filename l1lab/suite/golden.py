@@ -31,7 +31,7 @@ from typing import Any
 
 from l1lab._io import reviewable_json, write_text_atomically
 from l1lab.config import identity, identity_differences
-from l1lab.runs import LAYERS_NUM_NZ, STRUCTURE_METRICS, TRAJECTORY_METRICS
+from l1lab.runs import LAYERS_NUM_NZ, OPTIONAL_METRICS, TRAJECTORY_METRICS
 
 SCHEMA = "l1lab.golden/1"
 UPDATE_COMMAND = "l1lab golden update {name}"
@@ -152,8 +152,8 @@ def _schema_problem(document: Any, name: str) -> str | None:
     for seed, trajectory in runs.items():
         if not isinstance(trajectory, dict):
             return f"seed {seed} has no trajectory"
-        # The structure columns are there only for scenarios that record them.
-        optional = tuple(m for m in STRUCTURE_METRICS if m in trajectory)
+        # The structure and microcontroller columns are there only for scenarios that record them.
+        optional = tuple(m for m in OPTIONAL_METRICS if m in trajectory)
         for metric in (*TRAJECTORY_METRICS, LAYERS_NUM_NZ, *optional):
             column = trajectory.get(metric)
             columns = list(column.values()) if isinstance(column, dict) else [column]
@@ -189,7 +189,7 @@ def _values_problem(trajectory: Mapping, sizes: Any) -> str | None:
             problem = _number_problem(value, low, high)
             if problem:
                 return f"{metric}, epoch {epoch}: {problem}"
-    for metric in STRUCTURE_METRICS:
+    for metric in OPTIONAL_METRICS:
         for epoch, value in enumerate(trajectory.get(metric, ())):
             problem = _number_problem(value, 0, math.inf, integer=True)
             if problem:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from l1lab._compat import versions
 from l1lab._io import markdown_table, writable_dir, write_json_atomically, write_text_atomically
-from l1lab.runs import STRUCTURE_METRICS
+from l1lab.runs import OPTIONAL_METRICS
 from l1lab.suite.judge import ClaimResult
 from l1lab.suite.runner import Outcome
 from l1lab.suite.scenarios import SCENARIOS
@@ -29,7 +29,7 @@ def report_rows(results: Mapping[str, list[ClaimResult]]) -> list[list[str]]:
     for name, claim_results in results.items():
         for r in claim_results:
             # Counts (kept inputs, multiply-adds) read as counts; fractions to 4 decimals.
-            digits = 0 if r.claim.metric in STRUCTURE_METRICS else 4
+            digits = 0 if r.claim.metric in OPTIONAL_METRICS else 4
             rows.append(
                 [
                     name,

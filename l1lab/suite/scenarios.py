@@ -23,7 +23,7 @@ import dataclasses
 from l1lab import data as data_lib
 from l1lab.config import MethodOptions, TrainConfig
 from l1lab.edge.sweep.presets import BUDGET_SPARSITY, BUDGET_UNIT_MULTIPLE, GROUP_OPTIONS
-from l1lab.runs import STRUCTURE_METRICS, TRAJECTORY_METRICS
+from l1lab.runs import MICRO_METRICS, OPTIONAL_METRICS, STRUCTURE_METRICS, TRAJECTORY_METRICS
 
 ARTICLE_EPOCHS = 200
 GOLDEN_SEEDS = 5  # seeds 0..4 in a reference golden file
@@ -37,13 +37,13 @@ class Claim:
     id: str
     source: str  # "article" or "l1lab"
     text: str
-    metric: str  # one of TRAJECTORY_METRICS, or STRUCTURE_METRICS for a scenario that records them
+    metric: str  # one of TRAJECTORY_METRICS, or OPTIONAL_METRICS for a scenario that records them
     op: str  # ">" or "<"
     threshold: float
     asserted: bool = True
 
     def __post_init__(self):
-        if self.op not in (">", "<") or self.metric not in (*TRAJECTORY_METRICS, *STRUCTURE_METRICS):
+        if self.op not in (">", "<") or self.metric not in (*TRAJECTORY_METRICS, *OPTIONAL_METRICS):
             raise ValueError(f"claim {self.id}: bad op {self.op!r} or metric {self.metric!r}")
 
     def holds(self, value: float) -> bool:
@@ -79,11 +79,15 @@ class Scenario:
     unit_multiple: int = 1
     # Record what compaction would keep after every epoch (runs.STRUCTURE_METRICS).
     structure: bool = False
+    # Record the compacted model's int8-full file in TFLM after every epoch (runs.MICRO_METRICS).
+    micro: bool = False
 
     def __post_init__(self):
         for claim in self.claims:
             if claim.metric in STRUCTURE_METRICS and not self.structure:
                 raise ValueError(f"scenario {self.name}: claim {claim.id} needs structure=True")
+            if claim.metric in MICRO_METRICS and not self.micro:
+                raise ValueError(f"scenario {self.name}: claim {claim.id} needs micro=True")
 
     def config(self, seed: int = 0, epochs: int | None = None) -> TrainConfig:
         """The run of one seed (``epochs`` overrides the scenario's, for quick tries)."""
@@ -107,7 +111,12 @@ class Scenario:
         """Trains the scenario on ``seeds``: :func:`l1lab.runs.run_seeds`, with its structure if it records it."""
         from l1lab import runs
 
-        per_epoch = _structure_of if self.structure else None
+        hooks = [_structure_of] if self.structure else []
+        if self.micro:
+            config = self.config()
+            data = data or data_lib.load_mnist(config.num_samples, pixel_scale=config.pixel_scale, split=config.split)
+            hooks.append(_micro_of(data))
+        per_epoch = (lambda model: {k: v for hook in hooks for k, v in hook(model).items()}) if hooks else None
         return runs.run_seeds(self.config(), seeds, data=data, on_seed=on_seed, per_epoch=per_epoch)
 
     def describe(self) -> dict:
@@ -126,6 +135,37 @@ def _structure_of(model) -> dict[str, int]:
     from l1lab.model import dense_weights
 
     return structure.summary([kernel for kernel, _ in dense_weights(model)])
+
+
+def _micro_of(data):
+    """The hook that measures a model as a microcontroller gets it (:data:`l1lab.runs.MICRO_METRICS`):
+    compacted (its kept pixels gathered inside), converted int8-full on 1,000 training images,
+    run in TFLM on the test images."""
+    from l1lab.edge import compact, convert, micro
+
+    calibration = convert.calibration_images(data.x_train, min(convert.DEFAULT_CALIBRATION, len(data.x_train)))
+
+    def measure(model) -> dict[str, int]:
+        compacted, _ = compact.compact(model)
+        content = convert.to_tflite(compacted, "int8-full", calibration=calibration)
+        run, outputs = micro.run_file(content, data.x_test, measure=False)
+        if outputs is None:
+            return {
+                "micro_runs": 0,
+                "arena_bytes": 0,
+                "flash_bytes": len(content),
+                "micro_disagreements": len(data.x_test),
+            }
+        want = compacted.predict(data.x_test, batch_size=1000, verbose=0)
+        differ = int((outputs.argmax(-1) != want.argmax(-1)).sum())
+        return {
+            "micro_runs": 1,
+            "arena_bytes": run.arena_bytes,
+            "flash_bytes": len(content),
+            "micro_disagreements": differ,
+        }
+
+    return measure
 
 
 def _article(flag, method, c, **options):
@@ -289,6 +329,31 @@ SCENARIOS: dict[str, Scenario] = {
             ),
             why="the structured route end to end: a TensorFlow change that breaks the budget's pruning, its "
             "choice of pixels and units, or what compaction finds fails here",
+        ),
+        Scenario(
+            name="edge-micro",
+            title="The budget route to a microcontroller: 8,000 multiply-adds, compacted, int8-full in TensorFlow "
+            "Lite Micro (l1lab sweep's l1lab-budget at 8000)",
+            **_EDGE_RUN,
+            target_sparsity=BUDGET_SPARSITY,
+            target_multiply_adds=8_000,
+            unit_multiple=BUDGET_UNIT_MULTIPLE,
+            micro=True,
+            claims=(
+                Claim("tflm-runs", "l1lab", "TFLM runs the compacted model's int8-full file", "micro_runs", ">", 0.5),
+                Claim("arena-under-4k", "l1lab", "its tensor arena is under 4,000 bytes", "arena_bytes", "<", 4_000),
+                Claim("flash-under-16k", "l1lab", "its file is under 16,000 bytes", "flash_bytes", "<", 16_000),
+                Claim(
+                    "agrees-99",
+                    "l1lab",
+                    "its class agrees with the Keras model's on at least 99% of the 10,000 test images",
+                    "micro_disagreements",
+                    "<",
+                    101,
+                ),
+            ),
+            why="full-integer conversion of a compacted model and TFLM: a converter or TFLM upgrade that breaks "
+            "either, or makes the file or its arena grow, fails here",
         ),
     )
 }

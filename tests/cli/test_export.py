@@ -96,3 +96,16 @@ def test_a_firmware_file_that_is_a_directory_is_refused_before_any_work(capsys, 
     (tmp_path / "out" / "a.int8-full.h").mkdir(parents=True)
     code, _, err = run_cli(capsys, "export", str(model), "--out-dir", str(tmp_path / "out"), "--c-array")
     assert code == 2 and "--out-dir's a.int8-full.h" in err and "is a directory" in err
+
+
+def test_more_calibration_images_than_the_training_set_is_refused_naming_the_flag(
+    capsys, compacted_model_file, tmp_path
+):
+    argv = ["export", str(compacted_model_file), "--out-dir", str(tmp_path / "out"), "--pixel-scale", "unit"]
+    code, _, err = run_cli(capsys, *argv, "--calibration", "60000")
+    assert (
+        code == 2
+        and "--calibration needs to be an integer from 1 to 50000" in err
+        and "Received: --calibration 60000" in err
+    )
+    assert not any((tmp_path / "out").glob("*.tflite"))

@@ -131,5 +131,7 @@ class BusyInterpreter:
 def test_latency_is_in_microseconds_per_invoke_against_a_known_delay(monkeypatch):
     monkeypatch.setattr(latency, "interpreter", lambda content, num_threads=1: (BusyInterpreter(100e-6), "busy"))
     result = latency.batch1_latency(b"", rounds=5, invokes=2000, warmup=0)
-    assert 100 <= result.median_us < 300  # 100 µs each, and a loaded machine adds less than twice that
-    assert all(100 <= r < 1000 for r in result.rounds_us) and result.runtime == "busy"
+    # 100 µs each. The upper bound only has to catch a wrong unit (1,000x): a machine running four
+    # jobs on two cores stretched the busy-wait to 345 µs (loosened from 300 for that, measured).
+    assert 100 <= result.median_us < 2000
+    assert all(100 <= r < 2000 for r in result.rounds_us) and result.runtime == "busy"

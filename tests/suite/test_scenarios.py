@@ -23,3 +23,19 @@ def test_a_structure_claim_needs_a_scenario_that_records_structure():
     assert edge.structure and any(c.metric == "multiply_adds" for c in edge.claims)
     with pytest.raises(ValueError, match="claim macs-under-20k needs structure=True"):
         dataclasses.replace(edge, structure=False)
+
+
+def test_a_microcontroller_claim_needs_a_scenario_that_records_it():
+    micro = scenarios.get_scenario("edge-micro")
+    assert micro.micro and {c.metric for c in micro.claims} >= {"micro_runs", "arena_bytes", "flash_bytes"}
+    with pytest.raises(ValueError, match="claim tflm-runs needs micro=True"):
+        dataclasses.replace(micro, micro=False)
+
+
+def test_the_micro_hook_measures_a_compacted_int8_full_file_in_tflm(planted_model, tiny_split):
+    """What the edge-micro scenario records per epoch, on a planted model (no training)."""
+    split = tiny_split()
+    measure = scenarios._micro_of(split)
+    figures = measure(planted_model())
+    assert figures["micro_runs"] == 1 and 1000 < figures["arena_bytes"] < 10_000
+    assert figures["flash_bytes"] > 0 and 0 <= figures["micro_disagreements"] <= len(split.x_test) // 10
