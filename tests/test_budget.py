@@ -324,3 +324,33 @@ def test_a_tie_between_layers_takes_the_input_side_first():
     pruned, removed = budget.prune_to_budget(weights, [np.ones(3), np.ones(2)], 7, 1e-5)
     assert removed == budget.Removed(inputs=1, units=(0,))
     np.testing.assert_array_equal(pruned[0][0].any(axis=1), [False, True, True])
+
+
+def _stack(widths, seed=3):
+    rng = np.random.default_rng(seed)
+    return [
+        (rng.normal(size=(a, b)).astype(np.float32), rng.normal(size=b).astype(np.float32))
+        for a, b in zip(widths, widths[1:])
+    ]
+
+
+def test_tiles_round_hidden_layers_only_and_leave_a_narrow_layer_whole():
+    """30 features -> 10 -> 20 -> 2 on tiles of 16: the 10-unit layer is narrower than a tile and stays
+    10; the 20-unit layer goes to 16; the features are not rounded (they are inputs, not output channels).
+    Cost: 30 * 10 + 10 * 16 + 16 * 2 = 492, the budget exactly."""
+    weights = _stack((30, 10, 20, 2))
+    energies = [np.ones(30), np.ones(10), np.ones(20)]
+    tiled, removed = budget.prune_to_budget(weights, energies, 492, 0, unit_multiple=16)
+    assert dead_structure([k for k, _ in tiled], 0).widths() == [10, 16, 2]
+    assert dead_structure([k for k, _ in tiled], 0).inputs.sum() == 30 and removed.inputs == 0
+    assert removed.units == (0, 4)
+
+
+def test_when_features_alone_cannot_meet_the_budget_only_a_layer_wider_than_a_tile_loses_one():
+    """30 -> 10 -> 40 -> 2 on tiles of 16, budget 100: 40 rounds to 32, then to 16 when the features
+    run out; 10 (under a tile) and 16 (one tile) are never cut further, so the budget stays unmet."""
+    weights = _stack((30, 10, 40, 2))
+    energies = [np.ones(30), np.ones(10), np.ones(40)]
+    tiled, _ = budget.prune_to_budget(weights, energies, 100, 0, unit_multiple=16)
+    structure = dead_structure([k for k, _ in tiled], 0)
+    assert structure.widths() == [10, 16, 2] and structure.inputs.sum() == 1  # 1 * 10 + 10 * 16 + 16 * 2

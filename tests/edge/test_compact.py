@@ -147,10 +147,13 @@ def test_epsilon_decides_what_is_dead_and_a_weight_at_epsilon_is_zero():
     kernel = np.full((3, 4), 0.5, np.float32)
     kernel[:, 1] = 0.25  # unit 1: all incoming weights at epsilon
     kernel[2, :] = 0.125  # pixel 2: every weight below epsilon
+    kernel[0, 0] = 0.25  # one weight at epsilon in a kept unit: zero in the compact model too
     model.get_layer("dense_1").kernel.assign(kernel)
     model.get_layer("predictions").kernel.assign(np.ones((4, 2), np.float32))  # every unit is read
     small, report = compact_lib.compact(model, epsilon=0.25)
     assert report.kept_inputs == 2 and report.widths_after == (3, 2) and report.folded_units == (1, 0)
+    first = next(layer for layer in small.layers if isinstance(layer, keras.layers.Dense))
+    np.testing.assert_array_equal(first.get_weights()[0], [[0.0, 0.5, 0.5], [0.5, 0.5, 0.5]])
     assert compact_lib.compact(model)[1].widths_after == (4, 2)  # the default epsilon keeps them
 
 
