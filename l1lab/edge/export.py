@@ -356,6 +356,9 @@ def table(rows: list[dict]) -> str:
     boards = list(dict.fromkeys(f["board"] for row in rows for f in row.get("fits", [])))
     if with_micro:
         header += ["TFLM us", "faster", "arena KB", *(f"fits {name}" for name in boards)]
+    with_accuracy = any(row["check"].get("file_accuracy") is not None for row in rows)
+    if with_accuracy:
+        header.append("accuracy")  # the file's change against the Keras model's, in points
     header.append("agrees")
     body = []
     for row in rows:
@@ -380,7 +383,11 @@ def table(rows: list[dict]) -> str:
                 ]
             fits = {f["board"]: f for f in row.get("fits", [])}
             cells += ["-" if name not in fits else ("yes" if fits[name]["fits"] else "NO") for name in boards]
+        if with_accuracy:
+            check = row["check"]
+            known = check.get("file_accuracy") is not None
+            cells.append(f"{100 * (check['file_accuracy'] - check['keras_accuracy']):+.2f}" if known else "-")
         cells.append("yes" if row.get("agrees", row["check"]["agrees"]) else "NO")
         body.append(tuple(cells))
-    align = "llrrrr" + ("rrr" + "l" * len(boards) if with_micro else "") + "l"
+    align = "llrrrr" + ("rrr" + "l" * len(boards) if with_micro else "") + ("r" if with_accuracy else "") + "l"
     return format_table(body, tuple(header), align=align)

@@ -1,5 +1,7 @@
 """TFLite export: every format converts, runs in the interpreter and agrees with Keras (both Keras flavours)."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -79,3 +81,49 @@ def test_an_unknown_format_is_refused_naming_the_choices():
     message = r"`format` needs to be one of .*'float-sparse'.*Received: format='fp16'"
     with pytest.raises(export.ExportError, match=message):
         export.to_tflite(build_model(seed=0), "fp16")
+
+
+def _row(model, fmt, size, latency_us=None, micro=None, fits=(), accuracies=(None, None), agrees=True):
+    return {
+        "model": model,
+        "format": fmt,
+        "size_bytes": size,
+        "times_smaller": 2.0,
+        "latency": None if latency_us is None else {"median_us": latency_us},
+        "check": {"agrees": agrees, "keras_accuracy": accuracies[0], "file_accuracy": accuracies[1]},
+        "agrees": agrees,
+        "micro": micro,
+        "fits": list(fits),
+    }
+
+
+def test_the_table_shows_tflm_boards_and_the_accuracy_change_by_hand():
+    runs = {"runs": True, "latency_us": 6.5, "arena_bytes": 2600}
+    fit = [{"board": "nano33-iot", "fits": True}, {"board": "custom", "fits": False}]
+    rows = [
+        _row("m", "int8", 60_000, 1.5, micro={"runs": False}, accuracies=(0.97, 0.9695)),
+        {**_row("m", "int8-full", 20_000, None, runs, fit, (0.97, 0.9694)), "micro_times_faster": 3.0},
+    ]
+    lines = [re.split(r"\s{2,}", line.strip()) for line in export.table(rows).splitlines()]
+    assert lines[0] == [
+        "model", "format", "KB", "smaller", "us/invoke", "faster", "TFLM us", "faster", "arena KB",
+        "fits nano33-iot", "fits custom", "accuracy", "agrees",
+    ]  # fmt: skip
+    assert lines[2] == [
+        "m",
+        "int8",
+        "60.0",
+        "2.0x",
+        "1.50",
+        "-",
+        "TFLM cannot run it",
+        "-",
+        "-",
+        "-",
+        "-",
+        "-0.05",
+        "yes",
+    ]
+    assert lines[3] == ["m", "int8-full", "20.0", "2.0x", "-", "-", "6.50", "3.00x", "2.6", "yes", "NO", "-0.06", "yes"]
+    plain = [re.split(r"\s{2,}", line.strip()) for line in export.table([_row("m", "float", 1000, 2.0)]).splitlines()]
+    assert plain[0] == ["model", "format", "KB", "smaller", "us/invoke", "faster", "agrees"]  # no TFLM, no labels
