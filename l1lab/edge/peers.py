@@ -36,7 +36,7 @@ from l1lab import sparsity
 from l1lab._compat import KERAS_FLAVOUR, keras, tf
 from l1lab.model import build_model
 
-__all__ = ["PeerUnavailable", "PruningConfig", "learning_rate_at", "train_magnitude_pruning"]
+__all__ = ["PeerUnavailable", "PruningConfig", "train_magnitude_pruning"]
 
 PRUNING_FREQUENCY = 100  # steps between two pruning updates (TF-MOT's default)
 
@@ -107,23 +107,14 @@ def schedule_steps(config: PruningConfig, steps_per_epoch: int) -> tuple[int, in
     return begin, begin + max(1, span // frequency) * frequency, frequency
 
 
-def learning_rate_at(base: float, step: int, decay_start: int, total_steps: int) -> float:
-    r"""The learning rate of step ``step`` (from 0): ``base`` before ``decay_start``, then the half cosine.
-
-    .. math::
-
-       \eta_t = \tfrac{\eta}{2}\Bigl(1 + \cos \frac{\pi (t - s + 1)}{T - s + 1}\Bigr), \qquad s \le t < T,
-
-    with :math:`s` the step pruning ends on and :math:`T` the steps in all (the
-    same shape as fine-tuning's per-epoch decay: it never reaches 0).
-    """
-    if step < decay_start:
-        return float(base)
-    return float(base * 0.5 * (1 + np.cos(np.pi * (step - decay_start + 1) / (total_steps - decay_start + 1))))
-
-
 def _decaying_rate(base: float, decay_start: int, total_steps: int):
-    """:func:`learning_rate_at` as a Keras learning-rate schedule."""
+    r"""Fine-tuning's decay (:func:`l1lab.finetune.learning_rate`) per step, as a Keras learning-rate schedule.
+
+    With :math:`s` the step pruning ends on and :math:`T` the steps in all, the
+    rate of step :math:`t` is :math:`\eta` before :math:`s`, then
+    :math:`\tfrac{\eta}{2}(1 + \cos \frac{\pi (t - s + 1)}{T - s + 1})`: fine-tuning's
+    formula with its epochs read as steps and its :math:`T - s` holding ones.
+    """
 
     class HalfCosineAfterPruning(keras.optimizers.schedules.LearningRateSchedule):
         def __call__(self, step):

@@ -5,6 +5,7 @@ import importlib.util
 import numpy as np
 import pytest
 
+from l1lab import finetune
 from l1lab._compat import KERAS_FLAVOUR
 from l1lab.edge import peers
 
@@ -69,9 +70,12 @@ def test_pruning_reaches_its_target_on_every_kernel(tiny_split):
 
 
 def test_the_decayed_rate_by_hand():
-    """Constant before pruning ends, then 0.5 (1 + cos(pi (t - s + 1) / (T - s + 1))): never zero."""
+    """Constant before pruning ends, then 0.5 (1 + cos(pi (t - s + 1) / (T - s + 1))): never zero.
+
+    Fine-tuning's rule per step (the peer's decay is it): pruning ends at s = 6 of T = 9 steps.
+    """
     base, start, total = 0.1, 6, 9  # steps 6, 7, 8 decay over T - s + 1 = 4 quarters of a half turn
-    rates = [peers.learning_rate_at(base, t, start, total) for t in range(total)]
+    rates = [finetune.learning_rate(base, t, total, total - start) for t in range(total)]
     assert rates[:6] == [0.1] * 6
     expected = [0.1 * 0.5 * (1 + np.cos(np.pi * k / 4)) for k in (1, 2, 3)]
     np.testing.assert_allclose(rates[6:], expected)
@@ -81,4 +85,4 @@ def test_the_decayed_rate_by_hand():
 def test_the_keras_schedule_follows_the_rate_by_hand():
     schedule = peers._decaying_rate(0.1, 6, 9)
     got = [float(schedule(t)) for t in range(9)]
-    np.testing.assert_allclose(got, [peers.learning_rate_at(0.1, t, 6, 9) for t in range(9)], rtol=1e-6)
+    np.testing.assert_allclose(got, [finetune.learning_rate(0.1, t, 9, 3) for t in range(9)], rtol=1e-6)
