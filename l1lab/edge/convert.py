@@ -36,7 +36,16 @@ import numpy as np
 
 from l1lab._compat import frozen, tf
 
-__all__ = ["DEFAULT_CALIBRATION", "FORMATS", "FULL_INTEGER", "ExportError", "calibration_images", "to_tflite"]
+__all__ = [
+    "DEFAULT_CALIBRATION",
+    "FORMATS",
+    "FULL_INTEGER",
+    "ExportError",
+    "calibration_images",
+    "check_calibration",
+    "default_calibration",
+    "to_tflite",
+]
 
 
 def _optimizations(names: tuple[str, ...]) -> list:
@@ -82,6 +91,25 @@ def _quiet_converter():
         absl.setLevel(level)
 
 
+def check_calibration(formats, calibration) -> None:
+    """Refuses a full-integer format among ``formats`` without a batch of calibration inputs.
+
+    Raises:
+      ExportError: naming the format and what was received.
+    """
+    needing = [fmt for fmt in formats if fmt in FULL_INTEGER]
+    if needing and (calibration is None or not len(calibration)):
+        raise ExportError(
+            f"`calibration` needs to be a batch of inputs for {needing[0]} (see calibration_images). "
+            f"Received: calibration={None if calibration is None else 'an empty batch'}"
+        )
+
+
+def default_calibration(x_train) -> np.ndarray:
+    """:data:`DEFAULT_CALIBRATION` training images (seed 0), or every one when there are fewer."""
+    return calibration_images(x_train, min(DEFAULT_CALIBRATION, len(x_train)))
+
+
 def calibration_images(x_train, count: int = DEFAULT_CALIBRATION, *, seed: int = 0) -> np.ndarray:
     """``count`` training images drawn without replacement with ``seed``: an int8-full file's calibration.
 
@@ -116,11 +144,7 @@ def to_tflite(model, fmt: str = "float", *, calibration=None) -> bytes:
     """
     if fmt not in FORMATS:
         raise ExportError(f"`format` needs to be one of {sorted(FORMATS)}. Received: format={fmt!r}")
-    if fmt in FULL_INTEGER and (calibration is None or not len(calibration)):
-        raise ExportError(
-            f"`calibration` needs to be a batch of inputs for {fmt} (see calibration_images). "
-            f"Received: calibration={None if calibration is None else 'an empty batch'}"
-        )
+    check_calibration([fmt], calibration)
     # From the model's call, its variables frozen, in both Keras flavours: from_keras_model
     # aborts the whole process on TF 2.16 with Keras 3.3 (a fatal error in the converter,
     # not an exception), and on newer Keras 3 prints a SavedModel's endpoints on stdout.

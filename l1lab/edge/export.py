@@ -26,6 +26,7 @@ from l1lab.edge.convert import (
     FULL_INTEGER,
     ExportError,
     calibration_images,
+    check_calibration,
     to_tflite,
 )
 from l1lab.edge.latency import (
@@ -284,8 +285,7 @@ def export_models(
         raise ExportError(f"`formats` needs to be among {sorted(FORMATS)}. Received: formats={list(formats)}")
     if not runtimes or set(runtimes) - set(RUNTIMES):
         raise ExportError(f"`runtimes` needs to be among {list(RUNTIMES)}. Received: runtimes={list(runtimes)}")
-    if FULL_INTEGER & set(formats) and (calibration is None or not len(calibration)):
-        raise ExportError("`calibration` needs to be a batch of inputs for int8-full. Received: calibration=None")
+    check_calibration(formats, calibration)
     if measure:
         try:
             check_measurement(rounds, invokes)

@@ -143,7 +143,7 @@ def _micro_of(data):
     run in TFLM on the test images."""
     from l1lab.edge import compact, convert, micro
 
-    calibration = convert.calibration_images(data.x_train, min(convert.DEFAULT_CALIBRATION, len(data.x_train)))
+    calibration = convert.default_calibration(data.x_train)
 
     def measure(model) -> dict[str, int]:
         compacted, _ = compact.compact(model)

@@ -86,3 +86,18 @@ def test_quantize_and_dequantize_by_hand():
     details = {"dtype": np.int8, "quantization_parameters": {"scales": np.array([0.5]), "zero_points": np.array([-10])}}
     assert int8_io.from_details(details) == q
     assert int8_io.from_details({**details, "dtype": np.float32}) is None
+
+
+def test_one_calibration_check_serves_a_file_and_a_whole_export():
+    convert.check_calibration(["float", "int8"], None)  # nothing full-integer: nothing needed
+    with pytest.raises(convert.ExportError, match="for int8-full .* Received: calibration=an empty batch"):
+        convert.check_calibration(["float", "int8-full"], np.zeros((0, 3)))
+    with pytest.raises(convert.ExportError, match="for int8-full .* Received: calibration=None"):
+        export.export_models({}, np.zeros((1, 3)), formats=("int8-full",), measure=False)
+
+
+def test_the_default_calibration_takes_every_image_when_there_are_fewer():
+    x_train = np.arange(40, dtype=np.float32)[:, None]
+    np.testing.assert_array_equal(convert.default_calibration(x_train), x_train)
+    big = np.arange(5000, dtype=np.float32)[:, None]
+    np.testing.assert_array_equal(convert.default_calibration(big), convert.calibration_images(big, 1000))

@@ -121,7 +121,7 @@ def run(
     if failures:
         raise SweepFailed(failures)
     floor = measure.interpreter_floor(rounds=rounds, invokes=invokes)
-    calibration = convert.calibration_images(test.x_train, min(convert.DEFAULT_CALIBRATION, len(test.x_train)))
+    calibration = convert.default_calibration(test.x_train)
     records = measure.measure_points(
         points, folder, test.x_test, rounds=rounds, invokes=invokes, calibration=calibration, progress=progress
     )
