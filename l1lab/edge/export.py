@@ -73,29 +73,25 @@ TOLERANCES = {"float": 1e-4, "int8": 5e-2, "int8-full": 0.5}
 INT8_PREDICTION_DISAGREEMENT = 0.01
 
 
+def _quantization(input_q, output_q) -> dict | None:
+    if input_q is None and output_q is None:
+        return None
+    return {key: None if q is None else q.as_dict() for key, q in (("input", input_q), ("output", output_q))}
+
+
 def io_quantization(content: bytes) -> dict | None:
     """``{"input": ..., "output": ...}``: the scale and zero point of an int8 file's input and output.
 
     None for a file with float input and output.
     """
     runner, _ = interpreter(content)
-    found = {
-        "input": int8_io.from_details(runner.get_input_details()[0]),
-        "output": int8_io.from_details(runner.get_output_details()[0]),
-    }
-    if not any(found.values()):
-        return None
-    return {key: None if q is None else q.as_dict() for key, q in found.items()}
+    return _quantization(
+        int8_io.from_details(runner.get_input_details()[0]), int8_io.from_details(runner.get_output_details()[0])
+    )
 
 
-def run(content: bytes, x: np.ndarray) -> np.ndarray:
-    """The outputs of the TFLite model ``content`` on ``x``, one example per invoke.
-
-    Batch 1, as the device runs it, and the interpreter's own input shape: XNNPACK
-    cannot prepare a sparse int8 model again after a resize to a large batch.
-    An int8 input is quantized with the file's own scale and zero point, an int8
-    output dequantized, so that outputs compare with Keras's.
-    """
+def _run(content: bytes, x: np.ndarray) -> tuple[np.ndarray, dict | None]:
+    """:func:`run`'s outputs and :func:`io_quantization`'s answer, from one interpreter."""
     runner, _ = interpreter(content)
     inputs = runner.get_input_details()[0]
     outputs = runner.get_output_details()[0]
@@ -107,7 +103,18 @@ def run(content: bytes, x: np.ndarray) -> np.ndarray:
         runner.invoke()
         out = runner.get_tensor(outputs["index"])[0]
         results[i] = out if output_q is None else int8_io.dequantize(out, output_q)
-    return results
+    return results, _quantization(input_q, output_q)
+
+
+def run(content: bytes, x: np.ndarray) -> np.ndarray:
+    """The outputs of the TFLite model ``content`` on ``x``, one example per invoke.
+
+    Batch 1, as the device runs it, and the interpreter's own input shape: XNNPACK
+    cannot prepare a sparse int8 model again after a resize to a large batch.
+    An int8 input is quantized with the file's own scale and zero point, an int8
+    output dequantized, so that outputs compare with Keras's.
+    """
+    return _run(content, x)[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -299,7 +306,8 @@ def export_models(
         want = model.predict(x, batch_size=1000, verbose=0)
         for fmt in formats:
             content = to_tflite(model, fmt, calibration=calibration)
-            result = judge(fmt, want, run(content, x), labels)
+            got, quantization = _run(content, x)
+            result = judge(fmt, want, got, labels)
             timing = None
             if measure and "desktop" in runtimes:
                 timing = batch1_latency(content, rounds=rounds, invokes=invokes)
@@ -309,7 +317,7 @@ def export_models(
                 if outputs is not None:
                     micro_check = judge(fmt, want, outputs, labels, runtime="micro")
             exported = ExportedFile(
-                name, fmt, len(content), result, timing, None, io_quantization(content), micro_run, micro_check, content
+                name, fmt, len(content), result, timing, None, quantization, micro_run, micro_check, content
             )
             if out_dir is not None and exported.agrees:
                 path = write_bytes_atomically(Path(out_dir) / f"{name}.{fmt}.tflite", content)
