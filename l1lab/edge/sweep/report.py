@@ -73,6 +73,11 @@ def best_file(row: dict, kind: str) -> tuple[str, dict] | None:
     return min(options, key=lambda item: item[1]["latency_us"]) if options else None
 
 
+def _with_ratio(text: str, base: float | None, value: float) -> str:
+    """``text`` and how many times ``value`` fits in ``base``: ``"2.00 (2.5x)"``; ``text`` alone without a base."""
+    return text if base is None else f"{text} ({base / value:.1f}x)"
+
+
 def markdown(rows: Sequence[dict], settings: SweepSettings, verdicts: Sequence[dict] = (), floor=None) -> str:
     """The summary as a Markdown table, with ratios to the dense model's files, then ``verdicts``.
 
@@ -85,26 +90,9 @@ def markdown(rows: Sequence[dict], settings: SweepSettings, verdicts: Sequence[d
     base_file = base["files"].get("float") if base else None
     base_micro = micro_file(base) if base else None
     floor_us = None if floor is None else floor["latency_us"]
-    header = (
-        "method",
-        "value",
-        "error",
-        "sparsity",
-        "inputs",
-        "hidden",
-        "MACs",
-        "float",
-        "µs",
-        "KB",
-        "int8",
-        "µs",
-        "KB",
-        "TFLM µs",
-        "flash KB",
-        "arena KB",
-    )
-    if floor_us is not None:
-        header = (*header[:10], "float µs above floor", *header[10:])
+    with_floor = floor_us is not None
+    header = ["method", "value", "error", "sparsity", "inputs", "hidden", "MACs", "float", "µs", "KB"]
+    header += ["float µs above floor"] * with_floor + ["int8", "µs", "KB", "TFLM µs", "flash KB", "arena KB"]
     body = []
     for row in rows:
         cells = [
@@ -117,27 +105,28 @@ def markdown(rows: Sequence[dict], settings: SweepSettings, verdicts: Sequence[d
             f"{row['multiply_adds']:.0f}",
         ]
         for kind in ("float", "int8"):
+            floor_cell = kind == "float" and with_floor
             best = best_file(row, kind)
             if best is None:
-                cells += ["-", "-", "-"]
+                cells += ["-"] * (3 + floor_cell)
                 continue
             fmt, figures = best
-            speed = f" ({base_file['latency_us'] / figures['latency_us']:.1f}x)" if base_file else ""
-            size = f" ({base_file['size_bytes'] / figures['size_bytes']:.1f}x)" if base_file else ""
-            cells += [fmt, f"{figures['latency_us']:.2f}{speed}", f"{figures['size_bytes'] / 1000:.1f}{size}"]
-            if kind == "float" and floor_us is not None:
-                cells.append(f"{figures['latency_us'] - floor_us:.2f}")
-        if floor_us is not None and best_file(row, "float") is None:
-            cells.insert(10, "-")
+            latency, size = figures["latency_us"], figures["size_bytes"]
+            cells += [
+                fmt,
+                _with_ratio(f"{latency:.2f}", base_file and base_file["latency_us"], latency),
+                _with_ratio(f"{size / 1000:.1f}", base_file and base_file["size_bytes"], size),
+            ]
+            if floor_cell:
+                cells.append(f"{latency - floor_us:.2f}")
         micro = micro_file(row)
         if micro is None:
             cells += ["-", "-", "-"]
         else:
-            speed = f" ({base_micro['micro_latency_us'] / micro['micro_latency_us']:.1f}x)" if base_micro else ""
-            size = f" ({base_micro['size_bytes'] / micro['size_bytes']:.1f}x)" if base_micro else ""
+            latency, size = micro["micro_latency_us"], micro["size_bytes"]
             cells += [
-                f"{micro['micro_latency_us']:.2f}{speed}",
-                f"{micro['size_bytes'] / 1000:.1f}{size}",
+                _with_ratio(f"{latency:.2f}", base_micro and base_micro["micro_latency_us"], latency),
+                _with_ratio(f"{size / 1000:.1f}", base_micro and base_micro["size_bytes"], size),
                 f"{micro['arena_bytes'] / 1000:.1f}",
             ]
         body.append(cells)
