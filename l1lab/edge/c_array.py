@@ -46,12 +46,12 @@ def identifier(name: str) -> str:
     return ident
 
 
-def _bytes_literal(content: bytes) -> str:
-    lines = []
-    for start in range(0, len(content), BYTES_PER_LINE):
-        chunk = content[start : start + BYTES_PER_LINE]
-        lines.append("    " + ", ".join(f"0x{b:02x}" for b in chunk) + ",")
-    return "\n".join(lines)
+def _array_body(items: Sequence[str]) -> str:
+    """An array initializer's lines: :data:`BYTES_PER_LINE` items each, indented, each ending with a comma."""
+    return "\n".join(
+        "    " + ", ".join(items[start : start + BYTES_PER_LINE]) + ","
+        for start in range(0, len(items), BYTES_PER_LINE)
+    )
 
 
 def _float_literal(value: float) -> str:
@@ -111,7 +111,7 @@ def sources(
         f'#include "{name}.h"',
         "",
         f"alignas(16) const unsigned char {ident}_model[] = {{",
-        _bytes_literal(content),
+        _array_body([f"0x{b:02x}" for b in content]),
         "};",
         f"const unsigned int {ident}_model_len = {len(content)};",
     ]
@@ -128,10 +128,7 @@ def sources(
         body += [
             "",
             f"const uint16_t {ident}_kept_inputs[{len(kept)}] = {{",
-            "\n".join(
-                "    " + ", ".join(str(i) for i in kept[s : s + BYTES_PER_LINE]) + ","
-                for s in range(0, len(kept), BYTES_PER_LINE)
-            ),
+            _array_body([str(i) for i in kept]),
             "};",
         ]
     lines += ["", f"#endif  // {guard}", ""]
