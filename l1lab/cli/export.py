@@ -148,9 +148,8 @@ def _boards(args: argparse.Namespace) -> list:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from l1lab import _io, data
-    from l1lab.edge import c_array, micro, model_file
     from l1lab.edge import export as export_lib
-    from l1lab.edge.select_features import kept_inputs
+    from l1lab.edge import micro, model_file
     from l1lab.model import build_model
 
     boards = _boards(args)
@@ -226,7 +225,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             report["micro_note"] = micro.REFERENCE_KERNEL_NOTE
             report["boards"] = [board.as_dict() for board in boards]
         if args.c_array:
-            report["c_arrays"] = _write_c_arrays(c_array, results, models, names, out_dir, kept_inputs)
+            report["c_arrays"] = _write_c_arrays(results, models, names, out_dir)
         _io.write_json_atomically(out_dir / "export.json", report)
     except export_lib.ExportError as exc:
         return fail(EXIT_FAILED, str(exc))
@@ -249,13 +248,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _write_c_arrays(c_array, results, models, names, out_dir, kept_inputs) -> list[str]:
+def _write_c_arrays(results, models, names, out_dir) -> list[str]:
     """Each model's int8-full file as NAME.int8-full.h and .cc; the paths written.
 
     Raises:
       ExportError: a model whose int8-full file was not written or that TFLM does not run.
     """
+    from l1lab.edge import c_array
     from l1lab.edge.export import ExportError
+    from l1lab.edge.select_features import kept_inputs
 
     written = []
     for name in names:

@@ -112,8 +112,7 @@ def evaluate(content: bytes, x: np.ndarray, *, rounds: int, invokes: int, warmup
         return {"runs": False, "reason": _reason(lines, failure)}, None
     input_q = int8_io.from_details(runner.get_input_details(0))
     output_q = int8_io.from_details(runner.get_output_details(0))
-    feed = x if input_q is None else int8_io.quantize(x, input_q)
-    feed = feed.astype(np.float32) if input_q is None else feed
+    feed = np.asarray(x, np.float32) if input_q is None else int8_io.quantize(x, input_q)
     outputs = []
     with captured_stderr() as lines:
         try:
