@@ -142,6 +142,7 @@ def _micro_of(data):
     compacted (its kept pixels gathered inside), converted int8-full on 1,000 training images,
     run in TFLM on the test images."""
     from l1lab.edge import compact, convert, micro
+    from l1lab.edge.agreement import compare_outputs
 
     calibration = convert.default_calibration(data.x_train)
 
@@ -149,21 +150,11 @@ def _micro_of(data):
         compacted, _ = compact.compact(model)
         content = convert.to_tflite(compacted, "int8-full", calibration=calibration)
         run, outputs = micro.run_file(content, data.x_test, measure=False)
+        figures = {"micro_runs": int(run.runs), "arena_bytes": run.arena_bytes or 0, "flash_bytes": len(content)}
         if outputs is None:
-            return {
-                "micro_runs": 0,
-                "arena_bytes": 0,
-                "flash_bytes": len(content),
-                "micro_disagreements": len(data.x_test),
-            }
-        want = compacted.predict(data.x_test, batch_size=1000, verbose=0)
-        differ = int((outputs.argmax(-1) != want.argmax(-1)).sum())
-        return {
-            "micro_runs": 1,
-            "arena_bytes": run.arena_bytes,
-            "flash_bytes": len(content),
-            "micro_disagreements": differ,
-        }
+            return {**figures, "micro_disagreements": len(data.x_test)}
+        _, _, same = compare_outputs(compacted.predict(data.x_test, batch_size=1000, verbose=0), outputs)
+        return {**figures, "micro_disagreements": len(data.x_test) - same}
 
     return measure
 
