@@ -81,3 +81,74 @@ class FakeGpus:
 def fake_gpus(monkeypatch):
     """``fake_gpus(initialised=False)``: pretend one GPU is there (l1lab.devices sees it)."""
     return lambda initialised=False: FakeGpus(monkeypatch, initialised)
+
+
+def _channel_model(kind: str, seed: int = 0):
+    """Small models, one per kind of coupling the channel graph follows (28x28x1 inputs, 10 logits)."""
+    from l1lab._compat import keras
+
+    layers = keras.layers
+    inputs = keras.Input(shape=(12, 12, 1), name="image")
+    init = keras.initializers.GlorotUniform(seed=seed)
+    if kind == "conv-bn":  # a conv chain with BatchNorm, a Flatten head
+        x = layers.Conv2D(6, 3, kernel_initializer=init, name="conv_1")(inputs)
+        x = layers.BatchNormalization(name="bn_1")(x)
+        x = layers.ReLU(name="relu_1")(x)
+        x = layers.MaxPooling2D(2, name="pool")(x)
+        x = layers.Conv2D(5, 3, activation="relu", kernel_initializer=init, name="conv_2")(x)
+        x = layers.Flatten(name="flatten")(x)
+    elif kind == "depthwise-separable":  # depthwise then pointwise, each with BatchNorm, a GAP head
+        x = layers.Conv2D(6, 3, padding="same", use_bias=False, kernel_initializer=init, name="conv_1")(inputs)
+        x = layers.BatchNormalization(name="bn_1")(x)
+        x = layers.Activation("relu", name="relu_1")(x)
+        x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="depthwise")(x)
+        x = layers.BatchNormalization(name="bn_dw")(x)
+        x = layers.ReLU(name="relu_dw")(x)
+        x = layers.Conv2D(7, 1, use_bias=False, kernel_initializer=init, name="pointwise")(x)
+        x = layers.BatchNormalization(name="bn_pw")(x)
+        x = layers.ReLU(name="relu_pw")(x)
+        x = layers.Dropout(0.2, name="dropout")(x)
+        x = layers.GlobalAveragePooling2D(name="gap")(x)
+    elif kind == "residual":  # a residual Add ties both branches' channels
+        x = layers.Conv2D(6, 3, padding="same", kernel_initializer=init, name="stem")(inputs)
+        x = layers.BatchNormalization(name="bn_stem")(x)
+        shortcut = layers.ReLU(name="relu_stem")(x)
+        y = layers.Conv2D(4, 3, padding="same", kernel_initializer=init, name="conv_a")(shortcut)
+        y = layers.BatchNormalization(name="bn_a")(y)
+        y = layers.ReLU(name="relu_a")(y)
+        y = layers.Conv2D(6, 3, padding="same", kernel_initializer=init, name="conv_b")(y)
+        y = layers.BatchNormalization(name="bn_b")(y)
+        x = layers.Add(name="add")([shortcut, y])
+        x = layers.ReLU(name="relu_add")(x)
+        x = layers.GlobalAveragePooling2D(name="gap")(x)
+    elif kind == "concatenate":  # two branches stacked along the channels
+        left = layers.Conv2D(4, 3, activation="relu", kernel_initializer=init, name="left")(inputs)
+        right = layers.Conv2D(5, 3, activation="relu", kernel_initializer=init, name="right")(inputs)
+        x = layers.Concatenate(name="concat")([left, right])
+        x = layers.Conv2D(6, 1, activation="relu", kernel_initializer=init, name="mix")(x)
+        x = layers.AveragePooling2D(2, name="pool")(x)
+        x = layers.Flatten(name="flatten")(x)
+    else:
+        raise ValueError(kind)
+    x = layers.Dense(8, activation="relu", kernel_initializer=init, name="hidden")(x)
+    outputs = layers.Dense(10, kernel_initializer=init, name="predictions")(x)
+    model = keras.Model(inputs, outputs, name=kind.replace("-", "_"))
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:  # statistics and biases away from their defaults, so folding and slicing show
+        if isinstance(layer, layers.BatchNormalization):
+            c = layer.gamma.shape[0]
+            layer.set_weights(
+                [rng.uniform(0.5, 1.5, c), rng.normal(0, 0.3, c), rng.normal(0, 0.3, c), rng.uniform(0.5, 2, c)]
+            )
+        elif getattr(layer, "use_bias", False):
+            layer.bias.assign(rng.normal(0, 0.1, layer.bias.shape).astype(np.float32))
+    return model
+
+
+CHANNEL_MODELS = ("conv-bn", "depthwise-separable", "residual", "concatenate")
+
+
+@pytest.fixture(scope="session")
+def channel_model():
+    """``channel_model(kind, seed=0)``: a small CNN of one of :data:`CHANNEL_MODELS`' kinds, 12x12x1 inputs."""
+    return _channel_model
