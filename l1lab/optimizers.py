@@ -120,10 +120,62 @@ def resolve_group_l1(
     return strengths
 
 
+def _check_channel_groups(channel_groups: Any, channel_l1: float) -> list[dict]:
+    if channel_groups is None:
+        if channel_l1:
+            raise ValueError(
+                "`channel_groups` needs to be given with `channel_l1`: pass "
+                "channel_groups=l1lab.channels.channel_graph(model).groups_config(). Received: channel_groups=None"
+            )
+        return []
+    checked = []
+    for entry in channel_groups:
+        entry = dict(entry.items())
+        if set(entry) != {"variable", "axis", "ids"}:
+            raise ValueError(
+                "`channel_groups` entries need to be {'variable', 'axis', 'ids'} (ChannelGraph.groups_config()). "
+                f"Received: {sorted(entry)}"
+            )
+        checked.append(
+            {"variable": str(entry["variable"]), "axis": int(entry["axis"]), "ids": [int(i) for i in entry["ids"]]}
+        )
+    return checked
+
+
+def plain_groups(channel_groups) -> list[dict]:
+    """The channel groups as plain lists (tf_keras wraps what an optimizer holds for tracking)."""
+    return [{"variable": e["variable"], "axis": e["axis"], "ids": list(e["ids"])} for e in channel_groups]
+
+
+def resolve_channel_groups(channel_groups: list[dict], names: list[str], var_list) -> list[tuple[int, int, list[int]]]:
+    """Each channel-group slot as ``(variable index, axis, ids)`` into the built variables.
+
+    Raises:
+      ValueError: a slot names a variable the optimizer does not train, or
+        its ids do not match the variable's length along the axis.
+    """
+    slots = []
+    for entry in channel_groups:
+        name, axis, ids = entry["variable"], entry["axis"], list(entry["ids"])
+        if name not in names:
+            raise ValueError(f"channel_groups names {name!r}, which is not among the trained variables {names}")
+        index = names.index(name)
+        length = var_list[index].shape[axis]
+        if len(ids) != length:
+            raise ValueError(
+                f"channel_groups gives {len(ids)} ids for {name!r} along axis {axis}, which has {length}: "
+                "the groups come from another model"
+            )
+        slots.append((index, axis, ids))
+    return slots
+
+
 class _Proximal(keras.optimizers.Optimizer):
     """What both proximal optimizers share: strengths per variable, config, flavour glue."""
 
-    def __init__(self, learning_rate, l1, l2, apply_to_biases, name, group_l1=None, **kwargs):
+    def __init__(
+        self, learning_rate, l1, l2, apply_to_biases, name, group_l1=None, channel_l1=0.0, channel_groups=None, **kwargs
+    ):
         if IS_KERAS3:
             super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         else:
@@ -133,6 +185,9 @@ class _Proximal(keras.optimizers.Optimizer):
         self.l2 = check_strength("l2", l2)
         self.apply_to_biases = bool(apply_to_biases)
         self.group_l1 = _check_group_l1(group_l1)
+        self.channel_l1 = check_strength("channel_l1", channel_l1)
+        self.channel_groups = _check_channel_groups(channel_groups, self.channel_l1)
+        self._channel_slots: list[tuple[int, int, list[int]]] = []
         self._l1_names: list[str] = []
         self._group_per_variable: list[tuple[float, float]] = []
         self._l1_per_variable: list[float] = []
@@ -144,6 +199,7 @@ class _Proximal(keras.optimizers.Optimizer):
         self._l1_names = [variable_name(v) for v in var_list]
         self._l1_per_variable = resolve_l1(self.l1, self._l1_names, self.apply_to_biases)
         self._group_per_variable = resolve_group_l1(self.group_l1, self._l1_names, [len(v.shape) for v in var_list])
+        self._channel_slots = resolve_channel_groups(self.channel_groups, self._l1_names, var_list)
         self._build_slots(var_list)
         if not IS_KERAS3:
             self._built = True
@@ -164,6 +220,42 @@ class _Proximal(keras.optimizers.Optimizer):
         if not (inputs or units):
             return new_value
         return prox.group_shrink(new_value, step, inputs, units)
+
+    def _channel_step(self, variables) -> None:
+        """Group lasso over the channel groups, after every variable's own step."""
+        by_index = {self._index(variable): variable for variable in variables}
+        used = sorted({index for index, _, _ in self._channel_slots})
+        missing = [self._l1_names[index] for index in used if index not in by_index]
+        if missing:
+            raise ValueError(f"channel_groups spans {missing}, which got no gradient in this step")
+        position = {index: i for i, index in enumerate(used)}
+        slots = [(position[index], axis, ids) for index, axis, ids in self._channel_slots]
+        values = [tf.convert_to_tensor(by_index[index]) for index in used]
+        step = self._channel_step_sizes([by_index[index] for index in used], used)
+        num_groups = max(max(ids) for _, _, ids in slots) + 1
+        shrunk = prox.coupled_group_shrink(values, slots, num_groups, self.channel_l1, step)
+        for index, value in zip(used, shrunk):
+            self._assign(by_index[index], value)
+
+    def _channel_step_sizes(self, variables, indices):
+        """The step the variables took: the learning rate (Adagrad: its per-element steps)."""
+        return self._learning_rate_for(variables[0], None)
+
+    if IS_KERAS3:
+
+        def _backend_apply_gradients(self, grads, trainable_variables):
+            super()._backend_apply_gradients(grads, trainable_variables)
+            if self.channel_l1 and self._channel_slots:
+                self._channel_step(list(trainable_variables))
+
+    else:
+
+        def _internal_apply_gradients(self, grads_and_vars):
+            grads_and_vars = list(grads_and_vars)
+            iterations = super()._internal_apply_gradients(grads_and_vars)
+            if self.channel_l1 and self._channel_slots:
+                self._channel_step([variable for _, variable in grads_and_vars])
+            return iterations
 
     # -- flavour glue ------------------------------------------------------
 
@@ -200,6 +292,8 @@ class _Proximal(keras.optimizers.Optimizer):
                 "l2": self.l2,
                 "apply_to_biases": self.apply_to_biases,
                 "group_l1": plain(self.group_l1),
+                "channel_l1": self.channel_l1,
+                "channel_groups": plain_groups(self.channel_groups),
             }
         )
         return config
@@ -233,16 +327,47 @@ class ProximalSGD(_Proximal):
         block-soft-thresholded by ``lr * inputs``, then each column (a unit)
         by ``lr * units`` (:func:`l1lab.prox.group_shrink`): whole features
         and units become exactly zero, which :mod:`l1lab.edge` can remove.
+      channel_l1: group lasso on coupled channels (>= 0): after every
+        variable's own step, each group of
+        ``channel_groups`` is block-soft-thresholded by ``lr * channel_l1``
+        across every variable it spans, BatchNorm's ``gamma`` and ``beta``
+        included (:func:`l1lab.prox.coupled_group_shrink`): whole channels
+        become exactly zero, which :mod:`l1lab.edge.compact_channels` removes.
+      channel_groups: the slots of those groups,
+        ``l1lab.channels.channel_graph(model).groups_config()``; needed with
+        ``channel_l1``. For network slimming (L1 on BatchNorm's ``gamma``)
+        use ``l1={name: c for name in graph.gamma_names()}`` instead.
 
     References:
       Wen et al., "Learning structured sparsity in deep neural networks",
-      NeurIPS 2016 (group lasso on units and input features).
+      NeurIPS 2016 (group lasso on units and input features); Liu et al.,
+      "Learning efficient convolutional networks through network slimming",
+      ICCV 2017 (L1 on BatchNorm's gamma).
     """
 
     def __init__(
-        self, learning_rate=0.01, l1=0.0, l2=0.0, apply_to_biases=True, group_l1=None, name="ProximalSGD", **kwargs
+        self,
+        learning_rate=0.01,
+        l1=0.0,
+        l2=0.0,
+        apply_to_biases=True,
+        group_l1=None,
+        channel_l1=0.0,
+        channel_groups=None,
+        name="ProximalSGD",
+        **kwargs,
     ):
-        super().__init__(learning_rate, l1, l2, apply_to_biases, name, group_l1=group_l1, **kwargs)
+        super().__init__(
+            learning_rate,
+            l1,
+            l2,
+            apply_to_biases,
+            name,
+            group_l1=group_l1,
+            channel_l1=channel_l1,
+            channel_groups=channel_groups,
+            **kwargs,
+        )
 
     def update_step(self, gradient, variable, learning_rate=None):
         lr = self._learning_rate_for(variable, learning_rate)
@@ -274,8 +399,9 @@ class ProximalAdagrad(_Proximal):
       learning_rate: a float or a Keras learning-rate schedule.
       initial_accumulator_value: > 0 (TensorFlow's default 0.1; the article
         used ``learning_rate**2`` so the first step matches SGD's size).
-      l1, l2, apply_to_biases, group_l1: as for :class:`ProximalSGD`; a
-        group's threshold uses the mean of its elements' Adagrad steps.
+      l1, l2, apply_to_biases, group_l1, channel_l1, channel_groups: as for
+        :class:`ProximalSGD`; a group's threshold uses the mean of its
+        elements' Adagrad steps.
     """
 
     def __init__(
@@ -286,10 +412,22 @@ class ProximalAdagrad(_Proximal):
         l2=0.0,
         apply_to_biases=True,
         group_l1=None,
+        channel_l1=0.0,
+        channel_groups=None,
         name="ProximalAdagrad",
         **kwargs,
     ):
-        super().__init__(learning_rate, l1, l2, apply_to_biases, name, group_l1=group_l1, **kwargs)
+        super().__init__(
+            learning_rate,
+            l1,
+            l2,
+            apply_to_biases,
+            name,
+            group_l1=group_l1,
+            channel_l1=channel_l1,
+            channel_groups=channel_groups,
+            **kwargs,
+        )
         self.initial_accumulator_value = check_positive("initial_accumulator_value", initial_accumulator_value)
 
     def _build_slots(self, var_list) -> None:
@@ -312,6 +450,10 @@ class ProximalAdagrad(_Proximal):
         if any(self._group_per_variable[index]):
             new_var = self._group_step(new_var, index, lr * tf.math.rsqrt(new_accum))
         self._assign(variable, new_var)
+
+    def _channel_step_sizes(self, variables, indices):
+        lr = self._learning_rate_for(variables[0], None)
+        return [lr * tf.math.rsqrt(tf.convert_to_tensor(self._accumulators[index])) for index in indices]
 
     def get_config(self):
         config = super().get_config()

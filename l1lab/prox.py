@@ -158,6 +158,129 @@ def group_shrink(x, step, inputs=0.0, units=0.0):
     return x
 
 
+def coupled_group_shrink(values, slots, num_groups, strength, step=1.0):
+    r"""Block soft-thresholding of groups spread over several arrays: the channel groups of a network.
+
+    A group ``g`` (a channel of :mod:`l1lab.channels`: a conv's filter, the
+    BatchNorm parameters after it, the next layer's input slice) is every
+    slice ``values[v]`` takes at index ``i`` along ``axis`` for each slot
+    ``(v, axis, ids)`` with ``ids[i] == g``. With :math:`\lVert x_g \rVert_2`
+    the norm of all of them together and :math:`t_g` = ``strength`` times the
+    group's step:
+
+    .. math::
+
+       \operatorname{argmin}_y \; \tfrac12 \lVert y - x \rVert_2^2 + \sum_g t_g \lVert y_g \rVert_2,
+       \qquad y_g = x_g \max\Bigl(0, 1 - \frac{t_g}{\lVert x_g \rVert_2}\Bigr)
+
+    where the groups do not overlap. An element in two groups (a kernel entry
+    reads one channel and writes another) is scaled by both factors, each
+    computed from the values before the step: the simultaneous form of the
+    overlapping group lasso. A group with :math:`\lVert x_g \rVert_2 \le t_g`
+    becomes exactly zero in every array it spans.
+
+    Args:
+      values: the arrays (NumPy, or TensorFlow tensors).
+      slots: ``(value index, axis, ids)`` triples; ``ids`` gives the group of
+        each index along ``axis`` of that value.
+      num_groups: groups are ``0 .. num_groups - 1``.
+      strength: :math:`\lambda \ge 0`, the same for every group.
+      step: the learning rate, a scalar, or one array per value (Adagrad's
+        per-element steps), of which each group takes the mean over its
+        elements.
+
+    Returns:
+      The thresholded arrays, a list of ``values``' kind.
+
+    References:
+      Wen et al., "Learning structured sparsity in deep neural networks",
+      NeurIPS 2016; Fang et al., "DepGraph: towards any structural pruning",
+      CVPR 2023 (coupled groups).
+    """
+    if _is_tf(*values):
+        return _tf_coupled_group_shrink(values, slots, num_groups, strength, step)
+    values = [np.asarray(v, np.result_type(v, np.float32)) for v in values]
+    per_value_step = isinstance(step, (list, tuple))
+    scale = np.zeros(num_groups)
+    for index, axis, ids in slots:
+        np.maximum.at(scale, ids, _reduce_other_axes(np.abs(values[index]), axis, np.max))
+    safe = np.where(scale > 0, scale, 1)
+    squares, step_sum, count = np.zeros(num_groups), np.zeros(num_groups), np.zeros(num_groups)
+    for index, axis, ids in slots:
+        scaled = np.moveaxis(values[index], axis, 0) / _along(safe[ids], np.moveaxis(values[index], axis, 0).ndim)
+        np.add.at(squares, ids, _reduce_other_axes(np.square(scaled), 0, np.sum))
+        if per_value_step:
+            np.add.at(
+                step_sum, ids, _reduce_other_axes(np.broadcast_to(step[index], values[index].shape), axis, np.sum)
+            )
+            np.add.at(count, ids, values[index].size // values[index].shape[axis])
+    norm = scale * np.sqrt(squares)
+    group_step = step_sum / np.where(count > 0, count, 1) if per_value_step else float(step)
+    threshold = group_step * strength
+    factor = np.where(norm > threshold, 1 - threshold / np.where(norm > 0, norm, 1), 0)
+    out = list(values)
+    for index, axis, ids in slots:
+        moved = np.moveaxis(out[index], axis, 0) * _along(factor[ids], out[index].ndim)
+        out[index] = np.moveaxis(moved, 0, axis).astype(values[index].dtype)
+    return out
+
+
+def _reduce_other_axes(x, axis, reduce):
+    moved = np.moveaxis(x, axis, 0)
+    return reduce(moved.reshape(moved.shape[0], -1), axis=1) if moved.size else np.zeros(moved.shape[0])
+
+
+def _along(vector, ndim):
+    """A vector shaped to broadcast along the first of ``ndim`` axes."""
+    return vector.reshape((-1,) + (1,) * (ndim - 1))
+
+
+def _tf_coupled_group_shrink(values, slots, num_groups, strength, step):
+    """:func:`coupled_group_shrink` in TensorFlow ops (segment sums over the groups; XLA compiles it)."""
+    from l1lab._compat import tf
+
+    values = [tf.convert_to_tensor(v) for v in values]
+    dtype = values[0].dtype
+    per_value_step = isinstance(step, (list, tuple))
+
+    def moved(x, axis):
+        return tf.reshape(tf.experimental.numpy.moveaxis(x, axis, 0), [tf.shape(x)[axis], -1])
+
+    def along(vector, x, axis):
+        shape = [1] * len(x.shape)
+        shape[axis] = -1
+        return tf.reshape(vector, shape)
+
+    scale = tf.zeros([num_groups], dtype)
+    for index, axis, ids in slots:
+        largest = tf.reduce_max(tf.abs(moved(values[index], axis)), axis=1)
+        scale = tf.maximum(scale, tf.math.unsorted_segment_max(largest, ids, num_groups))
+    squares = tf.zeros([num_groups], dtype)
+    step_sum = tf.zeros([num_groups], dtype)
+    count = tf.zeros([num_groups], dtype)
+    for index, axis, ids in slots:
+        scaled = tf.math.divide_no_nan(values[index], along(tf.gather(scale, ids), values[index], axis))
+        squares += tf.math.unsorted_segment_sum(tf.reduce_sum(tf.square(moved(scaled, axis)), axis=1), ids, num_groups)
+        if per_value_step:
+            steps = tf.broadcast_to(tf.cast(step[index], dtype), tf.shape(values[index]))
+            step_sum += tf.math.unsorted_segment_sum(tf.reduce_sum(moved(steps, axis), axis=1), ids, num_groups)
+            elements = tf.cast(tf.size(values[index]) // tf.shape(values[index])[axis], dtype)
+            count += tf.math.unsorted_segment_sum(tf.fill([len(ids)], elements), ids, num_groups)
+    norm = scale * tf.sqrt(squares)
+
+    def exact(value):  # tf.cast of a Python float would round it to float32 first
+        return tf.cast(tf.convert_to_tensor(value, dtype_hint=dtype), dtype)
+
+    group_step = tf.math.divide_no_nan(step_sum, count) if per_value_step else exact(step)
+    threshold = group_step * exact(strength)
+    # divide_no_nan: an all-zero group stays zero.
+    factor = tf.maximum(1 - tf.math.divide_no_nan(threshold, norm), tf.zeros([], dtype))
+    out = list(values)
+    for index, axis, ids in slots:
+        out[index] = out[index] * along(tf.gather(factor, ids), out[index], axis)
+    return out
+
+
 def _shrink(prox_v, step, l1, l2):
     """TensorFlow's shared ending: soft-threshold by ``step*l1``, then scale by ``1/(1+step*l2)``.
 

@@ -452,3 +452,119 @@ def test_group_train_step_compiles_with_xla_and_removes_units(cls):
         np.testing.assert_allclose(xla[name], graph[name], rtol=1e-4, atol=1e-6)
     assert np.all(xla["dense_1/kernel"] == 0, axis=1).sum() > 100  # input pixels gone
     assert np.all(xla["dense_2/kernel"] == 0, axis=0).sum() > 0  # units gone
+
+
+# -- channel group lasso: groups across variables, from the channel graph -----------------------------------
+
+
+def _cnn(channel_model, kind="conv-bn"):
+    from l1lab.channels import channel_graph
+
+    model = channel_model(kind)
+    return model, channel_graph(model)
+
+
+def _gradients(model, seed=0):
+    rng = np.random.default_rng(seed)
+    x, y = rng.uniform(size=(16, 12, 12, 1)).astype(np.float32), rng.integers(0, 10, 16).astype(np.int32)
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    with tf.GradientTape() as tape:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, model(x))
+    grads = [g.numpy() for g in tape.gradient(loss, model.trainable_variables)]
+    return before, grads
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS)
+def test_channel_step_by_hand_equals_the_numpy_reference(cls, channel_model):
+    model, graph = _cnn(channel_model)
+    optimizer = cls(0.2, channel_l1=0.3, channel_groups=graph.groups_config())
+    before, grads = _gradients(model)
+    names = [v.path if IS_KERAS3 else v.name[:-2] for v in model.trainable_variables]
+    for v, value in zip(model.trainable_variables, before):  # the weights the gradients were taken at
+        v.assign(value)
+    optimizer.apply_gradients(zip([tf.constant(g) for g in grads], model.trainable_variables))
+    if cls is ProximalSGD:
+        stepped = [b - 0.2 * g for b, g in zip(before, grads)]
+        steps = 0.2
+    else:
+        accums = [0.1 + g * g for g in grads]
+        stepped = [b - 0.2 * g / np.sqrt(a) for b, g, a in zip(before, grads, accums)]
+        steps = [0.2 / np.sqrt(a) for a in accums]
+    slots = [(names.index(e["variable"]), e["axis"], e["ids"]) for e in graph.groups_config()]
+    expected = prox.coupled_group_shrink(stepped, slots, graph.num_groups, 0.3, steps)
+    for name, got, want in zip(names, model.trainable_variables, expected):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS)
+def test_channel_config_round_trip(cls, channel_model):
+    _, graph = _cnn(channel_model, "residual")
+    optimizer = cls(0.1, l1=1e-4, channel_l1=0.01, channel_groups=graph.groups_config())
+    config = optimizer.get_config()
+    assert config["channel_l1"] == 0.01 and config["channel_groups"] == graph.groups_config()
+    assert cls.from_config(config).get_config() == config
+    assert keras.optimizers.deserialize(keras.optimizers.serialize(optimizer)).get_config() == config
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"channel_l1": 0.1}, "`channel_groups` needs to be given with `channel_l1`"),
+        ({"channel_l1": -0.1, "channel_groups": []}, "channel_l1"),
+        ({"channel_l1": 0.1, "channel_groups": [{"variable": "x", "axis": 0}]}, "entries need to be"),
+    ],
+)
+def test_bad_channel_settings_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ProximalSGD(0.1, **kwargs)
+
+
+def test_channel_groups_of_another_model_are_refused(channel_model):
+    _, graph = _cnn(channel_model, "residual")
+    other, _ = _cnn(channel_model, "conv-bn")
+    optimizer = ProximalSGD(0.1, channel_l1=0.1, channel_groups=graph.groups_config())
+    with pytest.raises(ValueError, match="channel_groups names 'stem/kernel', which is not among the trained"):
+        optimizer.build(other.trainable_variables)
+    groups = [dict(e) for e in _cnn(channel_model, "conv-bn")[1].groups_config()]
+    groups[0]["ids"] = groups[0]["ids"] + [0]
+    with pytest.raises(ValueError, match="gives 2 ids for 'conv_1/kernel' along axis 2, which has 1"):
+        ProximalSGD(0.1, channel_l1=0.1, channel_groups=groups).build(other.trainable_variables)
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS)
+def test_channel_l1_with_fit_and_xla_removes_the_weak_channels_whole_and_saves(cls, channel_model, tmp_path):
+    """Three groups start 50x weaker than the rest: channel L1 zeroes exactly those, gamma and beta included."""
+    from l1lab.channels import channel_graph
+    from l1lab.edge.compact import check_outputs
+    from l1lab.edge.compact_channels import compact_channels
+    from tests.test_channels import _out
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(128, 12, 12, 1)).astype(np.float32)
+    y = np.argmax(x.reshape(128, -1) @ rng.normal(size=(144, 10)), axis=1).astype(np.int32)  # learnable labels
+    found = {}
+    for strength in (0.0, 0.3 if cls is ProximalSGD else 0.05):
+        model, graph = _cnn(channel_model, "depthwise-separable")
+        weak = list(_out(graph, "conv_1")[[1]]) + list(_out(graph, "pointwise")[[0, 3]])
+        weights = graph.weights()
+        for slot in graph.trainable_slots():
+            np.moveaxis(weights[slot.layer][slot.weight], slot.axis, 0)[np.isin(slot.ids, weak)] *= 0.02
+        for name, arrays in weights.items():
+            if arrays:
+                model.get_layer(name).set_weights(arrays)
+        model.compile(
+            optimizer=cls(0.05, channel_l1=strength, channel_groups=graph.groups_config()),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=True,
+        )
+        model.fit(x, y, batch_size=32, epochs=3, verbose=0)
+        found[strength] = sorted(np.flatnonzero(channel_graph(model).dead_groups(epsilon=0.0)))
+    assert found[0.0] == [] and found[strength] == sorted(weak)
+    bn_pw = model.get_layer("bn_pw").get_weights()
+    assert bn_pw[0][[0, 3]].tolist() == [0, 0] and bn_pw[1][[0, 3]].tolist() == [0, 0]  # gamma and beta exactly 0
+    small, report = compact_channels(model, fold_batchnorm=True)
+    assert report.removed_channels == 3 and check_outputs(model, small, x)["equal"]
+    path = tmp_path / ("model.keras" if IS_KERAS3 else "model.h5")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()

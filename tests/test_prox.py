@@ -439,3 +439,102 @@ def test_group_shrink_shrinks_rows_then_columns_by_hand():
     np.testing.assert_allclose(
         prox.group_shrink(tf.constant(x), tf.constant(step, tf.float64), inputs, units).numpy(), expected, rtol=1e-12
     )
+
+
+# -- coupled_group_shrink: groups spread over several arrays ---------------------------------------------------
+
+
+def test_coupled_group_shrink_by_hand():
+    """Group 0 spans a kernel column and a bias entry (norm 5 with 3, 4): threshold 2 scales it by 0.6."""
+    kernel = np.array([[3.0, 0.1], [0.0, 0.1]])
+    bias = np.array([4.0, 0.1])
+    slots = [(0, 1, [0, 1]), (1, 0, [0, 1])]  # kernel's columns and the bias: one group per unit
+    new_kernel, new_bias = prox.coupled_group_shrink([kernel, bias], slots, 2, strength=2.0)
+    np.testing.assert_allclose(new_kernel, [[1.8, 0.0], [0.0, 0.0]])  # group 1's norm 0.17 <= 2: exactly zero
+    np.testing.assert_allclose(new_bias, [2.4, 0.0])
+    assert new_kernel[0, 1] == 0 and new_bias[1] == 0
+
+
+def _coupled(seed, groups=4):
+    rng = np.random.default_rng(seed)
+    values = [rng.normal(size=(3, 3, 2, groups)), rng.normal(size=groups), rng.normal(size=(groups * 2, 5))]
+    slots = [(0, 3, list(range(groups))), (1, 0, list(range(groups))), (2, 0, list(np.tile(range(groups), 2)))]
+    return values, slots
+
+
+def _group_vectors(values, slots, groups):
+    """Each group's elements, gathered into one vector (for non-overlapping slots)."""
+    parts = [[] for _ in range(groups)]
+    for index, axis, ids in slots:
+        moved = np.moveaxis(values[index], axis, 0)
+        for i, g in enumerate(ids):
+            parts[g].append(moved[i].ravel())
+    return [np.concatenate(p) for p in parts]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.floats(0.0, 6.0))
+def test_coupled_group_shrink_meets_the_optimality_condition(seed, t):
+    """y_g = 0 iff ||x_g|| <= t; elsewhere y_g - x_g + t y_g / ||y_g|| = 0 (the subgradient of the L2 norm)."""
+    values, slots = _coupled(seed)
+    out = prox.coupled_group_shrink(values, slots, 4, strength=t)
+    for x, y in zip(_group_vectors(values, slots, 4), _group_vectors(out, slots, 4)):
+        if np.linalg.norm(x) <= t:
+            assert not y.any()
+        else:
+            np.testing.assert_allclose(y - x + t * y / np.linalg.norm(y), 0, atol=1e-9)
+
+
+def test_coupled_group_shrink_one_slot_is_group_soft_threshold():
+    x = np.random.default_rng(0).normal(size=(3, 5))
+    (got,) = prox.coupled_group_shrink([x], [(0, 1, list(range(5)))], 5, strength=1.5)
+    np.testing.assert_allclose(got, prox.group_soft_threshold(x, 1.5, axis=0), rtol=1e-12)
+
+
+def test_coupled_group_shrink_thresholds_scalar_and_per_element_steps():
+    """A scalar step is every element's; per-element steps give each group its mean step."""
+    values, slots = _coupled(1)
+    scalar = prox.coupled_group_shrink(values, slots, 4, strength=2.0, step=0.5)
+    per_element = prox.coupled_group_shrink(values, slots, 4, strength=2.0, step=[np.full_like(v, 0.5) for v in values])
+    for a, b in zip(scalar, per_element):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    steps = [np.ones_like(v) for v in values]
+    steps[1][2] = 39  # group 2 has 18 + 1 + 10 elements: its mean step is (28 + 39) / 29
+    mean_step = (28 + 39) / 29
+    want = prox.coupled_group_shrink(values, slots, 4, strength=1.0 * mean_step)
+    got = prox.coupled_group_shrink(values, slots, 4, strength=1.0, step=steps)
+    want_one = prox.coupled_group_shrink(values, slots, 4, strength=1.0)
+    np.testing.assert_allclose(np.moveaxis(got[0], 3, 0)[2], np.moveaxis(want[0], 3, 0)[2], rtol=1e-12)
+    np.testing.assert_allclose(got[1][[0, 1, 3]], want_one[1][[0, 1, 3]], rtol=1e-12)  # the others' step is 1
+
+
+def test_an_element_in_two_groups_gets_both_factors():
+    kernel = np.array([[3.0, 4.0], [0.0, 0.0]])  # row 0 is group 0 (norm 5), column 0 is group 2 (norm 3)
+    slots = [(0, 0, [0, 1]), (0, 1, [2, 3])]
+    (got,) = prox.coupled_group_shrink([kernel], slots, 4, strength=1.0)
+    np.testing.assert_allclose(got, [[3.0 * 0.8 * (2 / 3), 4.0 * 0.8 * 0.75], [0.0, 0.0]])
+
+
+@pytest.mark.parametrize("per_element", [False, True])
+def test_coupled_group_shrink_in_tensorflow_equals_numpy_and_compiles(per_element):
+    values, slots = _coupled(2)
+    step = [np.random.default_rng(3).uniform(0.1, 1, v.shape) for v in values] if per_element else 0.7
+    want = prox.coupled_group_shrink(values, slots, 4, strength=1.3, step=step)
+    tf_step = [tf.constant(s) for s in step] if per_element else tf.constant(0.7, tf.float64)
+
+    def run(*tensors):
+        return prox.coupled_group_shrink(list(tensors), slots, 4, 1.3, tf_step)
+
+    for fn in (run, tf.function(run, jit_compile=True)):
+        got = fn(*[tf.constant(v) for v in values])
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a.numpy(), b, rtol=1e-12, atol=1e-15)
+
+
+def test_coupled_group_shrink_keeps_tiny_groups_and_float32():
+    tiny = [np.full((2, 2), 1e-30, np.float32)]
+    (got,) = prox.coupled_group_shrink(tiny, [(0, 1, [0, 1])], 2, strength=0.0)
+    np.testing.assert_array_equal(got, tiny[0])  # strength 0 is the identity, squares' underflow aside
+    assert got.dtype == np.float32
+    (got_tf,) = prox.coupled_group_shrink([tf.constant(tiny[0])], [(0, 1, [0, 1])], 2, strength=0.0)
+    np.testing.assert_array_equal(got_tf.numpy(), tiny[0])
