@@ -32,3 +32,8 @@ def layer_of(name: str) -> str:
 
 def is_bias(name: str) -> bool:
     return name.rsplit("/", 1)[-1] == "bias"
+
+
+def is_kernel(name: str) -> bool:
+    """A Dense or conv kernel (``kernel``, or Keras 2's ``depthwise_kernel``): not a bias, nor BatchNorm's."""
+    return name.rsplit("/", 1)[-1] in ("kernel", "depthwise_kernel")

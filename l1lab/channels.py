@@ -109,14 +109,20 @@ class ChannelGraph:
             {"variable": slot.variable, "axis": slot.axis, "ids": slot.ids.tolist()} for slot in self.trainable_slots()
         ]
 
-    def gamma_names(self) -> list[str]:
-        """The BatchNormalization ``gamma`` variables (network slimming's L1 acts on these)."""
+    def slimming_names(self) -> list[str]:
+        """BatchNormalization's ``gamma`` and ``beta`` variables, where network slimming's L1 acts.
+
+        Network slimming (Liu et al., 2017) puts L1 on ``gamma`` and prunes the
+        channels it makes small, then fine-tunes. Here ``beta`` gets the same
+        L1: a channel whose ``gamma`` and ``beta`` are both zero outputs
+        exactly zero, so compaction removes it with the outputs unchanged.
+        """
         return [
             slot.variable
             for slot in self.slots
             if slot.role == WRITES
             and isinstance(self._layer(slot.layer), keras.layers.BatchNormalization)
-            and slot.variable.rsplit("/", 1)[-1] == "gamma"
+            and slot.variable.rsplit("/", 1)[-1] in ("gamma", "beta")
         ]
 
     def _layer(self, name: str):

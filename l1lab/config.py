@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from l1lab.data import DEFAULT_NUM_SAMPLES, PIXEL_SCALES, SPLITS
+from l1lab.data import DATASETS, DEFAULT_NUM_SAMPLES, PIXEL_SCALES, SPLITS
 from l1lab.sparsity import EPSILON_ZERO
 
 
@@ -80,6 +80,10 @@ INT_LIMITS = {
 }
 
 
+# The networks of l1lab.zoo, by name (here without TensorFlow, for the CLI's choices).
+MODEL_NAMES = ("mlp", "tfmot-cnn", "ds-cnn", "resnet8")
+
+
 def _is_int(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, np.integer))
 
@@ -104,9 +108,16 @@ class MethodOptions:
     group_l1: float = 0.0
     group_inputs: tuple[tuple[str, float], ...] = ()
     group_units: tuple[tuple[str, float], ...] = ()
+    # Proximal methods, structured L1 on the channel graph (l1lab.channels): group lasso on each
+    # coupled channel group, and network slimming's L1 on BatchNorm's gamma.
+    channel_l1: float = 0.0
+    slimming_l1: float = 0.0
 
     def uses_groups(self) -> bool:
         return bool(self.group_l1 or self.group_inputs or self.group_units)
+
+    def uses_channels(self) -> bool:
+        return bool(self.channel_l1 or self.slimming_l1)
 
     def group_strengths(self, names: list[str]) -> dict[str, dict[str, float]]:
         """``{layer: {"inputs": c, "units": c}}`` for the Dense layers ``names`` (the output layer last)."""
@@ -119,17 +130,36 @@ class MethodOptions:
                 strengths[layer][kind] = value
         return strengths
 
-    def validate(self, method) -> MethodOptions:
-        """Checks the options against ``method`` (a :class:`l1lab.methods.MethodSpec`).
+    def validate(self, method, model: str = "mlp") -> MethodOptions:
+        """Checks the options against ``method`` (a :class:`l1lab.methods.MethodSpec`) and ``model``'s name.
 
         Raises:
-          ValueError: a bad strength, an option the method does not take, or
-            an unknown layer.
+          ValueError: a bad strength, an option the method or the model does
+            not take, or an unknown layer of the article's network.
         """
         from l1lab.model import HIDDEN_UNITS, layer_names
 
         check_strength("l1", self.l1)
         check_strength("group_l1", self.group_l1)
+        check_strength("channel_l1", self.channel_l1)
+        check_strength("slimming_l1", self.slimming_l1)
+        if self.uses_channels() and not method.groups:
+            raise ValueError(
+                f"method {method.name!r} takes no channel strengths; structured L1 on channels needs proximal-sgd "
+                "or proximal-adagrad"
+            )
+        if model != "mlp":
+            if self.uses_groups():
+                raise ValueError(
+                    "group strengths (--group-l1, --group-inputs, --group-units) act on the article's Dense "
+                    f"layers; for model {model!r} use `channel_l1`, which follows its channels"
+                )
+            if self.l1_all_kernels or method.name == "l1-regularizer":
+                raise ValueError(
+                    f"method 'l1-regularizer' penalises the article's Dense kernels; for model {model!r} choose "
+                    "proximal-sgd or proximal-adagrad"
+                )
+            return self
         for field in ("l1_layers", "group_inputs", "group_units"):
             for layer, value in getattr(self, field):
                 check_strength(f"{field}[{layer!r}]", value)
@@ -225,6 +255,9 @@ class TrainConfig:
     unit_multiple: int = 1
     # The article's flag this run was asked for by (``"regL1Try3"``), if any: a label.
     article_flag: str | None = None
+    # The network (l1lab.zoo: "mlp" is the article's) and the images it learns.
+    model: str = "mlp"
+    dataset: str = "mnist"
 
     def validate(self) -> TrainConfig:
         """Checks every field.
@@ -271,13 +304,23 @@ class TrainConfig:
             raise ValueError(
                 f"`seed` needs to be an integer from 0 to {INT_LIMITS['seed']}. Received: seed={self.seed!r}"
             )
+        if self.model not in MODEL_NAMES:
+            raise ValueError(f"`model` needs to be one of {MODEL_NAMES}. Received: model={self.model!r}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"`dataset` needs to be one of {DATASETS}. Received: dataset={self.dataset!r}")
+        if self.model != "mlp" and self.target_multiply_adds is not None:
+            raise ValueError(
+                "`target_multiply_adds` removes the article's features and units; for model "
+                f"{self.model!r} reach a size with channel_l1 and compaction, or target_sparsity. "
+                f"Received: target_multiply_adds={self.target_multiply_adds}"
+            )
         if self.split not in SPLITS:
             raise ValueError(f"`split` needs to be one of {SPLITS}. Received: split={self.split!r}")
         if self.pixel_scale not in PIXEL_SCALES:
             raise ValueError(
                 f"`pixel_scale` needs to be one of {PIXEL_SCALES}. Received: pixel_scale={self.pixel_scale!r}"
             )
-        self.options.validate(methods.get_method(self.method))
+        self.options.validate(methods.get_method(self.method), self.model)
         if not (math.isfinite(self.epsilon) and self.epsilon >= 0):
             raise ValueError(f"`epsilon` needs to be finite and >= 0. Received: epsilon={self.epsilon!r}")
         return self
@@ -333,12 +376,16 @@ class TrainConfig:
             "groupL1": self.options.group_l1,
             "groupInputs": dict(self.options.group_inputs),
             "groupUnits": dict(self.options.group_units),
+            "channelL1": self.options.channel_l1,
+            "slimmingL1": self.options.slimming_l1,
             "epsilonZero": self.epsilon,
             "finetuneEpochs": self.finetune_epochs,
             "targetSparsity": self.target_sparsity,
             "targetMultiplyAdds": self.target_multiply_adds,
             "unitMultiple": self.unit_multiple,
             "articleFlag": self.article_flag,
+            "model": self.model,
+            "dataset": self.dataset,
         }
 
 
@@ -372,6 +419,10 @@ COMPUTED_ARGS = (
     "targetSparsity",  # pruned by magnitude to a sparsity (default None)
     "targetMultiplyAdds",  # whole features and units pruned to a budget (default None)
     "unitMultiple",  # the budget's hidden widths on multiples of it (default 1)
+    "channelL1",  # group lasso on channel groups (default 0)
+    "slimmingL1",  # L1 on BatchNorm's gamma (default 0)
+    "model",  # the network (default "mlp", the article's)
+    "dataset",  # the images (default "mnist")
 )
 
 

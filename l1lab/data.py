@@ -50,6 +50,7 @@ FASHION_MNIST_SHA256: Mapping[str, str] = {
     "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
 DATASETS = ("mnist", "fashion-mnist")
+DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 ARTICLE_TEST_SIZE = 10_000
 ARTICLE_TRAIN_FACTOR = 5

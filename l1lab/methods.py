@@ -28,9 +28,10 @@ from typing import Callable
 
 from l1lab import devices
 from l1lab._compat import keras, tf, tf_variable
+from l1lab._names import variable_name
 from l1lab.config import MethodOptions
 from l1lab.model import HIDDEN_UNITS, build_model, layer_names
-from l1lab.optimizers import ProximalAdagrad, ProximalSGD
+from l1lab.optimizers import ProximalAdagrad, ProximalSGD, resolve_l1
 
 
 class V1OptimizerAdapter:
@@ -63,8 +64,8 @@ class MethodSpec:
     summary: str
     uses_l1: bool
     per_layer: bool
-    # (options, learning_rate) -> optimizer
-    make_optimizer: Callable[[MethodOptions, float], object]
+    # (options, learning_rate, model) -> optimizer
+    make_optimizer: Callable[[MethodOptions, float, object], object]
     # options -> kernel regularizers per layer name, or None
     regularizers: Callable[[MethodOptions], Mapping | None] = lambda options: None
     # ops that must have kernels on the device the variables live on
@@ -88,13 +89,39 @@ def _group_l1(options: MethodOptions):
     return options.group_strengths(layer_names(len(HIDDEN_UNITS)))
 
 
-def _proximal_l1(options: MethodOptions):
-    if not options.l1_layers:
-        return options.l1
-    return options.per_layer(layer_names(len(HIDDEN_UNITS)), options.l1)
+def _proximal_l1(options: MethodOptions, model):
+    """The optimizer's ``l1``: one strength, or per layer; with network slimming, per variable."""
+    layers = [layer.name for layer in model.layers if layer.trainable_weights]
+    strengths = options.per_layer(layers, options.l1) if options.l1_layers else options.l1
+    if not options.slimming_l1:
+        return strengths
+    from l1lab.channels import channel_graph
+
+    names = [variable_name(v) for v in model.trainable_variables]
+    slimmed = set(channel_graph(model).slimming_names())
+    return {name: options.slimming_l1 if name in slimmed else s for name, s in zip(names, resolve_l1(strengths, names))}
 
 
-def _tf_proximal_adagrad(options: MethodOptions, learning_rate: float):
+def _channel_groups(options: MethodOptions, model):
+    if not options.channel_l1:
+        return None
+    from l1lab.channels import channel_graph
+
+    return channel_graph(model).groups_config()
+
+
+def _proximal(cls, options: MethodOptions, model, **kwargs):
+    return cls(
+        l1=_proximal_l1(options, model),
+        apply_to_biases=options.apply_to_biases,
+        group_l1=_group_l1(options),
+        channel_l1=options.channel_l1,
+        channel_groups=_channel_groups(options, model),
+        **kwargs,
+    )
+
+
+def _tf_proximal_adagrad(options: MethodOptions, learning_rate: float, model):
     return V1OptimizerAdapter(
         tf.compat.v1.train.ProximalAdagradOptimizer(
             learning_rate,
@@ -112,14 +139,14 @@ METHODS: dict[str, MethodSpec] = {
             summary="plain SGD, no L1 (the article's control)",
             uses_l1=False,
             per_layer=False,
-            make_optimizer=lambda o, lr: keras.optimizers.SGD(learning_rate=lr),
+            make_optimizer=lambda o, lr, model: keras.optimizers.SGD(learning_rate=lr),
         ),
         MethodSpec(
             name="l1-regularizer",
             summary="keras.regularizers.L1 on the first kernel (or all), plain SGD",
             uses_l1=True,
             per_layer=True,
-            make_optimizer=lambda o, lr: keras.optimizers.SGD(learning_rate=lr),
+            make_optimizer=lambda o, lr, model: keras.optimizers.SGD(learning_rate=lr),
             regularizers=_l1_regularizers,
             options=("l1_all_kernels",),
         ),
@@ -137,9 +164,7 @@ METHODS: dict[str, MethodSpec] = {
             summary="l1lab's ProximalSGD: SGD then soft-thresholding",
             uses_l1=True,
             per_layer=True,
-            make_optimizer=lambda o, lr: ProximalSGD(
-                lr, l1=_proximal_l1(o), apply_to_biases=o.apply_to_biases, group_l1=_group_l1(o)
-            ),
+            make_optimizer=lambda o, lr, model: _proximal(ProximalSGD, o, model, learning_rate=lr),
             groups=True,
             options=("apply_to_biases",),
         ),
@@ -148,12 +173,8 @@ METHODS: dict[str, MethodSpec] = {
             summary="l1lab's ProximalAdagrad: TensorFlow's update, per-layer L1",
             uses_l1=True,
             per_layer=True,
-            make_optimizer=lambda o, lr: ProximalAdagrad(
-                lr,
-                initial_accumulator_value=o.accumulator(lr),
-                l1=_proximal_l1(o),
-                apply_to_biases=o.apply_to_biases,
-                group_l1=_group_l1(o),
+            make_optimizer=lambda o, lr, model: _proximal(
+                ProximalAdagrad, o, model, learning_rate=lr, initial_accumulator_value=o.accumulator(lr)
             ),
             groups=True,
             options=("apply_to_biases", "initial_accumulator"),
@@ -163,7 +184,9 @@ METHODS: dict[str, MethodSpec] = {
             summary="keras.optimizers.Ftrl with l1_regularization_strength",
             uses_l1=True,
             per_layer=False,
-            make_optimizer=lambda o, lr: keras.optimizers.Ftrl(learning_rate=lr, l1_regularization_strength=o.l1),
+            make_optimizer=lambda o, lr, model: keras.optimizers.Ftrl(
+                learning_rate=lr, l1_regularization_strength=o.l1
+            ),
         ),
     )
 }
@@ -193,17 +216,27 @@ def prepare_devices(method: str, options: MethodOptions) -> devices.DeviceDecisi
 
 
 def configure(
-    method: str, *, learning_rate: float, seed: int | None, options: MethodOptions = MethodOptions()
+    method: str,
+    *,
+    learning_rate: float,
+    seed: int | None,
+    options: MethodOptions = MethodOptions(),
+    model: str = "mlp",
 ) -> Setup:
-    """Devices, then the article's model and the method's optimizer, ready to train."""
+    """Devices, then the model (the article's, or one of :mod:`l1lab.zoo`) and the method's optimizer."""
     spec = get_method(method)
-    options.validate(spec)
+    options.validate(spec, model)
     decision = prepare_devices(method, options)
     if seed is not None:
         keras.utils.set_random_seed(seed)  # Python, NumPy and TensorFlow
-    model = build_model(seed=seed, kernel_regularizers=spec.regularizers(options))
-    optimizer = spec.make_optimizer(options, learning_rate)
+    if model == "mlp":
+        network = build_model(seed=seed, kernel_regularizers=spec.regularizers(options))
+    else:
+        from l1lab import zoo
+
+        network = zoo.build(model, seed=seed)
+    optimizer = spec.make_optimizer(options, learning_rate, network)
     # Optimizer state must exist before the compiled loop runs: variables
     # cannot be created inside a tf.while_loop.
-    optimizer.build(model.trainable_variables)
-    return Setup(model=model, optimizer=optimizer, method=spec, devices=decision)
+    optimizer.build(network.trainable_variables)
+    return Setup(model=network, optimizer=optimizer, method=spec, devices=decision)

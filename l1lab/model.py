@@ -120,3 +120,20 @@ def from_dense_weights(weights: Sequence[tuple], name: str = "mnist_mlp") -> ker
     for layer, (kernel, bias) in zip(layers, weights):
         layer.set_weights([kernel, bias])
     return model
+
+
+def shaped_for(model, x):
+    """``x``'s flat 784-pixel rows in the shape the model takes (``(N, 28, 28, 1)`` for a CNN).
+
+    Raises:
+      ValueError: the rows do not hold as many values as one input of the model.
+    """
+    import numpy as np
+
+    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    x = np.asarray(x)
+    if x.shape[1:] == shape:
+        return x
+    if int(np.prod(x.shape[1:])) != int(np.prod(shape)):
+        raise ValueError(f"the model takes inputs of shape {shape}; the data's rows have shape {x.shape[1:]}")
+    return x.reshape((len(x), *shape))

@@ -335,8 +335,8 @@ class ProximalSGD(_Proximal):
         become exactly zero, which :mod:`l1lab.edge.compact_channels` removes.
       channel_groups: the slots of those groups,
         ``l1lab.channels.channel_graph(model).groups_config()``; needed with
-        ``channel_l1``. For network slimming (L1 on BatchNorm's ``gamma``)
-        use ``l1={name: c for name in graph.gamma_names()}`` instead.
+        ``channel_l1``. For network slimming (L1 on BatchNorm's ``gamma``
+        and ``beta``) use ``l1={name: c for name in graph.slimming_names()}``.
 
     References:
       Wen et al., "Learning structured sparsity in deep neural networks",

@@ -45,7 +45,7 @@ import math
 import numpy as np
 
 from l1lab._compat import tf_variable
-from l1lab._names import is_bias, variable_name
+from l1lab._names import is_kernel, variable_name
 from l1lab.sparsity import EPSILON_ZERO, threshold_for
 
 __all__ = ["POWER", "complete_by_magnitude", "holding_epochs", "scheduled"]
@@ -81,9 +81,10 @@ def complete_by_magnitude(variables, target: float, epsilon: float = EPSILON_ZER
     """Zeros the smallest surviving kernel weights until ``target`` of all weights are zero.
 
     Counts as :func:`l1lab.sparsity.count_nonzero` counts (``|w| <= epsilon`` is
-    zero, biases included in the total), but only kernels lose weights: a bias
-    is one number per unit, and the zeros that matter on the device are a
-    kernel's. The magnitudes compete across layers (global magnitude pruning).
+    zero, biases included in the total), but only Dense and conv kernels lose
+    weights: a bias is one number per unit, BatchNorm's ``gamma`` and ``beta``
+    one per channel, and the zeros that matter on the device are a kernel's.
+    The magnitudes compete across layers (global magnitude pruning).
     ``guarded`` (one boolean array or None per variable) marks weights it must
     not take: :func:`l1lab.budget.unit_guards` keeps every unit a multiply-add
     budget left alive, so that only the budget decides the widths.
@@ -97,7 +98,7 @@ def complete_by_magnitude(variables, target: float, epsilon: float = EPSILON_ZER
     needed = math.ceil(target * total) - zeros
     if needed <= 0:
         return 0
-    kernels = [i for i, v in enumerate(variables) if not is_bias(variable_name(v))]
+    kernels = [i for i, v in enumerate(variables) if is_kernel(variable_name(v))]
     candidates = []  # (magnitude, variable index, flat index) of the surviving kernel weights
     for i in kernels:
         flat = np.abs(arrays[i]).ravel()

@@ -163,21 +163,29 @@ class Run:
         # configure() sets up the devices before anything else touches TensorFlow:
         # hiding GPUs works only before TensorFlow initialises them.
         setup = methods_lib.configure(
-            config.method, learning_rate=config.learning_rate, seed=config.seed, options=config.options
+            config.method,
+            learning_rate=config.learning_rate,
+            seed=config.seed,
+            options=config.options,
+            model=config.model,
         )
         self.devices = setup.devices
         self.data = (
             data
             if data is not None
             else data_lib.load_mnist(
-                config.num_samples, pixel_scale=config.pixel_scale, data_dir=data_dir, split=config.split
+                config.num_samples,
+                pixel_scale=config.pixel_scale,
+                data_dir=data_dir,
+                split=config.split,
+                dataset=config.dataset,
             )
         )
         self.model = setup.model
         self.optimizer = setup.optimizer
         self.jit_compile, self.compilation = choose_compilation(self.model.trainable_variables, setup.method.device_ops)
-        self.loop = self._compiled_loop(self.data.x_train, self.data.y_train)
-        self.x_test = tf.convert_to_tensor(self.data.x_test, tf.float32)
+        self.loop = self._compiled_loop(model_lib.shaped_for(self.model, self.data.x_train), self.data.y_train)
+        self.x_test = tf.convert_to_tensor(model_lib.shaped_for(self.model, self.data.x_test), tf.float32)
         self.y_test = tf.convert_to_tensor(self.data.y_test, tf.int32)
 
     def _compiled_loop(self, x_train, y_train, **finetuning) -> CompiledLoop:

@@ -255,7 +255,8 @@ def test_a_new_layer_type_is_one_handler(monkeypatch):
 
 
 def test_network_slimming_acts_on_the_gammas(channel_model):
-    assert channel_graph(channel_model("residual")).gamma_names() == ["bn_stem/gamma", "bn_a/gamma", "bn_b/gamma"]
+    names = channel_graph(channel_model("residual")).slimming_names()
+    assert names == [f"{bn}/{p}" for bn in ("bn_stem", "bn_a", "bn_b") for p in ("gamma", "beta")]
     config = channel_graph(channel_model("conv-bn")).groups_config()
     assert {entry["variable"] for entry in config} >= {"conv_1/kernel", "bn_1/gamma", "hidden/kernel"}
     assert all("moving" not in entry["variable"] for entry in config)

@@ -188,3 +188,56 @@ def test_tensorflow_proximal_adagrad_gets_every_variable_biases_included():
     y = np.arange(8, dtype=np.int32) % 10
     train.CompiledLoop(s.model, s.optimizer, x, y, batch_size=8).train_step(x, y)
     assert all(not np.array_equal(b, v.numpy()) for b, v in zip(before, variables))
+
+
+# -- models of the zoo: channel strengths reach the optimizer -------------------------------------------------
+
+
+def test_a_cnn_gets_its_channel_groups_and_slimming_strengths():
+    from l1lab.channels import channel_graph
+
+    options = MethodOptions(l1=1e-4, channel_l1=0.01, slimming_l1=0.02)
+    setup = methods.configure("proximal-sgd", learning_rate=0.1, seed=0, options=options, model="ds-cnn")
+    optimizer, graph = setup.optimizer, channel_graph(setup.model)
+    assert optimizer.channel_l1 == 0.01 and optimizer.channel_groups == graph.groups_config()
+    strengths = optimizer.l1_by_variable()
+    assert strengths["conv_1_bn/gamma"] == strengths["pw_3_bn/beta"] == 0.02  # slimming on gamma and beta
+    assert strengths["pw_1/kernel"] == strengths["predictions/bias"] == 1e-4  # l1 on everything else
+    assert setup.model.name == "ds_cnn" and setup.model.inputs[0].shape[1:] == (28, 28, 1)
+
+
+def test_without_channel_strengths_a_cnn_trains_plain_proximal_sgd():
+    setup = methods.configure(
+        "proximal-sgd", learning_rate=0.1, seed=0, options=MethodOptions(l1=1e-4), model="tfmot-cnn"
+    )
+    assert setup.optimizer.channel_l1 == 0.0 and setup.optimizer.channel_groups == []
+    assert setup.optimizer.l1 == 1e-4
+
+
+@pytest.mark.parametrize(
+    "method, options, model, message",
+    [
+        ("ftrl", MethodOptions(channel_l1=0.1), "mlp", "takes no channel strengths"),
+        ("proximal-sgd", MethodOptions(group_l1=0.1), "ds-cnn", "use `channel_l1`"),
+        ("l1-regularizer", MethodOptions(l1=0.1), "resnet8", "choose proximal-sgd or proximal-adagrad"),
+    ],
+)
+def test_options_a_model_cannot_take_are_refused(method, options, model, message):
+    with pytest.raises(ValueError, match=message):
+        methods.configure(method, learning_rate=0.1, seed=0, options=options, model=model)
+
+
+def test_a_cnn_run_trains_on_images_and_its_identity_names_it(tiny_split):
+    from l1lab import config as config_lib
+
+    config = train.TrainConfig(
+        epochs=1, model="tfmot-cnn", method="proximal-sgd", options=MethodOptions(channel_l1=0.01)
+    )
+    run = train.Run(config, tiny_split())
+    events = list(run.events())
+    assert tuple(run.loop.x_train.shape[1:]) == (28, 28, 1) and events[-1]["inacc_test"] < 0.9
+    identity = config_lib.identity(config.as_args())
+    assert (identity["model"], identity["dataset"], identity["channelL1"], identity["slimmingL1"]) == (
+        "tfmot-cnn", "mnist", 0.01, 0.0
+    )  # fmt: skip
+    assert config_lib.identity({})["model"] == "mlp"  # a golden file without the field is the article's network

@@ -126,3 +126,15 @@ def test_only_biases_lose_nothing():
     bias = tf.Variable(np.ones(3, np.float32), name="bias")
     assert target.complete_by_magnitude([bias], 0.9) == 0
     np.testing.assert_array_equal(bias.numpy(), np.ones(3, np.float32))
+
+
+def test_completion_never_takes_batchnorm_parameters():
+    from l1lab import zoo
+    from l1lab._names import variable_name
+
+    model = zoo.build("ds-cnn", seed=0)
+    batchnorm = [v for v in model.trainable_variables if variable_name(v).endswith(("/gamma", "/beta"))]
+    for variable in batchnorm:  # smaller than any kernel weight pruning would take: global magnitude would pick them
+        variable.assign(np.full(variable.shape, 1e-3, np.float32))
+    assert target.complete_by_magnitude(model.trainable_variables, 0.5) > 0
+    assert all(np.all(v.numpy() == np.float32(1e-3)) for v in batchnorm)

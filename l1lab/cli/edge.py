@@ -17,7 +17,7 @@ from l1lab.cli._common import (
     refuse_clashes,
     with_flags,
 )
-from l1lab.data import PIXEL_SCALES
+from l1lab.data import DATASET_TITLES, DATASETS, PIXEL_SCALES
 from l1lab.edge.sweep.presets import METHODS as SWEEP_METHODS
 
 # l1lab.edge.latency's bounds, copied so that --help imports no TensorFlow
@@ -29,16 +29,26 @@ MAX_ROUNDS, MAX_INVOKES = 1000, 1_000_000
 def add_parsers(commands) -> None:
     compact = commands.add_parser(
         "compact",
-        help="turn a trained sparse Dense model into a smaller dense one with the same input and output",
+        help="turn a trained sparse model into a smaller dense one with the same input and output",
         description="Drop input features nothing reads and units that are dead (a dead unit's constant output is "
-        "folded into the next bias), write the smaller model, and check that its outputs equal the sparse "
-        "model's on MNIST's test file. Prints kept inputs and units per layer and multiply-adds before and after.",
+        "folded into the next bias) of a Dense stack, or the dead channel groups of any model of Dense, conv, "
+        "BatchNorm, pooling, Add and Concatenate layers (l1lab.channels), write the smaller model, and check that "
+        "its outputs equal the sparse model's on the data set's test file. Prints what each layer keeps and "
+        "multiply-adds before and after.",
     )
     compact.add_argument("model", metavar="MODEL.keras", help="a model saved by l1lab train --save-model")
     compact.add_argument("--out", type=keras_file, required=True, metavar="FILE.keras", help="the compact model")
     compact.add_argument("--epsilon", type=_epsilon, default=1e-5, help="weights with |w| <= epsilon are zero (1e-5)")
     compact.add_argument(
         "--pixel-scale", choices=PIXEL_SCALES, default="raw", help="the pixels the model was trained on (raw)"
+    )
+    compact.add_argument(
+        "--dataset", choices=DATASETS, default="mnist", help="the images the model was trained on (mnist)"
+    )
+    compact.add_argument(
+        "--fold-batchnorm",
+        action="store_true",
+        help="fold each BatchNorm into the Dense or conv layer before it (where that layer has no activation)",
     )
     compact.add_argument("--json", action="store_true", help="print the report as JSON")
     compact.set_defaults(handler=cmd_compact)
@@ -141,11 +151,11 @@ def cmd_compact(args: argparse.Namespace) -> int:
     refuse_clashes({"--out": args.out}, {"MODEL": args.model})
     model = load_model(args.model)
     try:
-        compacted, report = compact_lib.compact(model, epsilon=args.epsilon)
-        images = data.load_mnist(pixel_scale=args.pixel_scale).x_heldout
+        compacted, report = compact_lib.compact(model, epsilon=args.epsilon, fold_batchnorm=args.fold_batchnorm)
+        images = data.load_mnist(pixel_scale=args.pixel_scale, dataset=args.dataset).x_heldout
     except (compact_lib.CompactionError, data.DataError) as exc:
         return fail(EXIT_USAGE, str(exc))
-    x, checked_on = model_file.check_inputs(model, images)
+    x, checked_on = model_file.check_inputs(model, images, source=f"{DATASET_TITLES[args.dataset]}'s test file")
     check = {**compact_lib.check_outputs(model, compacted, x), "inputs": checked_on}
     if not check["equal"]:
         return fail(

