@@ -179,3 +179,17 @@ def multiply_adds(model) -> int:
     from l1lab.channels import channel_graph
 
     return channel_graph(model).multiply_adds()
+
+
+def counterpart(model) -> keras.Model | None:
+    """The dense zoo model ``model`` was trained (and perhaps compacted) from, by its Keras name, or None.
+
+    A model keeps its name through ``l1lab train --save-model`` (``ds_cnn``)
+    and compaction (``ds_cnn_compact``); the dense model's latency and size do
+    not depend on its weights, so its initial weights serve as the reference.
+    """
+    name = model.name.removesuffix("_compact")
+    for key, build_fn in MODELS.items():
+        if key != "mlp" and name == key.replace("-", "_"):
+            return build_fn(seed=0)
+    return None

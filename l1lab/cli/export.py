@@ -19,7 +19,7 @@ from l1lab.cli._common import (
     with_flags,
 )
 from l1lab.cli.edge import add_latency_arguments, check_output, load_model
-from l1lab.data import PIXEL_SCALES
+from l1lab.data import DATASETS, PIXEL_SCALES
 from l1lab.edge.boards import BOARDS
 
 # l1lab.edge.export's formats, runtimes and default calibration, copied so that --help
@@ -85,13 +85,17 @@ def add_parsers(commands) -> None:
     export.add_argument(
         "--reference",
         metavar="DENSE.keras",
-        help="the dense model the ratios compare with (default: the article's 784-64-64-10 network, "
-        "its initial weights: a dense model's latency and size do not depend on its values)",
+        help="the dense model the ratios compare with (default: the zoo model the first model was trained from, "
+        "else the article's 784-64-64-10 network; its initial weights: a dense model's latency and size do not "
+        "depend on its values)",
     )
     export.add_argument(
         "--pixel-scale", choices=PIXEL_SCALES, default="raw", help="the pixels the models were trained on (raw)"
     )
-    export.add_argument("--data-dir", type=readable_dir, metavar="DIR", help="directory with the MNIST files")
+    export.add_argument(
+        "--dataset", choices=DATASETS, default="mnist", help="the images the models were trained on (mnist)"
+    )
+    export.add_argument("--data-dir", type=readable_dir, metavar="DIR", help="directory with the data set's files")
     add_latency_arguments(export)
     export.add_argument("--no-latency", action="store_true", help="convert and check only")
     export.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -168,18 +172,37 @@ def cmd_export(args: argparse.Namespace) -> int:
             micro.require()
         except micro.MicroUnavailable as exc:
             raise UsageError(f"--runtime micro, --c-array and --device run TFLM: {exc}") from None
-    outputs = {
-        f"{name}.{fmt}.tflite": out_dir / f"{name}.{fmt}.tflite" for name in [reference_name, *names] for fmt in formats
-    }
-    if args.c_array:
-        outputs.update({f"{n}.int8-full.{ext}": out_dir / f"{n}.int8-full.{ext}" for n in names for ext in ("h", "cc")})
-    outputs["export.json"] = out_dir / "export.json"
     inputs = {path: path for path in [*args.models, *([args.reference] if args.reference else [])]}
-    refuse_clashes(outputs, inputs)
-    for label, path in outputs.items():
-        check_output(f"--out-dir's {label}", path)
+
+    def check_outputs_of(reference_name: str) -> None:
+        outputs = {
+            f"{name}.{fmt}.tflite": out_dir / f"{name}.{fmt}.tflite"
+            for name in [reference_name, *names]
+            for fmt in formats
+        }
+        if args.c_array:
+            outputs.update(
+                {f"{n}.int8-full.{ext}": out_dir / f"{n}.int8-full.{ext}" for n in names for ext in ("h", "cc")}
+            )
+        outputs["export.json"] = out_dir / "export.json"
+        refuse_clashes(outputs, inputs)
+        for label, path in outputs.items():
+            check_output(f"--out-dir's {label}", path)
+
+    check_outputs_of(reference_name)
     models = {name: load_model(path) for name, path in zip(names, args.models)}
-    reference = load_model(args.reference) if args.reference else build_model(seed=0)
+    reference = load_model(args.reference) if args.reference else None
+    if reference is None:
+        from l1lab import zoo
+
+        reference = zoo.counterpart(next(iter(models.values())))
+        if reference is None:
+            reference = build_model(seed=0)
+        else:  # the zoo model the first model was trained from: its files are named after it
+            reference_name = f"dense-{reference.name.replace('_', '-')}"
+            if reference_name in names:
+                raise UsageError(f"a model named {reference_name} would replace the reference's files: rename it")
+            check_outputs_of(reference_name)
     for name, model in models.items():
         if tuple(model.inputs[0].shape[1:]) != tuple(reference.inputs[0].shape[1:]) or tuple(
             model.outputs[0].shape[1:]
@@ -189,16 +212,17 @@ def cmd_export(args: argparse.Namespace) -> int:
                 "unlike the reference network: name its dense counterpart with --reference"
             )
     try:
-        mnist = data.load_mnist(pixel_scale=args.pixel_scale, data_dir=args.data_dir)
+        mnist = data.load_mnist(pixel_scale=args.pixel_scale, data_dir=args.data_dir, dataset=args.dataset)
     except data.DataError as exc:
         return fail(EXIT_USAGE, str(exc))
     try:
         calibration = export_lib.calibration_images(mnist.x_train, args.calibration)
     except export_lib.ExportError as exc:
         return fail(EXIT_USAGE, with_flags(str(exc), {"calibration": "--calibration"}))
-    x, checked_on = model_file.check_inputs(reference, mnist.x_heldout)
-    labels = mnist.y_heldout if checked_on.startswith("MNIST") else None
-    calibration, calibrated_on = model_file.check_inputs(reference, calibration, "MNIST's training file, seed 0")
+    title = data.DATASET_TITLES[args.dataset]
+    x, checked_on = model_file.check_inputs(reference, mnist.x_heldout, f"{title}'s test file")
+    labels = mnist.y_heldout if checked_on.startswith(title) else None
+    calibration, calibrated_on = model_file.check_inputs(reference, calibration, f"{title}'s training file, seed 0")
     try:
         results = export_lib.export_models(
             {reference_name: reference, **models},

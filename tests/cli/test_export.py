@@ -109,3 +109,26 @@ def test_more_calibration_images_than_the_training_set_is_refused_naming_the_fla
         and "Received: --calibration 60000" in err
     )
     assert not any((tmp_path / "out").glob("*.tflite"))
+
+
+def test_a_cnn_exports_against_its_zoo_counterpart_in_tflm(capsys, tmp_path):
+    """No --reference: the dense zoo model it came from is the reference; int8-full runs in TFLM."""
+    path = tmp_path / "cnn.keras"
+    data = ["--dataset", "fashion-mnist", "--pixel-scale", "unit"]
+    code, _, err = run_cli(
+        capsys, "train", "--model", "tfmot-cnn", *data, "--split", "standard", "--num-samples", "500", "--epochs",
+        "2", "--learning-rate", "0.1", "--save-model", str(path), "--quiet",
+    )  # fmt: skip
+    assert code == 0, err  # trained a little: an untrained model's logits tie, and int8 flips the ties
+    out_dir = tmp_path / "out"
+    code, out, err = run_cli(
+        capsys, "export", str(path), "--out-dir", str(out_dir), *data, "--format", "int8-full", "--runtime", "micro",
+        "--no-latency", "--calibration", "100", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out)
+    files = {(entry["model"], entry["format"]): entry for entry in report["files"]}
+    assert report["reference"] == "dense-tfmot-cnn" and ("dense-tfmot-cnn", "int8-full") in files
+    assert files[("cnn", "int8-full")]["micro"]["runs"] and files[("cnn", "int8-full")]["check"]["agrees"]
+    assert (out_dir / "cnn.int8-full.tflite").is_file()
+    assert report["inputs"] == "Fashion-MNIST's test file (10000 images)"
