@@ -59,7 +59,6 @@ class Tracer:
     def __init__(self):
         self._parent: list[int] = []
         self.slots: list[Slot] = []
-        self.zero_breaking: set[int] = set()  # layers (node index) whose output is not zero for a zero input
 
     def new_groups(self, count: int) -> np.ndarray:
         start = len(self._parent)
@@ -132,14 +131,18 @@ def _activation_keeps_zero(layer) -> bool:
 # -- handlers --------------------------------------------------------------
 
 
-def _dense_propagate(layer, in_ids, in_shapes, tracer):
-    (ids,) = in_ids
-    out = tracer.new_groups(layer.units)
-    tracer.slot(layer, layer.kernel, 0, ids, READS)
-    tracer.slot(layer, layer.kernel, 1, out, WRITES)
+def _kernel_slots(layer, ids, width: int, in_axis: int, out_axis: int, tracer) -> np.ndarray:
+    """A Dense or Conv2D: its kernel reads the input's groups and writes ``width`` new ones, with its bias."""
+    out = tracer.new_groups(width)
+    tracer.slot(layer, layer.kernel, in_axis, ids, READS)
+    tracer.slot(layer, layer.kernel, out_axis, out, WRITES)
     if layer.use_bias:
         tracer.slot(layer, layer.bias, 0, out, WRITES)
     return out
+
+
+def _dense_propagate(layer, in_ids, in_shapes, tracer):
+    return _kernel_slots(layer, in_ids[0], layer.units, 0, 1, tracer)
 
 
 def _kernel_zero(kernel_in_axis: int, kernel_out_axis: int):
@@ -165,13 +168,7 @@ def _conv_propagate(layer, in_ids, in_shapes, tracer):
             "has no handler. Fix: use groups=1, or DepthwiseConv2D for one filter per channel."
         )
     _channels_last(layer)
-    (ids,) = in_ids
-    out = tracer.new_groups(layer.filters)
-    tracer.slot(layer, layer.kernel, 2, ids, READS)
-    tracer.slot(layer, layer.kernel, 3, out, WRITES)
-    if layer.use_bias:
-        tracer.slot(layer, layer.bias, 0, out, WRITES)
-    return out
+    return _kernel_slots(layer, in_ids[0], layer.filters, 2, 3, tracer)
 
 
 def _conv_multiply_adds(layer, in_alive, out_alive, out_shape):
@@ -266,11 +263,6 @@ def _flatten_zero(node, weights, zero_in):
     return np.tile(zero_in[0], len(node.out_ids) // max(len(zero_in[0]), 1))
 
 
-def _global_pool_propagate(layer, in_ids, in_shapes, tracer):
-    _channels_last(layer)
-    return in_ids[0]
-
-
 def _add_propagate(layer, in_ids, in_shapes, tracer):
     for other in in_ids[1:]:
         tracer.tie(in_ids[0], other)
@@ -346,8 +338,8 @@ def _register_defaults() -> None:
         layers.UpSampling2D,
     ):
         register_handler(layer_type, spatial)
-    for layer_type in (layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D):
-        register_handler(layer_type, Handler(_global_pool_propagate, _pass_through_zero(_always)))
+    for layer_type in (layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D):  # channel c -> feature c
+        register_handler(layer_type, spatial)
     register_handler(layers.Flatten, Handler(_flatten_propagate, _flatten_zero))
     for layer_type in (layers.Add, layers.Average, layers.Maximum, layers.Minimum):
         register_handler(layer_type, Handler(_add_propagate, _add_zero))

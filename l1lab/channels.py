@@ -91,7 +91,6 @@ class ChannelGraph:
     num_groups: int
     fixed: np.ndarray
     input_groups: np.ndarray
-    zero_breaking: frozenset = frozenset()
 
     # -- weights ------------------------------------------------------------
 

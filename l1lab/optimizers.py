@@ -174,7 +174,16 @@ class _Proximal(keras.optimizers.Optimizer):
     """What both proximal optimizers share: strengths per variable, config, flavour glue."""
 
     def __init__(
-        self, learning_rate, l1, l2, apply_to_biases, name, group_l1=None, channel_l1=0.0, channel_groups=None, **kwargs
+        self,
+        learning_rate,
+        l1=0.0,
+        l2=0.0,
+        apply_to_biases=True,
+        group_l1=None,
+        channel_l1=0.0,
+        channel_groups=None,
+        name=None,
+        **kwargs,
     ):
         if IS_KERAS3:
             super().__init__(learning_rate=learning_rate, name=name, **kwargs)
@@ -345,29 +354,8 @@ class ProximalSGD(_Proximal):
       ICCV 2017 (L1 on BatchNorm's gamma).
     """
 
-    def __init__(
-        self,
-        learning_rate=0.01,
-        l1=0.0,
-        l2=0.0,
-        apply_to_biases=True,
-        group_l1=None,
-        channel_l1=0.0,
-        channel_groups=None,
-        name="ProximalSGD",
-        **kwargs,
-    ):
-        super().__init__(
-            learning_rate,
-            l1,
-            l2,
-            apply_to_biases,
-            name,
-            group_l1=group_l1,
-            channel_l1=channel_l1,
-            channel_groups=channel_groups,
-            **kwargs,
-        )
+    def __init__(self, learning_rate=0.01, name="ProximalSGD", **kwargs):
+        super().__init__(learning_rate, name=name, **kwargs)
 
     def update_step(self, gradient, variable, learning_rate=None):
         lr = self._learning_rate_for(variable, learning_rate)
@@ -404,30 +392,8 @@ class ProximalAdagrad(_Proximal):
         elements' Adagrad steps.
     """
 
-    def __init__(
-        self,
-        learning_rate=0.001,
-        initial_accumulator_value=0.1,
-        l1=0.0,
-        l2=0.0,
-        apply_to_biases=True,
-        group_l1=None,
-        channel_l1=0.0,
-        channel_groups=None,
-        name="ProximalAdagrad",
-        **kwargs,
-    ):
-        super().__init__(
-            learning_rate,
-            l1,
-            l2,
-            apply_to_biases,
-            name,
-            group_l1=group_l1,
-            channel_l1=channel_l1,
-            channel_groups=channel_groups,
-            **kwargs,
-        )
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, name="ProximalAdagrad", **kwargs):
+        super().__init__(learning_rate, name=name, **kwargs)
         self.initial_accumulator_value = check_positive("initial_accumulator_value", initial_accumulator_value)
 
     def _build_slots(self, var_list) -> None:

@@ -27,12 +27,15 @@ LAYERS_NUM_NZ = "layers_numNz"
 # Per epoch too, where a run is asked for them (``per_epoch``): what compaction would keep
 # (l1lab.structure.summary), so that claims and golden files can hold structure.
 STRUCTURE_METRICS = ("kept_inputs", "hidden_units", "multiply_adds")
+# A CNN's structure, where asked: the prunable channel groups compaction removes (l1lab.channels),
+# with the compacted model's multiply_adds.
+CHANNEL_METRICS = ("removed_channels",)
 # Per epoch too, where asked: the compacted model as a microcontroller gets it, an int8-full
 # file in TensorFlow Lite Micro (1 if TFLM runs it; its smallest arena and its flash in bytes;
 # test images whose class differs from the Keras model's).
 MICRO_METRICS = ("micro_runs", "arena_bytes", "flash_bytes", "micro_disagreements")
 # The integer columns a trajectory holds only where its scenario records them.
-OPTIONAL_METRICS = (*STRUCTURE_METRICS, *MICRO_METRICS)
+OPTIONAL_METRICS = (*STRUCTURE_METRICS, *CHANNEL_METRICS, *MICRO_METRICS)
 
 
 def trajectory(events: Iterable[Mapping]) -> tuple[dict, dict]:
@@ -87,7 +90,9 @@ def run_seeds(
     """
     from l1lab import train as train_lib
 
-    data = data or data_lib.load_mnist(config.num_samples, pixel_scale=config.pixel_scale, split=config.split)
+    data = data or data_lib.load_mnist(
+        config.num_samples, pixel_scale=config.pixel_scale, split=config.split, dataset=config.dataset
+    )
     trajectories, sizes = {}, {}
     for seed in (int(s) for s in seeds):  # NumPy ints too
         started = time.monotonic()

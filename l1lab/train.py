@@ -88,7 +88,10 @@ class CompiledLoop:
         # Graph mode by default: XLA's while loops run far slower on CPU (see choose_compilation).
         self.jit_compile = bool(jit_compile)
         self.train_epoch = tf.function(self._train_epoch, jit_compile=self.jit_compile)
-        self.evaluate = tf.function(self._evaluate, jit_compile=self.jit_compile)
+        self._evaluate_compiled = tf.function(self._evaluate, jit_compile=self.jit_compile)
+        # A CNN's activations for 60,000 images at once take gigabytes: it is evaluated in chunks.
+        # A Dense stack's are small, and its evaluation stays one call, as its golden files were made.
+        self.eval_chunk = self.EVAL_CHUNK if len(self.x_train.shape) > 2 else None
 
     def set_masks(self, masks) -> None:
         """Replaces the masks of a loop built with masks (same shapes)."""
@@ -120,6 +123,22 @@ class CompiledLoop:
         for i in tf.range(self.num_batches):
             indices = order[i * batch : (i + 1) * batch]
             self.train_step(tf.gather(self.x_train, indices), tf.gather(self.y_train, indices))
+
+    EVAL_CHUNK = 2048
+
+    def evaluate(self, x, y):
+        """Mean cross-entropy and accuracy of the model on (x, y), in chunks of :attr:`eval_chunk` if set."""
+        n = int(x.shape[0])
+        if self.eval_chunk is None or n <= self.eval_chunk:
+            return self._evaluate_compiled(x, y)
+        entropy = accuracy = 0.0
+        for start in range(0, n, self.eval_chunk):
+            part = slice(start, min(n, start + self.eval_chunk))
+            size = part.stop - part.start
+            chunk_entropy, chunk_accuracy = self._evaluate_compiled(x[part], y[part])
+            entropy += float(chunk_entropy) * size
+            accuracy += float(chunk_accuracy) * size
+        return entropy / n, accuracy / n
 
     def _evaluate(self, x, y):
         """Mean cross-entropy and accuracy of the model on (x, y)."""

@@ -36,3 +36,9 @@ def test_a_seed_fixes_the_initial_weights(name):
 def test_an_unknown_model_lists_the_known_ones():
     with pytest.raises(ValueError, match=r"`model` needs to be one of \['ds-cnn', 'mlp', 'resnet8', 'tfmot-cnn'\]"):
         zoo.build("mobilenet")
+
+
+def test_the_cli_s_names_are_the_zoo_s():
+    from l1lab.config import MODEL_NAMES
+
+    assert set(MODEL_NAMES) == set(zoo.MODELS)

@@ -21,6 +21,7 @@ bias_sparsity        0       0.35    each bias's: see the note below
 kept_inputs          0.05    2       what compaction keeps, where recorded
 hidden_units         0.05    2       (runs.STRUCTURE_METRICS): a unit or pixel
 multiply_adds        0.10    0       more or less is one cut of the schedule
+removed_channels     0.05    2       a CNN's channel groups (runs.CHANNEL_METRICS)
 micro_runs           0       0       TFLM runs the file, or not (runs.MICRO_METRICS)
 arena_bytes          0.10    0       set by the widths the budget fixes
 flash_bytes          0.05    0       the file: a few pixels more or less
@@ -79,6 +80,7 @@ TOLERANCES: Mapping[str, Tolerance] = {
     "kept_inputs": Tolerance(0.05, 2),
     "hidden_units": Tolerance(0.05, 2),
     "multiply_adds": Tolerance(0.10, 0),
+    "removed_channels": Tolerance(0.05, 2),
     "micro_runs": Tolerance(0.0, 0),
     "arena_bytes": Tolerance(0.10, 0),
     "flash_bytes": Tolerance(0.05, 0),

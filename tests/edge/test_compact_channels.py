@@ -108,3 +108,52 @@ def test_the_compact_cnn_saves_and_loads(tmp_path, channel_model):
     small.save(path)
     loaded = keras.models.load_model(path)
     np.testing.assert_array_equal(loaded(images(4)).numpy(), small(images(4)).numpy())
+
+
+PASS_THROUGH = {
+    "ZeroPadding2D": lambda: keras.layers.ZeroPadding2D(1),
+    "Cropping2D": lambda: keras.layers.Cropping2D(1),
+    "UpSampling2D": lambda: keras.layers.UpSampling2D(2),
+    "SpatialDropout2D": lambda: keras.layers.SpatialDropout2D(0.3),
+    "GaussianNoise": lambda: keras.layers.GaussianNoise(0.1),
+    "LeakyReLU": lambda: keras.layers.LeakyReLU(),
+    "ELU": lambda: keras.layers.ELU(),
+    "MaxPooling2D-same": lambda: keras.layers.MaxPooling2D(3, strides=1, padding="same"),
+    "AveragePooling2D-same": lambda: keras.layers.AveragePooling2D(3, strides=1, padding="same"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PASS_THROUGH))
+def test_each_pass_through_layer_carries_a_dead_channel_through(kind):
+    """conv -> LAYER -> conv: conv_1's planted dead filter is found through the layer and removed exactly."""
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv_1")(inputs)
+    x = PASS_THROUGH[kind]()(x)
+    x = keras.layers.Conv2D(3, 3, padding="same", name="conv_2")(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="out")(keras.layers.GlobalMaxPooling2D()(x)))
+    kernel, bias = model.get_layer("conv_1").get_weights()
+    kernel[..., 2], bias[2] = 0, 0
+    model.get_layer("conv_1").set_weights([kernel, bias + 0.1 * (np.arange(4) != 2)])
+    small, report = compact_channels(model)
+    assert dict(zip(report.layers, report.channels_after))["conv_1"] == 3
+    x = np.random.default_rng(0).uniform(size=(16, 8, 8, 1)).astype(np.float32)
+    np.testing.assert_allclose(small(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("merge", ["Average", "Maximum", "Minimum"])
+def test_merges_tie_their_inputs_channels(merge):
+    inputs = keras.Input((6, 6, 1))
+    a = keras.layers.Conv2D(3, 3, name="a")(inputs)
+    b = keras.layers.Conv2D(3, 3, name="b")(inputs)
+    x = getattr(keras.layers, merge)(name="merge")([a, b])
+    model = keras.Model(inputs, keras.layers.Dense(2, name="out")(keras.layers.Flatten()(x)))
+    graph = channel_graph(model)
+    np.testing.assert_array_equal(_out(graph, "a"), _out(graph, "b"))
+    for name in ("a", "b"):
+        kernel, bias = model.get_layer(name).get_weights()
+        kernel[..., 1], bias[1] = 0, 0
+        model.get_layer(name).set_weights([kernel, bias])
+    small, report = compact_channels(model)
+    assert report.channels_after[:2] == (2, 2)
+    x = np.random.default_rng(0).uniform(size=(8, 6, 6, 1)).astype(np.float32)
+    np.testing.assert_allclose(small(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
