@@ -288,7 +288,7 @@ class TrainConfig:
         from l1lab.model import HIDDEN_UNITS
 
         narrowest = min(HIDDEN_UNITS)
-        if self.unit_multiple > narrowest:
+        if self.model == "mlp" and self.unit_multiple > narrowest:
             raise ValueError(
                 f"`unit_multiple` needs to be at most the narrowest hidden layer's {narrowest} units. "
                 f"Received: unit_multiple={self.unit_multiple}"
@@ -308,11 +308,10 @@ class TrainConfig:
             raise ValueError(f"`model` needs to be one of {MODEL_NAMES}. Received: model={self.model!r}")
         if self.dataset not in DATASETS:
             raise ValueError(f"`dataset` needs to be one of {DATASETS}. Received: dataset={self.dataset!r}")
-        if self.model != "mlp" and self.target_multiply_adds is not None:
+        if self.model != "mlp" and self.unit_multiple != 1:
             raise ValueError(
-                "`target_multiply_adds` removes the article's features and units; for model "
-                f"{self.model!r} reach a size with channel_l1 and compaction, or target_sparsity. "
-                f"Received: target_multiply_adds={self.target_multiply_adds}"
+                f"`unit_multiple` rounds the article's hidden widths; for model {self.model!r} leave it at 1. "
+                f"Received: unit_multiple={self.unit_multiple}"
             )
         if self.split not in SPLITS:
             raise ValueError(f"`split` needs to be one of {SPLITS}. Received: split={self.split!r}")
@@ -341,7 +340,8 @@ class TrainConfig:
                 "`target_multiply_adds` needs to be a whole number of multiply-adds >= 1 (the compacted "
                 f"model's cost per example). Received: target_multiply_adds={budget!r}"
             )
-        smallest = smallest_multiply_adds(self.unit_multiple)
+        # A CNN's smallest cost needs its graph: l1lab.train.Run checks it before training.
+        smallest = smallest_multiply_adds(self.unit_multiple) if self.model == "mlp" else 1
         if budget < smallest:
             raise ValueError(
                 f"`target_multiply_adds` needs to be at least {smallest}, the cost of the smallest model that "

@@ -19,12 +19,12 @@ from collections.abc import Iterator
 import numpy as np
 
 from l1lab import budget as budget_lib
+from l1lab import channel_budget, sparsity, structure
 from l1lab import data as data_lib
 from l1lab import events as events_lib
 from l1lab import finetune as finetune_lib
 from l1lab import methods as methods_lib
 from l1lab import model as model_lib
-from l1lab import sparsity, structure
 from l1lab import target as target_lib
 from l1lab._compat import keras, tf, tf_variable, versions
 from l1lab.config import TrainConfig
@@ -205,6 +205,8 @@ class Run:
         self.jit_compile, self.compilation = choose_compilation(self.model.trainable_variables, setup.method.device_ops)
         self.loop = self._compiled_loop(model_lib.shaped_for(self.model, self.data.x_train), self.data.y_train)
         self.x_test = tf.convert_to_tensor(model_lib.shaped_for(self.model, self.data.x_test), tf.float32)
+        if config.target_multiply_adds is not None and config.model != "mlp":
+            self._check_channel_budget()
         self.y_test = tf.convert_to_tensor(self.data.y_test, tf.int32)
 
     def _compiled_loop(self, x_train, y_train, **finetuning) -> CompiledLoop:
@@ -263,7 +265,8 @@ class Run:
         record = {}
         pruning = config.target_sparsity is not None or config.target_multiply_adds is not None
         if config.target_multiply_adds is not None:
-            record["removedByBudget"] = self.prune_to_budget(epoch)
+            prune = self.prune_to_budget if config.model == "mlp" else self.prune_channels_to_budget
+            record["removedByBudget"] = prune(epoch)
         if config.target_sparsity is not None:
             if epoch == 0:
                 self.finetune_start = sparsity.fraction_zero(
@@ -294,6 +297,40 @@ class Run:
     # Training inputs the budget's energies are measured on: enough for a stable mean square,
     # few enough to cost little next to an epoch.
     ENERGY_SAMPLE = 4096
+
+    def _check_channel_budget(self) -> None:
+        from l1lab.channels import channel_graph
+
+        smallest = channel_budget.smallest_multiply_adds(channel_graph(self.model))
+        if self.config.target_multiply_adds < smallest:
+            raise ValueError(
+                f"`target_multiply_adds` needs to be at least {smallest}, the cost of the smallest {self.config.model} "
+                "that compaction leaves (one channel per layer). "
+                f"Received: target_multiply_adds={self.config.target_multiply_adds}"
+            )
+
+    def prune_channels_to_budget(self, epoch: int) -> dict:
+        """A CNN's :meth:`prune_to_budget`: whole channel groups removed (:mod:`l1lab.channel_budget`).
+
+        Returns:
+          ``{"channels": n, "multiplyAdds": m}``: the groups it removed and the compacted cost after.
+        """
+        from l1lab.channels import channel_graph
+
+        config = self.config
+        graph = channel_graph(self.model)
+        weights = graph.weights()
+        if epoch == 0:
+            self.budget_start = graph.multiply_adds(graph.dead_groups(weights, config.epsilon))
+        wanted = target_lib.scheduled(config.target_multiply_adds, self.budget_start, epoch, config.finetune_epochs)
+        values = channel_budget.read_values(graph, self.loop.x_train[: self.ENERGY_SAMPLE])
+        energy = channel_budget.group_energy(graph, weights, values)
+        pruned, removed = channel_budget.prune_channels_to_budget(graph, weights, energy, int(wanted), config.epsilon)
+        for node in graph.nodes[1:]:
+            if pruned.get(node.layer.name):  # float32 arrays, as the model's variables hold them
+                node.layer.set_weights([np.asarray(a, np.float32) for a in pruned[node.layer.name]])
+        after = graph.multiply_adds(graph.dead_groups(pruned, config.epsilon))
+        return {"channels": removed, "multiplyAdds": after}
 
     def prune_to_budget(self, epoch: int) -> dict:
         """Removes the features and units fine-tuning epoch ``epoch``'s budget asks for (:mod:`l1lab.budget`).

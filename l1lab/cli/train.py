@@ -220,9 +220,9 @@ def add_parser(commands) -> None:
         "--target-multiply-adds",
         type=positive_int,
         metavar="M",
-        help="with --finetune-epochs: fine-tuning removes whole input pixels and hidden units on a cubic "
-        "schedule until the compacted model (l1lab compact) costs at most M multiply-adds per example, "
-        "then holds them (combines with --target-sparsity)",
+        help="with --finetune-epochs: fine-tuning removes whole input pixels and hidden units (a CNN: whole "
+        "channel groups, the least read first) on a cubic schedule until the compacted model (l1lab compact) "
+        "costs at most M multiply-adds per example, then holds them (combines with --target-sparsity)",
     )
     l1.add_argument(
         "--unit-multiple",

@@ -437,6 +437,15 @@ def test_a_cnn_trains_with_channel_l1_on_fashion_mnist_and_compacts(capsys, tmp_
         (["--model", "tfmot-cnn", "--method", "sgd", "--channel-l1", "0.1"], "takes no channel strengths"),
         (["--model", "ds-cnn", "--method", "l1-regularizer", "--l1", "0.1"], "choose proximal-sgd or"),
         (["--model", "vgg"], "invalid choice: 'vgg'"),
+        (
+            ["--model", "ds-cnn", "--epochs", "2", "--finetune-epochs", "1", "--target-multiply-adds", "50000"]
+            + ["--unit-multiple", "8"],
+            "for model 'ds-cnn' leave it at 1",
+        ),
+        (
+            ["--model", "ds-cnn", "--epochs", "2", "--finetune-epochs", "1", "--target-multiply-adds", "100"],
+            "--target-multiply-adds needs to be at least",
+        ),
     ],
 )
 def test_cnn_options_a_model_cannot_take_are_refused_before_training(capsys, argv, message):

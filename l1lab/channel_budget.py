@@ -1,0 +1,155 @@
+r"""Reaching a multiply-add budget on any model the channel graph follows: whole channel groups removed.
+
+The convolutional counterpart of :mod:`l1lab.budget` (which removes the
+article's pixels and units). On the same cubic schedule of fine-tuning epochs,
+whole channel groups (:mod:`l1lab.channels`: a filter with its BatchNorm and
+every slice that reads it, a residual Add's branches together) are removed
+until the compacted model costs at most the scheduled multiply-adds, counted
+from the conv shapes (:meth:`l1lab.channels.ChannelGraph.multiply_adds`).
+
+Which groups go: a group :math:`g` is read by kernel slices :math:`w_{s,i}`
+(slot :math:`s`, index :math:`i` with ``ids[i] = g``), each reading a value
+:math:`a_{s,i}`. Its importance is its share of each reading layer's input
+energy, summed over the layers that read it,
+
+.. math::
+
+   e_g = \sum_s \frac{\sum_{i: \mathrm{ids}_s[i] = g} \mathbb{E}[a_{s,i}^2] \, \lVert w_{s,i} \rVert_2^2}
+                      {\sum_i \mathbb{E}[a_{s,i}^2] \, \lVert w_{s,i} \rVert_2^2},
+
+on a sample of training inputs (as :mod:`l1lab.budget`'s share, and ThiNet's
+choice by the next layer's inputs). Groups go greedily, the smallest
+:math:`e_g / c_g` first, where :math:`c_g` is the multiply-adds removing it
+saves, costs updated after each removal, until the budget is met; no tensor
+loses its last channel. A removed group's every trainable entry (kernel
+slices, bias, BatchNorm's :math:`\gamma` and :math:`\beta`) is set to zero, so
+:mod:`l1lab.finetune` holds it and compaction removes it exactly.
+
+References:
+  Luo, Wu and Lin, "ThiNet", ICCV 2017; Fang et al., "DepGraph: towards any
+  structural pruning", CVPR 2023 (coupled groups removed together).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from l1lab.channels import READS, ChannelGraph
+
+__all__ = ["group_energy", "prune_channels_to_budget", "smallest_multiply_adds"]
+
+
+def _last_axis_mean_square(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, np.float64)
+    return np.mean(np.square(values.reshape(-1, values.shape[-1])), axis=0)
+
+
+def group_energy(graph: ChannelGraph, weights, read_values) -> np.ndarray:
+    """Each group's importance :math:`e_g` (see the module's docstring).
+
+    Args:
+      graph: the model's channel graph.
+      weights: each layer's arrays by layer name.
+      read_values: for each node index that a kernel reads, its output on a
+        sample of inputs (see :func:`read_values`).
+
+    Returns:
+      ``(num_groups,)`` float64; 0 for a group no kernel reads.
+    """
+    energy = np.zeros(graph.num_groups)
+    for node in graph.nodes:
+        for slot in graph.slots:
+            if slot.layer != node.layer.name or slot.role != READS:
+                continue
+            square = _last_axis_mean_square(read_values[node.inputs[0]])
+            kernel = np.moveaxis(np.asarray(weights[slot.layer][slot.weight], np.float64), slot.axis, 0)
+            reads = square * np.sum(np.square(kernel.reshape(kernel.shape[0], -1)), axis=1)
+            total = reads.sum()
+            if total > 0:
+                np.add.at(energy, slot.ids, reads / total)
+    return energy
+
+
+def read_values(graph: ChannelGraph, x) -> dict[int, np.ndarray]:
+    """The output, on ``x``, of every node a kernel reads (one forward pass of a sub-model)."""
+    from l1lab._compat import keras
+
+    reading = {slot.layer for slot in graph.slots if slot.role == READS}
+    sources = sorted({node.inputs[0] for node in graph.nodes if node.layer.name in reading})
+    tensors = [graph.model.inputs[0] if index == 0 else graph.nodes[index].layer.output for index in sources]
+    outputs = keras.Model(graph.model.inputs[0], tensors)(x, training=False)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return {index: np.asarray(value) for index, value in zip(sources, outputs)}
+
+
+def _alive_ok(graph: ChannelGraph, alive: np.ndarray) -> bool:
+    """Every tensor keeps at least one channel."""
+    return all(alive[node.out_ids].any() for node in graph.nodes if len(node.out_ids))
+
+
+def smallest_multiply_adds(graph: ChannelGraph) -> int:
+    """The multiply-adds of the smallest model a budget can leave: every group gone that can go.
+
+    Groups go in their order, each unless it is its tensor's last channel;
+    the fixed ones (outputs, an image's channels) stay.
+    """
+    alive = np.ones(graph.num_groups, bool)
+    for group in np.flatnonzero(~graph.fixed):
+        alive[group] = False
+        if not _alive_ok(graph, alive):
+            alive[group] = True
+    return graph.multiply_adds(~alive)
+
+
+def prune_channels_to_budget(graph: ChannelGraph, weights, energy: np.ndarray, budget: int, epsilon: float):
+    """Removes the least important channel groups until the compacted model costs at most ``budget``.
+
+    Args:
+      graph: the model's channel graph.
+      weights: each layer's arrays by layer name (NumPy; not changed).
+      energy: :func:`group_energy` of these weights.
+      budget: the multiply-adds allowed (>= 0).
+      epsilon: weights with ``|w| <= epsilon`` count as zero.
+
+    Returns:
+      ``(weights, removed)``: new arrays with every removed group's trainable
+      entries zero, and how many groups were removed now. The budget is met
+      unless only one channel per tensor is left.
+
+    Raises:
+      ValueError: a negative budget, or energies of another graph.
+    """
+    if budget < 0:
+        raise ValueError(f"`budget` needs to be >= 0 multiply-adds. Received: budget={budget!r}")
+    if len(energy) != graph.num_groups:
+        raise ValueError(f"`energy` needs one value per group ({graph.num_groups}). Received: {len(energy)}")
+    dead = graph.dead_groups(weights, epsilon)
+    alive = ~dead
+    removed = []
+    cost = graph.multiply_adds(dead)
+    while cost > budget:
+        best, best_score, best_cost = None, np.inf, cost
+        for group in np.flatnonzero(alive & ~graph.fixed):
+            alive[group] = False
+            if _alive_ok(graph, alive):
+                after = graph.multiply_adds(~alive)
+                saving = cost - after
+                score = energy[group] / saving if saving > 0 else np.inf
+                if score < best_score:
+                    best, best_score, best_cost = group, score, after
+            alive[group] = True
+        if best is None:
+            break
+        alive[best] = False
+        removed.append(int(best))
+        cost = best_cost
+    return _zeroed(graph, weights, removed), len(removed)
+
+
+def _zeroed(graph: ChannelGraph, weights, groups) -> dict[str, list[np.ndarray]]:
+    out = {name: [np.array(a, copy=True) for a in arrays] for name, arrays in weights.items()}
+    for slot in graph.trainable_slots():
+        index = np.flatnonzero(np.isin(slot.ids, groups))
+        if index.size:
+            np.moveaxis(out[slot.layer][slot.weight], slot.axis, 0)[index] = 0
+    return out
