@@ -1,4 +1,4 @@
-"""Sparsity in ``model.fit``: a Keras callback that puts zeros and alive units into ``logs``.
+"""Sparsity in ``model.fit``: a Keras callback that puts zeros, alive units and channels into ``logs``.
 
 Everything a callback adds to ``logs`` in ``on_epoch_end`` reaches the callbacks
 after it and the progress bar, so ``CSVLogger`` and ``TensorBoard`` (listed after
@@ -10,25 +10,30 @@ this one) record it::
 from __future__ import annotations
 
 from l1lab._compat import keras
-from l1lab.edge.compact import dense_layers
+from l1lab.channels import channel_graph
+from l1lab.edge.compact import dense_layers, is_dense_stack
 from l1lab.sparsity import EPSILON_ZERO, count_nonzero, sparsity_of_counts
 from l1lab.structure import dead_structure
 
 
 class SparsityLogger(keras.callbacks.Callback):
-    """Adds to ``logs`` at the end of each epoch, for a stack of Dense layers:
+    """Adds to ``logs`` at the end of each epoch:
 
     * ``sparsity``: the fraction of weights with ``|w| <= epsilon``;
-    * ``<layer>_sparsity``: the same for each Dense layer's kernel;
-    * ``<layer>_units``: each layer's alive units (see :mod:`l1lab.structure`);
-    * ``inputs``: the input features some alive unit reads.
+    * for a stack of Dense layers, ``<layer>_sparsity`` (each kernel's),
+      ``<layer>_units`` (each layer's alive units, see :mod:`l1lab.structure`)
+      and ``inputs`` (the input features some alive unit reads);
+    * for any other model the channel graph follows (:mod:`l1lab.channels`),
+      ``<layer>_sparsity`` and ``<layer>_channels`` (alive channels) of each
+      Dense and Conv2D, ``removed_channels`` (dead channel groups) and
+      ``multiply_adds`` (what the compacted model would cost).
 
     Args:
       epsilon: what counts as zero (the article's 1e-5).
 
     Raises:
-      l1lab.edge.compact.CompactionError: at the first epoch, if the model is
-        not a stack of Dense layers (its units cannot be counted).
+      l1lab.channels.UnsupportedLayerError: at the first epoch, a layer the
+        channel graph cannot follow (named).
     """
 
     def __init__(self, epsilon: float = EPSILON_ZERO):
@@ -39,6 +44,9 @@ class SparsityLogger(keras.callbacks.Callback):
         if logs is None:
             return
         logs["sparsity"] = sparsity_of_counts(count_nonzero(self.model, self.epsilon))
+        if not is_dense_stack(self.model):
+            self._log_channels(logs)
+            return
         layers = dense_layers(self.model)
         kernels = [layer.kernel.numpy() for layer in layers]
         structure = dead_structure(kernels, self.epsilon)
@@ -46,3 +54,13 @@ class SparsityLogger(keras.callbacks.Callback):
             logs[f"{layer.name}_sparsity"] = float((abs(kernel) <= self.epsilon).mean())
             logs[f"{layer.name}_units"] = int(units.sum())
         logs["inputs"] = int(structure.inputs.sum())
+
+    def _log_channels(self, logs) -> None:
+        graph = channel_graph(self.model)
+        dead = graph.dead_groups(epsilon=self.epsilon)
+        for name, _, kept in graph.channels(dead):
+            kernel = self.model.get_layer(name).kernel.numpy()
+            logs[f"{name}_sparsity"] = float((abs(kernel) <= self.epsilon).mean())
+            logs[f"{name}_channels"] = kept
+        logs["removed_channels"] = int(dead.sum())
+        logs["multiply_adds"] = graph.multiply_adds(dead)

@@ -57,3 +57,20 @@ def test_logs_count_inputs_by_rows_and_use_the_given_epsilon():
     tight.on_epoch_end(0, default)
     assert default["inputs"] == 784 - 300 and default["dense_1_sparsity"] == (300 * 64 + 484) / (784 * 64)
     assert logs["sparsity"] > default["sparsity"]  # the whole model counted with epsilon 0.1
+
+
+def test_a_cnn_logs_its_channels_and_multiply_adds(channel_model):
+    from l1lab.channels import channel_graph
+
+    model = channel_model("conv-bn")
+    graph = channel_graph(model)
+    kernel, bias = model.get_layer("conv_2").get_weights()
+    kernel[..., 1], bias[1] = 0, 0  # conv_2's filter 1: zero, then relu(0) = 0
+    model.get_layer("conv_2").set_weights([kernel, bias])
+    logger = SparsityLogger()
+    logger.set_model(model)
+    logs = {}
+    logger.on_epoch_end(0, logs)
+    assert logs["conv_1_channels"] == 6 and logs["conv_2_channels"] == 4 and logs["removed_channels"] == 1
+    assert logs["multiply_adds"] == graph.multiply_adds(graph.dead_groups()) < graph.multiply_adds()
+    assert 0 < logs["conv_2_sparsity"] < 1 and "inputs" not in logs
