@@ -8,7 +8,9 @@ network, data, epoch budget and learning rate as its own methods:
 * ``epochs`` in all; the first ``dense_epochs`` (default half) train dense, then
   sparsity rises from 0 to ``target`` over the next 3/4 of the remaining steps
   (pruning every 100 steps, the target reached on a pruning step), and the last quarter recovers at ``target``;
-* every Dense kernel is pruned (biases are not: TF-MOT never prunes them);
+* every Dense and conv kernel is pruned (TF-MOT's registry: biases and
+  BatchNorm's parameters are not), of the article's network or a zoo model
+  (:mod:`l1lab.zoo`, ``model``);
 * with ``decay``, the learning rate is constant until pruning ends, then falls
   along a half cosine over the recovery steps, as l1lab's fine-tuning decays it
   over its holding epochs (:func:`l1lab.finetune.learning_rate`): the peer at
@@ -32,9 +34,9 @@ import dataclasses
 import numpy as np
 
 from l1lab import data as data_lib
-from l1lab import sparsity
+from l1lab import sparsity, zoo
 from l1lab._compat import KERAS_FLAVOUR, keras, tf
-from l1lab.model import build_model
+from l1lab.model import build_model, shaped_for
 
 __all__ = ["PeerUnavailable", "PruningConfig", "train_magnitude_pruning"]
 
@@ -76,6 +78,7 @@ class PruningConfig:
     batch_size: int = 64
     seed: int = 0
     decay: bool = False  # a half-cosine learning-rate decay after pruning ends
+    model: str = "mlp"  # the network: the article's, or one of l1lab.zoo's
 
     def validate(self) -> PruningConfig:
         if not (isinstance(self.target, (int, float)) and 0 < self.target < 1):
@@ -152,7 +155,9 @@ def train_magnitude_pruning(config: PruningConfig, split: data_lib.MnistSplit):
     schedule = tfmot.sparsity.keras.PolynomialDecay(
         initial_sparsity=0.0, final_sparsity=float(config.target), begin_step=begin, end_step=end, frequency=frequency
     )
-    model = tfmot.sparsity.keras.prune_low_magnitude(build_model(seed=config.seed), pruning_schedule=schedule)
+    network = build_model(seed=config.seed) if config.model == "mlp" else zoo.build(config.model, seed=config.seed)
+    x_train, x_test = (shaped_for(network, x) for x in (split.x_train, split.x_test))
+    model = tfmot.sparsity.keras.prune_low_magnitude(network, pruning_schedule=schedule)
     rate = config.learning_rate
     if config.decay:
         rate = _decaying_rate(config.learning_rate, end, config.epochs * steps_per_epoch)
@@ -161,13 +166,13 @@ def train_magnitude_pruning(config: PruningConfig, split: data_lib.MnistSplit):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     dataset = (
-        tf.data.Dataset.from_tensor_slices((split.x_train, split.y_train))
+        tf.data.Dataset.from_tensor_slices((x_train, split.y_train))
         .shuffle(len(split.x_train), seed=config.seed, reshuffle_each_iteration=True)
         .batch(config.batch_size)
     )
     model.fit(dataset, epochs=config.epochs, verbose=0, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     stripped = tfmot.sparsity.keras.strip_pruning(model)
-    logits = stripped.predict(split.x_test, batch_size=1000, verbose=0).astype(np.float64)
+    logits = stripped.predict(x_test, batch_size=1000, verbose=0).astype(np.float64)
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     counts = sparsity.count_nonzero(stripped)

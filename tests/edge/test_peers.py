@@ -86,3 +86,16 @@ def test_the_keras_schedule_follows_the_rate_by_hand():
     schedule = peers._decaying_rate(0.1, 6, 9)
     got = [float(schedule(t)) for t in range(9)]
     np.testing.assert_allclose(got, [finetune.learning_rate(0.1, t, 9, 3) for t in range(9)], rtol=1e-6)
+
+
+@needs_keras2
+@needs_tfmot
+def test_tfmot_prunes_the_conv_and_dense_kernels_of_a_zoo_cnn_never_batchnorm(tiny_split):
+    model, metrics = peers.train_magnitude_pruning(
+        peers.PruningConfig(target=0.8, epochs=2, batch_size=32, learning_rate=0.05, model="ds-cnn"), tiny_split()
+    )
+    counts = metrics["num_nonzero"]
+    for name in ("conv_1/kernel", "pw_2/kernel", "predictions/kernel"):
+        assert counts[name]["numNz"] == pytest.approx(0.2 * counts[name]["num"], abs=1), name
+    assert counts["conv_1_bn/gamma"]["numNz"] == 32  # BatchNorm is not TF-MOT's to prune
+    assert model.name == "ds_cnn" and tuple(model.inputs[0].shape[1:]) == (28, 28, 1)
