@@ -80,7 +80,15 @@ def pytest_configure(config):
       comparisons meant to be exact are (Ampere and later GPUs run float32
       matmuls in TF32 by default: relative errors of 1e-3). What TF32 does is
       pinned by a ``gpu`` test in tests/test_devices.py.
+
+    The slow suite runs TensorFlow with one thread per process, as golden files
+    are written (:data:`l1lab.suite.golden.GOLDEN_THREADS`), unless told otherwise.
     """
+    markexpr = config.getoption("markexpr", default="") or ""
+    if "slow" in markexpr and "not slow" not in markexpr:
+        from l1lab.suite.golden import use_golden_threads
+
+        use_golden_threads()
     from l1lab._compat import tf
 
     for gpu in tf.config.list_physical_devices("GPU"):

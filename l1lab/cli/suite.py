@@ -124,8 +124,15 @@ def _golden_scenarios(args: argparse.Namespace, verb: str):
     return _scenarios([] if args.all else args.scenarios)
 
 
+def _use_golden_threads() -> None:
+    from l1lab.suite.golden import use_golden_threads
+
+    use_golden_threads()  # before TensorFlow starts: the threads golden files are written and checked with
+
+
 def cmd_claims(args: argparse.Namespace) -> int:
     scenarios = _scenarios(args.scenario)  # a UsageError exits 2 (l1lab.cli.main)
+    _use_golden_threads()
     from l1lab._compat import versions
     from l1lab._io import format_table
 
@@ -205,6 +212,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 def cmd_golden_update(args: argparse.Namespace) -> int:
     scenarios = _golden_scenarios(args, "update")  # a UsageError exits 2 (l1lab.cli.main)
+    _use_golden_threads()
     from l1lab.suite import golden, record
 
     try:
@@ -225,6 +233,7 @@ def cmd_golden_update(args: argparse.Namespace) -> int:
 
 def cmd_golden_record_line(args: argparse.Namespace) -> int:
     scenarios = _golden_scenarios(args, "measure")  # a UsageError exits 2 (l1lab.cli.main)
+    _use_golden_threads()
     from l1lab.suite import golden, record
 
     try:

@@ -316,3 +316,34 @@ def test_the_mismatch_table_orders_seeds_within_a_scenario_and_cuts_at_its_limit
     many = [compare.Mismatch("s", seed, 0, "m", 0.5, 0.6, "±0.02", "drift") for seed in range(41)]
     assert compare.mismatch_table(many).splitlines()[-1] == "... and 1 more rows"  # 40 by default
     assert len(compare.mismatch_table(many[:40]).splitlines()) == 42  # exactly the limit: no "more" line
+
+
+def test_golden_files_are_written_and_checked_with_one_tensorflow_thread():
+    environ = {}
+    golden.use_golden_threads(environ)
+    assert environ == {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+    told = {"TF_NUM_INTRAOP_THREADS": "4"}
+    golden.use_golden_threads(told)
+    assert told["TF_NUM_INTRAOP_THREADS"] == "4"  # what the user set stays
+
+
+def test_golden_update_sets_the_threads_before_tensorflow_starts(monkeypatch, tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "import l1lab.suite.golden as golden\n"
+        "use = golden.use_golden_threads\n"
+        "def spy(environ=os.environ):\n"
+        "    started = 'tensorflow' in sys.modules\n"
+        "    use(environ)\n"
+        "    print(environ.get('TF_NUM_INTRAOP_THREADS'), started)\n"
+        "    raise SystemExit(0)\n"
+        "golden.use_golden_threads = spy\n"
+        "from l1lab.cli import main\n"
+        f"main(['golden', 'update', 'article-sgd', '--golden-dir', {str(tmp_path)!r}])\n"
+    )
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split()[-2:] == ["1", "False"]  # one thread, set before TensorFlow was imported
