@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from l1lab.channels import READS, ChannelGraph
+from l1lab.channels import ChannelGraph
 
 __all__ = ["group_energy", "prune_channels_to_budget", "smallest_multiply_adds"]
 
@@ -57,16 +57,13 @@ def group_energy(graph: ChannelGraph, weights, read_values) -> np.ndarray:
       ``(num_groups,)`` float64; 0 for a group no kernel reads.
     """
     energy = np.zeros(graph.num_groups)
-    for node in graph.nodes:
-        for slot in graph.slots:
-            if slot.layer != node.layer.name or slot.role != READS:
-                continue
-            square = _last_axis_mean_square(read_values[node.inputs[0]])
-            kernel = np.moveaxis(np.asarray(weights[slot.layer][slot.weight], np.float64), slot.axis, 0)
-            reads = square * np.sum(np.square(kernel.reshape(kernel.shape[0], -1)), axis=1)
-            total = reads.sum()
-            if total > 0:
-                np.add.at(energy, slot.ids, reads / total)
+    for node, slot in graph.reads():
+        square = _last_axis_mean_square(read_values[node.inputs[0]])
+        kernel = np.moveaxis(np.asarray(weights[slot.layer][slot.weight], np.float64), slot.axis, 0)
+        reads = square * np.sum(np.square(kernel.reshape(kernel.shape[0], -1)), axis=1)
+        total = reads.sum()
+        if total > 0:
+            np.add.at(energy, slot.ids, reads / total)
     return energy
 
 
@@ -74,8 +71,7 @@ def read_values(graph: ChannelGraph, x) -> dict[int, np.ndarray]:
     """The output, on ``x``, of every node a kernel reads (one forward pass of a sub-model)."""
     from l1lab._compat import keras
 
-    reading = {slot.layer for slot in graph.slots if slot.role == READS}
-    sources = sorted({node.inputs[0] for node in graph.nodes if node.layer.name in reading})
+    sources = sorted({node.inputs[0] for node, _ in graph.reads()})
     tensors = [graph.model.inputs[0] if index == 0 else graph.nodes[index].layer.output for index in sources]
     outputs = keras.Model(graph.model.inputs[0], tensors)(x, training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
@@ -84,7 +80,7 @@ def read_values(graph: ChannelGraph, x) -> dict[int, np.ndarray]:
 
 def _alive_ok(graph: ChannelGraph, alive: np.ndarray) -> bool:
     """Every tensor keeps at least one channel."""
-    return all(alive[node.out_ids].any() for node in graph.nodes if len(node.out_ids))
+    return not any(graph.lacks_channels(node, alive) for node in graph.nodes)
 
 
 def smallest_multiply_adds(graph: ChannelGraph) -> int:
@@ -143,13 +139,4 @@ def prune_channels_to_budget(graph: ChannelGraph, weights, energy: np.ndarray, b
         alive[best] = False
         removed.append(int(best))
         cost = best_cost
-    return _zeroed(graph, weights, removed), len(removed)
-
-
-def _zeroed(graph: ChannelGraph, weights, groups) -> dict[str, list[np.ndarray]]:
-    out = {name: [np.array(a, copy=True) for a in arrays] for name, arrays in weights.items()}
-    for slot in graph.trainable_slots():
-        index = np.flatnonzero(np.isin(slot.ids, groups))
-        if index.size:
-            np.moveaxis(out[slot.layer][slot.weight], slot.axis, 0)[index] = 0
-    return out
+    return graph.zeroed(weights, removed), len(removed)

@@ -43,13 +43,12 @@ class Slot:
 
 @dataclasses.dataclass
 class Node:
-    """A layer in the graph: its inputs' and output's channel groups, its input and output shapes."""
+    """A layer in the graph: its inputs' and output's channel groups, its output's shape."""
 
     layer: object
     inputs: list[int]  # indices of the nodes it reads, in call order
     in_ids: list[np.ndarray]
     out_ids: np.ndarray
-    in_shapes: list[tuple]
     out_shape: tuple
 
 
@@ -121,11 +120,14 @@ def _positions(shape: tuple) -> int:
     return int(np.prod([int(d) for d in shape[1:-1]], dtype=np.int64)) if len(shape) > 2 else 1
 
 
+def _maps_zero_to_zero(function) -> bool:
+    """Whether ``function`` (an activation, or an activation layer) gives 0 for 0: ReLU does, sigmoid does not."""
+    return float(np.asarray(function(np.zeros((1, 1), np.float32))).ravel()[0]) == 0.0
+
+
 def _activation_keeps_zero(layer) -> bool:
     activation = getattr(layer, "activation", None)
-    if activation is None:
-        return True
-    return float(np.asarray(activation(np.zeros((1, 1), np.float32))).ravel()[0]) == 0.0
+    return activation is None or _maps_zero_to_zero(activation)
 
 
 # -- handlers --------------------------------------------------------------
@@ -249,11 +251,6 @@ def _always(layer) -> bool:
     return True
 
 
-def _elementwise_keeps_zero(layer) -> bool:
-    """Whether the layer maps 0 to 0 (an activation layer: ReLU does, sigmoid does not)."""
-    return float(np.asarray(layer(np.zeros((1, 1), np.float32))).ravel()[0]) == 0.0
-
-
 def _flatten_propagate(layer, in_ids, in_shapes, tracer):
     # Channels last: feature (position * channels + channel) of the flat vector is the channel's.
     return np.tile(in_ids[0], _positions(in_shapes[0]))
@@ -274,17 +271,15 @@ def _add_zero(node, weights, zero_in):
 
 
 def _concatenate_propagate(layer, in_ids, in_shapes, tracer):
-    if layer.axis not in (-1, len(in_shapes[0]) - 1):
-        for other in in_ids[1:]:  # stacked along another axis: channel j of every input is one channel
-            tracer.tie(in_ids[0], other)
-        return in_ids[0]
+    if layer.axis not in (-1, len(in_shapes[0]) - 1):  # along another axis: channel j of every input is one
+        return _add_propagate(layer, in_ids, in_shapes, tracer)
     return np.concatenate(in_ids)
 
 
 def _concatenate_zero(node, weights, zero_in):
     if len(node.out_ids) == sum(len(z) for z in zero_in):  # stacked along the channels
         return np.concatenate(zero_in)
-    return np.logical_and.reduce(zero_in)
+    return _add_zero(node, weights, zero_in)
 
 
 def _channels_last(layer) -> None:
@@ -322,7 +317,7 @@ def _register_defaults() -> None:
         layers.DepthwiseConv2D, Handler(_depthwise_propagate, _depthwise_zero, multiply_adds=_depthwise_multiply_adds)
     )
     register_handler(layers.BatchNormalization, Handler(_batchnorm_propagate, _batchnorm_zero))
-    elementwise = Handler(_pass_through_propagate, _pass_through_zero(_elementwise_keeps_zero))
+    elementwise = Handler(_pass_through_propagate, _pass_through_zero(_maps_zero_to_zero))
     for layer_type in (layers.Activation, layers.ReLU, layers.LeakyReLU, layers.ELU):
         register_handler(layer_type, elementwise)
     keeps = Handler(_pass_through_propagate, _pass_through_zero(_always))

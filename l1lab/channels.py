@@ -83,6 +83,7 @@ class ChannelGraph:
       fixed: per group, whether it reaches a model output (never removed) or
         is a channel of an image input (kept).
       input_groups: the groups of the model's input features.
+      output: the index in ``nodes`` of the model's output layer.
     """
 
     model: object
@@ -91,6 +92,36 @@ class ChannelGraph:
     num_groups: int
     fixed: np.ndarray
     input_groups: np.ndarray
+    output: int
+
+    def __post_init__(self):
+        self._slots_by_layer: dict[str, list[Slot]] = {}
+        for slot in self.slots:
+            self._slots_by_layer.setdefault(slot.layer, []).append(slot)
+
+    def slots_of(self, layer_name: str) -> list[Slot]:
+        """The slots of one layer's variables."""
+        return self._slots_by_layer.get(layer_name, [])
+
+    def reads(self):
+        """``(node, slot)`` for every kernel axis that reads a group: what reads the node's (only) input."""
+        for node in self.nodes:
+            for slot in self.slots_of(node.layer.name):
+                if slot.role == READS:
+                    yield node, slot
+
+    def lacks_channels(self, node: Node, alive: np.ndarray) -> bool:
+        """Whether the node's output would keep no channel with only the ``alive`` groups."""
+        return len(node.out_ids) > 0 and not alive[node.out_ids].any()
+
+    def zeroed(self, weights, groups) -> dict[str, list[np.ndarray]]:
+        """Copies of ``weights`` with every trainable entry of ``groups`` zero: the groups removed."""
+        out = {name: [np.array(a, copy=True) for a in arrays] for name, arrays in weights.items()}
+        for slot in self.trainable_slots():
+            index = np.flatnonzero(np.isin(slot.ids, groups))
+            if index.size:
+                np.moveaxis(out[slot.layer][slot.weight], slot.axis, 0)[index] = 0
+        return out
 
     # -- weights ------------------------------------------------------------
 
@@ -125,7 +156,7 @@ class ChannelGraph:
         ]
 
     def _layer(self, name: str):
-        return next(node.layer for node in self.nodes if node.layer.name == name)
+        return self.model.get_layer(name)
 
     # -- dead groups --------------------------------------------------------
 
@@ -152,18 +183,13 @@ class ChannelGraph:
             cleaned = self.cleaned(weights, dead, epsilon)
             zero = self._zero_values(cleaned, dead)
             read = np.zeros(self.num_groups, bool)
-            for node in self.nodes:
-                for slot in self._slots_of(node.layer.name):
-                    if slot.role == READS:  # a kernel's input axis reads the node's (only) input
-                        nonzero = _nonzero_along(cleaned[slot.layer][slot.weight], slot.axis) & ~zero[node.inputs[0]]
-                        np.logical_or.at(read, slot.ids[nonzero], True)
+            for node, slot in self.reads():
+                nonzero = _nonzero_along(cleaned[slot.layer][slot.weight], slot.axis) & ~zero[node.inputs[0]]
+                np.logical_or.at(read, slot.ids[nonzero], True)
             newly = ~read & ~dead & ~self.fixed
             if not newly.any():
                 return dead
             dead |= newly
-
-    def _slots_of(self, layer_name: str) -> list[Slot]:
-        return [slot for slot in self.slots if slot.layer == layer_name]
 
     def cleaned(self, weights, dead: np.ndarray, epsilon: float) -> dict[str, list[np.ndarray]]:
         """The arrays with every slotted entry of a dead group, or at most ``epsilon``, set to zero.
@@ -173,7 +199,7 @@ class ChannelGraph:
         cleaned = {}
         for name, arrays in weights.items():
             arrays = [np.asarray(a, np.float64) for a in arrays]
-            slots = [slot for slot in self._slots_of(name) if slot.role != STATE]
+            slots = [slot for slot in self.slots_of(name) if slot.role != STATE]
             for index in {slot.weight for slot in slots}:
                 arrays[index] = np.where(np.abs(arrays[index]) > epsilon, arrays[index], 0.0)
             for slot in slots:
@@ -265,7 +291,7 @@ def channel_graph(model) -> ChannelGraph:
     input_shape = _shape(model.inputs[0])
     input_ids = tracer.new_groups(input_shape[-1])
     index_of[id(input_layer)] = 0
-    nodes.append(Node(input_layer, [], [], input_ids, [], input_shape))
+    nodes.append(Node(input_layer, [], [], input_ids, input_shape))
 
     for layer in model.layers:
         if id(layer) in index_of or isinstance(layer, keras.layers.InputLayer):
@@ -294,7 +320,7 @@ def channel_graph(model) -> ChannelGraph:
         in_shapes = [nodes[i].out_shape for i in sources]
         out_ids = np.asarray(handler.propagate(layer, in_ids, in_shapes, tracer))
         index_of[id(layer)] = len(nodes)
-        nodes.append(Node(layer, sources, in_ids, out_ids, in_shapes, _shape(layer.output)))
+        nodes.append(Node(layer, sources, in_ids, out_ids, _shape(layer.output)))
 
     roots = np.array([tracer.find(g) for g in range(len(tracer._parent))])
     _, labels = np.unique(roots, return_inverse=True)
@@ -306,9 +332,9 @@ def channel_graph(model) -> ChannelGraph:
     num_groups = int(relabel.max()) + 1 if len(relabel) else 0
 
     fixed = np.zeros(num_groups, bool)
-    output_layer = model.outputs[0]._keras_history[0]
-    fixed[nodes[index_of[id(output_layer)]].out_ids] = True
+    output = index_of[id(model.outputs[0]._keras_history[0])]
+    fixed[nodes[output].out_ids] = True
     image_input = len(input_shape) > 2
     if image_input:
         fixed[nodes[0].out_ids] = True
-    return ChannelGraph(model, nodes, slots, num_groups, fixed, nodes[0].out_ids)
+    return ChannelGraph(model, nodes, slots, num_groups, fixed, nodes[0].out_ids, output)

@@ -24,12 +24,7 @@ def _out(graph, layer):
 
 def plant(graph, weights, groups):
     """Zeroes every trainable entry of ``groups``: what group lasso does to a group it removes."""
-    for slot in graph.trainable_slots():
-        index = np.flatnonzero(np.isin(slot.ids, groups))
-        array = weights[slot.layer][slot.weight]
-        moved = np.moveaxis(array, slot.axis, 0)
-        moved[index] = 0
-    return weights
+    return graph.zeroed(weights, groups)
 
 
 def test_a_conv_chain_couples_filters_batchnorm_and_the_next_inputs(channel_model):

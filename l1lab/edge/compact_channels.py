@@ -83,16 +83,15 @@ def kept_groups(graph: ChannelGraph, dead: np.ndarray) -> np.ndarray:
     """
     alive = ~dead
     for node in graph.nodes:
-        if len(node.out_ids) and not alive[node.out_ids].any():
+        if graph.lacks_channels(node, alive):
             alive[node.out_ids[0]] = True
     return alive
 
 
 def _sliced(graph: ChannelGraph, name: str, arrays: list[np.ndarray], alive: np.ndarray) -> list[np.ndarray]:
     arrays = list(arrays)
-    for slot in graph.slots:
-        if slot.layer == name:
-            arrays[slot.weight] = np.take(arrays[slot.weight], np.flatnonzero(alive[slot.ids]), axis=slot.axis)
+    for slot in graph.slots_of(name):
+        arrays[slot.weight] = np.take(arrays[slot.weight], np.flatnonzero(alive[slot.ids]), axis=slot.axis)
     return arrays
 
 
@@ -178,9 +177,7 @@ def compact_channels(model, epsilon: float = 1e-5, fold_batchnorm: bool = False)
         sources = [outputs[i] for i in node.inputs]
         outputs[index] = new_layer(sources if len(sources) > 1 else sources[0])
         built.append((new_layer, arrays))
-    output_layer = model.outputs[0]._keras_history[0]
-    output_index = next(i for i, n in enumerate(graph.nodes) if n.layer is output_layer)
-    compacted = keras.Model(inputs, outputs[output_index], name=f"{model.name}_compact")
+    compacted = keras.Model(inputs, outputs[graph.output], name=f"{model.name}_compact")
     for new_layer, arrays in built:
         new_layer.set_weights([a.astype(np.float32) for a in arrays])
     channels = graph.channels()
