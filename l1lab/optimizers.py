@@ -142,11 +142,6 @@ def _check_channel_groups(channel_groups: Any, channel_l1: float) -> list[dict]:
     return checked
 
 
-def plain_groups(channel_groups) -> list[dict]:
-    """The channel groups as plain lists (tf_keras wraps what an optimizer holds for tracking)."""
-    return [{"variable": e["variable"], "axis": e["axis"], "ids": list(e["ids"])} for e in channel_groups]
-
-
 def resolve_channel_groups(channel_groups: list[dict], names: list[str], var_list) -> list[tuple[int, int, list[int]]]:
     """Each channel-group slot as ``(variable index, axis, ids)`` into the built variables.
 
@@ -292,8 +287,10 @@ class _Proximal(keras.optimizers.Optimizer):
         if not IS_KERAS3:
             config["learning_rate"] = self._serialize_hyperparameter(self._learning_rate)
 
-        def plain(value):  # tf_keras wraps mappings for tracking
-            return {k: plain(v) for k, v in value.items()} if hasattr(value, "items") else value
+        def plain(value):  # tf_keras wraps mappings and lists for tracking
+            if hasattr(value, "items"):
+                return {k: plain(v) for k, v in value.items()}
+            return [plain(v) for v in value] if isinstance(value, list) else value
 
         config.update(
             {
@@ -302,7 +299,7 @@ class _Proximal(keras.optimizers.Optimizer):
                 "apply_to_biases": self.apply_to_biases,
                 "group_l1": plain(self.group_l1),
                 "channel_l1": self.channel_l1,
-                "channel_groups": plain_groups(self.channel_groups),
+                "channel_groups": plain(self.channel_groups),
             }
         )
         return config
