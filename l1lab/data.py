@@ -160,6 +160,14 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
+# Each data set's files, by checksum, and the flag that reads them: which one a file that is not
+# the expected data set's belongs to.
+_CHECKSUMS = (
+    ("MNIST's", MNIST_SHA256, "--dataset mnist"),
+    ("Fashion-MNIST's", FASHION_MNIST_SHA256, "--dataset fashion-mnist"),
+)
+
+
 def read_idx(path: Path, expected_sha256: str | None) -> np.ndarray:
     """An IDX file, checked against its SHA-256.
 
@@ -178,17 +186,10 @@ def read_idx(path: Path, expected_sha256: str | None) -> np.ndarray:
             array = parse_idx(data, str(path))
         except DataError:
             raise mismatch from None  # truncated or altered: the checksum's message says so
-        wanted, flag = (
-            ("Fashion-MNIST's", "--dataset fashion-mnist")
-            if expected_sha256 in FASHION_MNIST_SHA256.values()
-            else ("MNIST's", "--dataset mnist")
-        )
+        wanted, _, flag = next((entry for entry in _CHECKSUMS if expected_sha256 in entry[1].values()), _CHECKSUMS[0])
         actual = sha256_hex(data)
-        for name, sums, other_flag in (
-            ("Fashion-MNIST's", FASHION_MNIST_SHA256, "--dataset fashion-mnist"),
-            ("MNIST's", MNIST_SHA256, "--dataset mnist"),
-        ):
-            if actual in sums.values():
+        for name, sums, other_flag in _CHECKSUMS:
+            if name != wanted and actual in sums.values():
                 raise ChecksumError(
                     f"{path} is {name} file, not {wanted}: pass {other_flag} to train on it, or point --data-dir "
                     f"at {wanted} files"

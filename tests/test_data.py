@@ -376,3 +376,18 @@ def test_missing_fashion_mnist_names_both_fixes(tmp_path):
         data_sources.load_raw_fashion_mnist(debian_dir=tmp_path / "absent")
     with pytest.raises(ValueError, match="`dataset` needs to be one of"):
         data.load_mnist(10, dataset="cifar")
+
+
+def test_another_file_of_the_same_data_set_is_not_sent_to_the_other_flag(tmp_path):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
+        (tmp_path / f"{name}.gz").symlink_to(FASHION / f"{name}.gz")
+    (tmp_path / "t10k-images-idx3-ubyte.gz").unlink()
+    (tmp_path / "t10k-images-idx3-ubyte.gz").symlink_to(FASHION / "train-images-idx3-ubyte.gz")  # a whole other file
+    with pytest.raises(ChecksumError, match="content is not Fashion-MNIST's") as caught:
+        data.load_mnist(10, data_dir=tmp_path, dataset="fashion-mnist")
+    assert "--dataset" in str(caught.value) and "pass --dataset mnist" not in str(caught.value)
