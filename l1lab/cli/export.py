@@ -174,22 +174,15 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise UsageError(f"--runtime micro, --c-array and --device run TFLM: {exc}") from None
     inputs = {path: path for path in [*args.models, *([args.reference] if args.reference else [])]}
 
-    def check_outputs_of(reference_name: str) -> None:
-        outputs = {
-            f"{name}.{fmt}.tflite": out_dir / f"{name}.{fmt}.tflite"
-            for name in [reference_name, *names]
-            for fmt in formats
-        }
-        if args.c_array:
-            outputs.update(
-                {f"{n}.int8-full.{ext}": out_dir / f"{n}.int8-full.{ext}" for n in names for ext in ("h", "cc")}
-            )
-        outputs["export.json"] = out_dir / "export.json"
+    def check_outputs(owners: list[str], others: dict) -> None:
+        outputs = {f"{name}.{fmt}.tflite": out_dir / f"{name}.{fmt}.tflite" for name in owners for fmt in formats}
+        outputs.update(others)
         refuse_clashes(outputs, inputs)
         for label, path in outputs.items():
             check_output(f"--out-dir's {label}", path)
 
-    check_outputs_of(reference_name)
+    firmware = {f"{n}.int8-full.{ext}": out_dir / f"{n}.int8-full.{ext}" for n in names for ext in ("h", "cc")}
+    check_outputs(names, {**(firmware if args.c_array else {}), "export.json": out_dir / "export.json"})
     models = {name: load_model(path) for name, path in zip(names, args.models)}
     reference = load_model(args.reference) if args.reference else None
     if reference is None:
@@ -202,7 +195,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             reference_name = f"dense-{reference.name.replace('_', '-')}"
             if reference_name in names:
                 raise UsageError(f"a model named {reference_name} would replace the reference's files: rename it")
-            check_outputs_of(reference_name)
+    check_outputs([reference_name], {})  # once its name is known: it can come from the first model's
     for name, model in models.items():
         if tuple(model.inputs[0].shape[1:]) != tuple(reference.inputs[0].shape[1:]) or tuple(
             model.outputs[0].shape[1:]
