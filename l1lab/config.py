@@ -355,6 +355,14 @@ class TrainConfig:
                 f"epochs={self.epochs}"
             )
 
+    def load_data(self, data_dir=None):
+        """The split this run trains and tests on (:func:`l1lab.data.load_mnist`; ``data_dir`` as there)."""
+        from l1lab.data import load_mnist
+
+        return load_mnist(
+            self.num_samples, pixel_scale=self.pixel_scale, data_dir=data_dir, split=self.split, dataset=self.dataset
+        )
+
     def as_args(self) -> dict:
         """The ``args`` of the article's first event, in its camelCase."""
         return {

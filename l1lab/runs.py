@@ -90,9 +90,7 @@ def run_seeds(
     """
     from l1lab import train as train_lib
 
-    data = data or data_lib.load_mnist(
-        config.num_samples, pixel_scale=config.pixel_scale, split=config.split, dataset=config.dataset
-    )
+    data = data or config.load_data()
     trajectories, sizes = {}, {}
     for seed in (int(s) for s in seeds):  # NumPy ints too
         started = time.monotonic()

@@ -189,17 +189,7 @@ class Run:
             model=config.model,
         )
         self.devices = setup.devices
-        self.data = (
-            data
-            if data is not None
-            else data_lib.load_mnist(
-                config.num_samples,
-                pixel_scale=config.pixel_scale,
-                data_dir=data_dir,
-                split=config.split,
-                dataset=config.dataset,
-            )
-        )
+        self.data = data if data is not None else config.load_data(data_dir)
         self.model = setup.model
         self.optimizer = setup.optimizer
         self.jit_compile, self.compilation = choose_compilation(self.model.trainable_variables, setup.method.device_ops)

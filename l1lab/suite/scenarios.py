@@ -119,10 +119,7 @@ class Scenario:
 
         hooks = [_structure_of if self.model == "mlp" else _channels_of] if self.structure else []
         if self.micro:
-            config = self.config()
-            data = data or data_lib.load_mnist(
-                config.num_samples, pixel_scale=config.pixel_scale, split=config.split, dataset=config.dataset
-            )
+            data = data or self.config().load_data()
             hooks.append(_micro_of(data))
         per_epoch = (lambda model: {k: v for hook in hooks for k, v in hook(model).items()}) if hooks else None
         return runs.run_seeds(self.config(), seeds, data=data, on_seed=on_seed, per_epoch=per_epoch)
