@@ -233,6 +233,10 @@ class ChannelGraph:
             if type(node.layer) in (keras.layers.Dense, keras.layers.Conv2D)
         ]
 
+    def summary(self, dead: np.ndarray) -> dict[str, int]:
+        """``removed_channels`` (the ``dead`` groups) and the ``multiply_adds`` left: a CNN's structure figures."""
+        return {"removed_channels": int(dead.sum()), "multiply_adds": self.multiply_adds(dead)}
+
     def multiply_adds(self, dead: np.ndarray | None = None) -> int:
         """Multiply-adds of one example's forward pass, with the ``dead`` groups removed.
 

@@ -62,5 +62,4 @@ class SparsityLogger(keras.callbacks.Callback):
             kernel = self.model.get_layer(name).kernel.numpy()
             logs[f"{name}_sparsity"] = float((abs(kernel) <= self.epsilon).mean())
             logs[f"{name}_channels"] = kept
-        logs["removed_channels"] = int(dead.sum())
-        logs["multiply_adds"] = graph.multiply_adds(dead)
+        logs.update(graph.summary(dead))

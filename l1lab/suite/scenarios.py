@@ -146,8 +146,7 @@ def _channels_of(model) -> dict[str, int]:
     from l1lab.channels import channel_graph
 
     graph = channel_graph(model)
-    dead = graph.dead_groups()
-    return {"removed_channels": int(dead.sum()), "multiply_adds": graph.multiply_adds(dead)}
+    return graph.summary(graph.dead_groups())
 
 
 def _micro_of(data):
