@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from l1lab._compat import KERAS_MAJOR, KERAS_VERSION, LEGACY_KERAS_REQUESTED, keras
+from l1lab.model import shaped_for
 
 __all__ = ["ModelFileError", "check_model", "check_inputs", "load", "saved_by"]
 
@@ -213,7 +214,7 @@ def check_inputs(model, images: np.ndarray, source: str = "MNIST's test file") -
     shape = tuple(int(d) for d in model.inputs[0].shape[1:])
     images = np.asarray(images, np.float32)
     if int(np.prod(shape)) == int(np.prod(images.shape[1:])):
-        return images.reshape((len(images), *shape)), f"{source} ({len(images)} images)"
+        return shaped_for(model, images), f"{source} ({len(images)} images)"
     top = float(images.max()) if images.size else 1.0
     rng = np.random.default_rng(0)
     x = rng.uniform(0.0, top, (RANDOM_CHECK_EXAMPLES, *shape)).astype(np.float32)
