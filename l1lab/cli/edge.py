@@ -17,8 +17,9 @@ from l1lab.cli._common import (
     refuse_clashes,
     with_flags,
 )
+from l1lab.config import MODEL_NAMES
 from l1lab.data import DATASET_TITLES, DATASETS, PIXEL_SCALES
-from l1lab.edge.sweep.presets import METHODS as SWEEP_METHODS
+from l1lab.edge.sweep.presets import CHANNEL_METHODS, METHODS
 
 # l1lab.edge.latency's bounds, copied so that --help imports no TensorFlow
 # (tests/cli/test_edge.py checks that they agree).
@@ -57,17 +58,24 @@ def add_parsers(commands) -> None:
         "sweep",
         help="the frontier: l1lab's methods, TF-MOT and Ftrl over strengths and seeds; error, latency, size",
         description="Train every method over its strengths, target sparsities or multiply-add budgets and seeds "
-        "on MNIST's standard split, each point in its own process (resumable: a trained point is not trained "
-        "again), then compact, export, check and time every model, and write sweep.json, sweep.md and frontier.png.",
+        "on the data set's standard split, each point in its own process (resumable: a trained point is not "
+        "trained again), then compact, export, check and time every model, and write sweep.json, sweep.md and "
+        "frontier.png. The article's network by default; a CNN of the zoo (--model) is swept with channel group "
+        "lasso, network slimming and a channel budget against TF-MOT and Ftrl.",
     )
     sweep.add_argument("--out-dir", required=True, metavar="DIR", help="points/, sweep.json, sweep.md, frontier.png")
     sweep.add_argument(
         "--method",
         dest="methods",
         action="append",
-        choices=tuple(SWEEP_METHODS),
-        help="a method, repeatable (default: all; dense is always added: it is the ratios' base)",
+        choices=tuple(dict.fromkeys([*METHODS, *CHANNEL_METHODS])),
+        help="a method, repeatable (default: all of the model's; dense is always added: it is the ratios' base; "
+        "l1lab-group and l1lab-l1 are the article's network's, l1lab-channel and l1lab-slimming a CNN's)",
     )
+    sweep.add_argument(
+        "--model", choices=MODEL_NAMES, default="mlp", help="the network: the article's (mlp, default) or a CNN"
+    )
+    sweep.add_argument("--dataset", choices=DATASETS, default="mnist", help="the images (mnist)")
     sweep.add_argument(
         "--values",
         action="append",
@@ -78,12 +86,14 @@ def add_parsers(commands) -> None:
         "of its defaults (repeatable)",
     )
     sweep.add_argument("--seeds", type=int_between(1, 100), default=3, help="seeds per point: 0..N-1 (default 3)")
-    sweep.add_argument("--epochs", type=int_between(2, 10_000), default=20, help="epochs per point (default 20)")
+    sweep.add_argument(
+        "--epochs", type=int_between(2, 10_000), help="epochs per point, the last half fine-tune (default 20; a CNN: 6)"
+    )
     sweep.add_argument(
         "--num-samples",
         type=int_between(1, 10_000),
         default=10_000,
-        help="train on 6n images, test on n of MNIST's test file (default 10000: all)",
+        help="train on 6n images, test on n of the test file (default 10000: all)",
     )
     sweep.add_argument("--jobs", type=int_between(1, 256), default=1, help="points trained side by side (default 1)")
     add_latency_arguments(sweep)
@@ -111,7 +121,7 @@ def _method_values(text: str) -> tuple[str, tuple[float, ...]]:
     """``METHOD=V1,V2,...`` as ``(method, values)``; the library checks the values against the method."""
     method, sep, values = text.partition("=")
     if not sep or not method:
-        raise argparse.ArgumentTypeError(f"{text!r} is not METHOD=V1,V2,... with METHOD among {tuple(SWEEP_METHODS)}")
+        raise argparse.ArgumentTypeError(f"{text!r} is not METHOD=V1,V2,... with METHOD one of --method's")
     try:
         numbers = tuple(float(v) for v in values.split(","))
     except ValueError:
@@ -200,6 +210,8 @@ SWEEP_FLAGS = {
     "invokes": "--invokes",
     "epochs": "--epochs",
     "num_samples": "--num-samples",
+    "model": "--model",
+    "dataset": "--dataset",
 }
 
 
@@ -220,10 +232,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     try:
         result = sweep.run(
             args.out_dir,
-            methods=args.methods or sweep.METHODS,
+            methods=args.methods,
             values=dict(args.values),
             seeds=args.seeds,
-            settings=sweep.SweepSettings(epochs=args.epochs, num_samples=args.num_samples),
+            settings=sweep.SweepSettings.for_model(
+                args.model, args.dataset, epochs=args.epochs, num_samples=args.num_samples
+            ),
             jobs=args.jobs,
             rounds=args.rounds,
             invokes=args.invokes,

@@ -187,7 +187,12 @@ def test_sweep_trains_measures_and_reports_and_resumes(capsys, tmp_path):
     "argv, message",
     [
         (["--values", "tfmot=0.9,x"], "numbers separated by commas"),
-        (["--values", "adam=0.1"], "--values for 'adam': the methods are"),
+        (["--values", "adam=0.1"], "--values for 'adam': the methods for model 'mlp' are"),
+        (["--model", "ds-cnn", "--method", "l1lab-group"], "--method needs to be among"),
+        (["--model", "ds-cnn", "--values", "l1lab-l1=0.9"], "--values for 'l1lab-l1': the methods for model 'ds-cnn'"),
+        (["--method", "l1lab-channel"], "for model 'mlp'"),
+        (["--model", "cnn"], "invalid choice: 'cnn'"),
+        (["--dataset", "cifar"], "invalid choice: 'cifar'"),
         (["--values", "ftrl=-1"], "are finite strengths >= 0"),
         (["--values", "tfmot=1.5"], "are target sparsities between 0 and 1"),
         (["--values", "l1lab-l1=0"], "are target sparsities between 0 and 1"),

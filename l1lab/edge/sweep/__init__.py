@@ -5,7 +5,12 @@ methods over target sparsities and multiply-add budgets (and their schedule alon
 ``l1lab-prune``), TF-MOT's magnitude pruning over target sparsities (as its guide
 runs it, and with a decayed learning rate) and Keras's Ftrl over L1 strengths, each over
 seeds, on the same network, data and epoch budget, then measures every trained
-model as its users would ship it:
+model as its users would ship it. The network is the article's by default; on a
+CNN of :mod:`l1lab.zoo` (``settings.model``) l1lab's methods are channel group
+lasso and network slimming, each fine-tuned to a target sparsity, and a
+multiply-add budget met by removing whole channels
+(:data:`~l1lab.edge.sweep.presets.CHANNEL_METHODS`), compacted with BatchNorm
+folded. Every model is shipped so:
 
 * l1lab's methods: compacted (:func:`l1lab.edge.compact.compact`), the kept
   input features read directly (no gather op: see
@@ -32,9 +37,20 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 
-from l1lab.edge.sweep.presets import METHODS, Point, SweepError, SweepSettings, plan
+from l1lab.edge.sweep.presets import CHANNEL_METHODS, METHODS, Point, SweepError, SweepSettings, methods_for, plan
 
-__all__ = ["METHODS", "OUTPUTS", "Point", "SweepError", "SweepFailed", "SweepSettings", "plan", "run"]
+__all__ = [
+    "CHANNEL_METHODS",
+    "METHODS",
+    "OUTPUTS",
+    "Point",
+    "SweepError",
+    "SweepFailed",
+    "SweepSettings",
+    "methods_for",
+    "plan",
+    "run",
+]
 
 OUTPUTS = ("sweep.json", "sweep.md", "frontier.png")
 
@@ -50,7 +66,7 @@ class SweepFailed(RuntimeError):
 def run(
     out_dir: str | os.PathLike,
     *,
-    methods: Sequence[str] = tuple(METHODS),
+    methods: Sequence[str] | None = None,
     values: Mapping[str, Sequence[float]] | None = None,
     seeds: int = 3,
     settings: SweepSettings = SweepSettings(),
@@ -68,11 +84,13 @@ def run(
 
     Args:
       out_dir: where ``points/``, ``sweep.json``, ``sweep.md`` and ``frontier.png`` go.
-      methods: names of :data:`METHODS`; ``dense`` is always added (the ratios' base).
+      methods: names of ``methods_for(settings.model)`` (default: all of them); ``dense`` is
+        always added (the ratios' base).
       values: a method's own values instead of its defaults (see
         :func:`l1lab.edge.sweep.presets.check_values`).
       seeds: seeds per point, ``0 .. seeds - 1``.
-      settings: what every point shares.
+      settings: what every point shares: the network and data set too
+        (:meth:`SweepSettings.for_model` gives a CNN's defaults).
       jobs: points trained side by side, one process each.
       rounds: timed latency rounds (default :data:`l1lab.edge.latency.MIN_ROUNDS`).
       invokes: invokes per round (default :data:`l1lab.edge.latency.MIN_INVOKES`).
@@ -84,7 +102,7 @@ def run(
 
     Raises:
       SweepError: bad input or an output that cannot be written, before any training.
-      l1lab.data.DataError: MNIST cannot be loaded, before any training.
+      l1lab.data.DataError: the data set cannot be loaded, before any training.
       SweepFailed: some points failed to train (nothing is measured).
       l1lab.edge.sweep.points.PointFileError: a point's file was damaged after it trained.
     """
@@ -104,7 +122,9 @@ def run(
         latency.check_measurement(rounds, invokes)
     except ValueError as exc:
         raise SweepError(str(exc)) from None
-    points = plan(methods, range(seeds), values)
+    if methods is None:
+        methods = tuple(methods_for(settings.model))
+    points = plan(methods, range(seeds), values, model=settings.model)
     try:
         folder = _io.writable_dir(out_dir)
         _io.writable_dir(folder / "points")
@@ -115,7 +135,9 @@ def run(
         micro.require()
     except micro.MicroUnavailable as exc:
         raise SweepError(f"the microcontroller columns run TFLM: {exc}") from None
-    test = data.load_mnist(settings.num_samples, pixel_scale="unit", split="standard")  # fetched once, here
+    test = data.load_mnist(  # fetched once, here
+        settings.num_samples, pixel_scale="unit", split="standard", dataset=settings.dataset
+    )
 
     failures = runner.run_points(points, settings, folder, jobs=jobs, progress=progress)
     if failures:
@@ -123,10 +145,17 @@ def run(
     floor = measure.interpreter_floor(rounds=rounds, invokes=invokes)
     calibration = convert.default_calibration(test.x_train)
     records = measure.measure_points(
-        points, folder, test.x_test, rounds=rounds, invokes=invokes, calibration=calibration, progress=progress
+        points,
+        folder,
+        test.x_test,
+        rounds=rounds,
+        invokes=invokes,
+        calibration=calibration,
+        model_name=settings.model,
+        progress=progress,
     )
     rows = report.summarize(records)
-    verdicts = targets_lib.targets(rows)
+    verdicts = targets_lib.targets(rows) if settings.model == "mlp" else targets_lib.channel_targets(rows)
     table = report.markdown(rows, settings, verdicts, floor=floor)
     result = {
         "settings": settings.as_dict(),

@@ -47,6 +47,25 @@ def _micro_figures(result) -> dict:
     }
 
 
+def _zoo_model(name: str, weights: list, path: Path):
+    """The zoo model ``name`` holding a point's ``weights``."""
+    from l1lab import zoo
+
+    model = zoo.build(name, seed=0)
+    try:
+        model.set_weights(weights)
+    except ValueError as exc:
+        message = f"{path} does not hold {name}'s weights ({exc}): delete it to train the point again"
+        raise PointFileError(message) from None
+    return model
+
+
+def _shipped(model_name: str, compacted: bool) -> str:
+    if not compacted:
+        return "as trained"
+    return "compacted, kept inputs read directly" if model_name == "mlp" else "compacted, BatchNorm folded"
+
+
 def measure_points(
     points: Sequence[Point],
     out_dir: Path,
@@ -55,9 +74,16 @@ def measure_points(
     rounds: int,
     invokes: int,
     calibration: np.ndarray | None = None,
+    model_name: str = "mlp",
     progress: Callable[[str], None] = lambda line: None,
 ) -> list[dict]:
     """Every trained point: its structure after compaction and its TFLite files, checked and timed.
+
+    The article's network (``model_name="mlp"``) is compacted with its kept
+    input pixels read directly; a CNN of :mod:`l1lab.zoo` loses its dead channel
+    groups and has its BatchNorm folded (:func:`l1lab.edge.compact.compact`), and
+    its structure is channels per layer (``x_check`` and ``calibration`` are
+    flat pixels either way).
 
     With ``calibration`` (training images), each shipped model is also written
     ``int8-full``, the file a microcontroller runs, and run in TensorFlow Lite
@@ -67,7 +93,7 @@ def measure_points(
     """
     from l1lab.edge import compact as compact_lib
     from l1lab.edge import export
-    from l1lab.model import from_dense_weights
+    from l1lab.model import from_dense_weights, shaped_for
 
     records = []
     for i, point in enumerate(points):
@@ -76,11 +102,17 @@ def measure_points(
             record = json.loads(record_path.read_text())
         except (OSError, ValueError) as exc:
             raise PointFileError(f"{record_path} cannot be read ({exc}): delete it to train the point again") from None
-        model = from_dense_weights(load_weights(weights_path))
-        compacted, report = compact_lib.compact(model)
-        ship_compacted, formats = formats_for(point.method)
-        shipped, indices = compact_lib.without_input_selection(compacted) if ship_compacted else (model, None)
-        x = x_check if indices is None else x_check[:, indices]
+        ship_compacted, formats = formats_for(point.method, model_name)
+        if model_name == "mlp":
+            model = from_dense_weights(load_weights(weights_path))
+            compacted, report = compact_lib.compact(model)
+            shipped, indices = compact_lib.without_input_selection(compacted) if ship_compacted else (model, None)
+            x = x_check if indices is None else x_check[:, indices]
+        else:
+            model = _zoo_model(model_name, load_weights(weights_path, model_name), weights_path)
+            compacted, report = compact_lib.compact(model, fold_batchnorm=True)
+            shipped, indices = (compacted if ship_compacted else model), None
+            x = shaped_for(model, x_check)
         files = {}
         for result in export.export_models({point.key: shipped}, x, formats=formats, rounds=rounds, invokes=invokes):
             files[result.format] = {
@@ -91,6 +123,7 @@ def measure_points(
             }
         if calibration is not None:
             samples = calibration if indices is None else calibration[:, indices]
+            samples = shaped_for(shipped, samples)
             (micro_file,) = export.export_models(
                 {point.key: shipped},
                 x,
@@ -105,7 +138,7 @@ def measure_points(
             {
                 **record,
                 "structure": report.as_dict(),
-                "shipped": "compacted, kept inputs read directly" if ship_compacted else "as trained",
+                "shipped": _shipped(model_name, ship_compacted),
                 "files": files,
             }
         )

@@ -1,5 +1,9 @@
 """A sweep point's files: ``points/KEY.json`` (metrics and settings) and ``points/KEY.npz`` (weights).
 
+The article's network's weights are ``kernel_i`` and ``bias_i`` of each Dense
+layer; a CNN's are ``weight_i``, its ``get_weights()`` in order (what
+``set_weights`` takes on the zoo model of the same name).
+
 Both are written atomically, the weights first, so a record on disk means the
 point is whole; a damaged or stale pair reads as not done, and the point
 trains again.
@@ -53,7 +57,7 @@ def finished_record(out_dir: Path, point: Point, settings: SweepSettings) -> dic
     if record.get("point") != point.as_dict() or not _whole_metrics(record.get("metrics")):
         return None
     try:
-        load_weights(weights_path)
+        load_weights(weights_path, settings.model)
     except PointFileError:
         return None
     return record
@@ -77,13 +81,19 @@ def is_done(out_dir: Path, point: Point, settings: SweepSettings) -> bool:
 def save_point(
     out_dir: Path, point: Point, settings: SweepSettings, metrics: dict, weights, seconds: float, versions: dict
 ) -> None:
-    """Weights first, then the record: a record on disk means the point is whole."""
+    """Weights first, then the record: a record on disk means the point is whole.
+
+    ``weights``: the article's network's ``(kernel, bias)`` pairs, or a CNN's
+    ``get_weights()`` list (``settings.model`` says which).
+    """
     record_path, weights_path = point_paths(out_dir, point)
     record_path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
-    np.savez(
-        buffer, **{f"{kind}_{i}": w for i, pair in enumerate(weights) for kind, w in zip(("kernel", "bias"), pair)}
-    )
+    if settings.model == "mlp":
+        arrays = {f"{kind}_{i}": w for i, pair in enumerate(weights) for kind, w in zip(("kernel", "bias"), pair)}
+    else:
+        arrays = {f"weight_{i}": np.asarray(w) for i, w in enumerate(weights)}
+    np.savez(buffer, **arrays)
     write_bytes_atomically(weights_path, buffer.getvalue())
     record = {
         "point": point.as_dict(),
@@ -95,13 +105,16 @@ def save_point(
     write_json_atomically(record_path, record)
 
 
-def load_weights(path: Path) -> list[tuple]:
-    """The Dense layers' ``(kernel, bias)`` saved by :func:`save_point`.
+def load_weights(path: Path, model: str = "mlp") -> list:
+    """The weights saved by :func:`save_point`: the Dense layers' ``(kernel, bias)``, or a CNN's list.
 
     Raises:
       PointFileError: the file is not such an archive (empty, truncated, random),
-        or its arrays do not chain as Dense layers; the message names the file.
+        its arrays do not chain as Dense layers (the article's network) or are not
+        ``weight_0 .. weight_n`` (a CNN), or a weight is not finite; the message names the file.
     """
+    if model != "mlp":
+        return _load_flat(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
             names = set(archive.files)
@@ -125,4 +138,21 @@ def load_weights(path: Path) -> list[tuple]:
         if not (np.all(np.isfinite(kernel)) and np.all(np.isfinite(bias))):
             raise PointFileError(f"{path}: layer {i} has a non-finite weight")
         previous = kernel.shape[1]
+    return weights
+
+
+def _load_flat(path: Path) -> list[np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            names = set(archive.files)
+            if not names or names != {f"weight_{i}" for i in range(len(names))}:
+                raise PointFileError(f"{path} holds {sorted(names)}, not weight_0 .. weight_n of a model")
+            weights = [archive[f"weight_{i}"] for i in range(len(names))]
+    except PointFileError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise PointFileError(f"{path} is not a point's weights ({type(exc).__name__}: {exc})") from None
+    for i, weight in enumerate(weights):
+        if not np.all(np.isfinite(weight)):
+            raise PointFileError(f"{path}: weight {i} is not finite")
     return weights

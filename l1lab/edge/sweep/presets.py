@@ -1,8 +1,11 @@
 """The sweep's presets: its methods and their values, the settings every point shares, the plan.
 
 A point is one method at one value (a target sparsity, a multiply-add budget or
-an L1 strength) and one seed, trained on the seed network on MNIST's standard
-split. This module imports no TensorFlow: the command line and
+an L1 strength) and one seed, trained on one network (the article's by default,
+or a CNN of :mod:`l1lab.zoo`) on the standard split of MNIST or Fashion-MNIST.
+The article's network and a CNN have methods of their own (:func:`methods_for`):
+a CNN loses whole channels where the article's network loses pixels and units.
+This module imports no TensorFlow: the command line and
 :mod:`l1lab.suite.scenarios` read it at parse and import time.
 """
 
@@ -11,9 +14,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from l1lab.config import MethodOptions, TrainConfig
+from l1lab.config import MODEL_NAMES, MethodOptions, TrainConfig
+from l1lab.data import DATASETS
 
 __all__ = [
+    "CHANNEL_METHODS",
     "METHODS",
     "TFMOT_METHODS",
     "Point",
@@ -21,6 +26,7 @@ __all__ = [
     "SweepSettings",
     "check_values",
     "formats_for",
+    "methods_for",
     "plan",
     "train_config",
 ]
@@ -83,10 +89,56 @@ GROUP_OPTIONS = MethodOptions(
     group_units=(("dense_1", GROUP_UNITS), ("dense_2", GROUP_UNITS)),
 )
 
+# A CNN's sweep (l1lab.zoo's models): TF-MOT's guide prunes to 80%; 90% beside it.
+CHANNEL_TARGETS = (0.8, 0.9)
+# Group lasso on every coupled channel group, and network slimming (L1 on BatchNorm's γ and
+# β). Measured on ds-cnn, Fashion-MNIST, 6 epochs of which 3 fine-tune, seed 0 (docs/cnn.md):
+# channel 0.02 -> 53 of 128 groups removed, 181,373 multiply-adds, 13.77% error; slimming
+# 0.02 -> 62 removed, 148,670, 17.21%.
+CHANNEL_L1 = 0.02
+SLIMMING_L1 = 0.02
+CHANNEL_OPTIONS = MethodOptions(channel_l1=CHANNEL_L1)
+SLIMMING_OPTIONS = MethodOptions(slimming_l1=SLIMMING_L1)
+# l1lab-budget on a CNN: group lasso, then whole channel groups removed down to a third and a
+# quarter of the dense model's multiply-adds (the CNN targets ask for 3x fewer), and single
+# weights down to the smaller target sparsity.
+CHANNEL_BUDGETS = {"tfmot-cnn": (23_000, 31_000), "ds-cnn": (110_000, 147_000), "resnet8": (161_000, 215_000)}
+CHANNEL_BUDGET_SPARSITY = CHANNEL_TARGETS[0]
+# method -> (what its value is, the default values) for a CNN; l1lab-budget's per model.
+CHANNEL_METHODS: dict[str, tuple[str, tuple[float, ...]]] = {
+    DENSE: ("none", (0.0,)),
+    "l1lab-channel": ("target", CHANNEL_TARGETS),
+    "l1lab-slimming": ("target", CHANNEL_TARGETS),
+    "l1lab-budget": ("budget", ()),
+    # Keras's Ftrl with L1 on every weight: no channel is removed on purpose.
+    "ftrl": ("l1", (1e-3,)),
+    "l1lab-prune": ("target", CHANNEL_TARGETS),
+    TFMOT: ("target", CHANNEL_TARGETS),
+    TFMOT_DECAY: ("target", CHANNEL_TARGETS),
+}
+
+
+def methods_for(model: str = "mlp") -> dict[str, tuple[str, tuple[float, ...]]]:
+    """The sweep's methods for ``model``: :data:`METHODS` for the article's network, else a CNN's.
+
+    Raises:
+      SweepError: an unknown model.
+    """
+    if model not in MODEL_NAMES:
+        raise SweepError(f"`model` needs to be one of {MODEL_NAMES}. Received: model={model!r}")
+    if model == "mlp":
+        return METHODS
+    methods = dict(CHANNEL_METHODS)
+    methods["l1lab-budget"] = ("budget", CHANNEL_BUDGETS[model])
+    return methods
+
 
 @dataclasses.dataclass(frozen=True)
 class SweepSettings:
-    """What every point shares: the seed network on MNIST's standard split, pixels / 255."""
+    """What every point shares: the network, the data set's standard split (pixels / 255), the budget.
+
+    :meth:`for_model` gives a CNN's defaults (fewer epochs, a smaller rate).
+    """
 
     epochs: int = 20
     learning_rate: float = 0.1
@@ -95,6 +147,19 @@ class SweepSettings:
     # l1lab's methods: the last half of the epochs fine-tune (zeros held fixed); TF-MOT: the
     # first half trains dense. Ftrl trains every epoch as Keras's Ftrl.
     finetune_fraction: float = 0.5
+    model: str = "mlp"  # the article's network, or one of l1lab.zoo's CNNs
+    dataset: str = "mnist"
+
+    @classmethod
+    def for_model(cls, model: str = "mlp", dataset: str = "mnist", **given) -> SweepSettings:
+        """The settings of a sweep of ``model`` on ``dataset``; ``given`` fields (not None) override the defaults.
+
+        A CNN trains 6 epochs (3 of them fine-tuning) at a rate of 0.05: the
+        ``cnn-channels`` scenario's budget (ds-cnn: 13-15 s an epoch here).
+        """
+        defaults = {} if model == "mlp" else {"epochs": 6, "learning_rate": 0.05}
+        given = {key: value for key, value in given.items() if value is not None}
+        return cls(model=model, dataset=dataset, **{**defaults, **given})
 
     @property
     def finetune_epochs(self) -> int:
@@ -118,6 +183,10 @@ class SweepSettings:
             raise SweepError(
                 f"`learning_rate` needs to be finite and > 0. Received: learning_rate={self.learning_rate!r}"
             )
+        if self.model not in MODEL_NAMES:
+            raise SweepError(f"`model` needs to be one of {MODEL_NAMES}. Received: model={self.model!r}")
+        if self.dataset not in DATASETS:
+            raise SweepError(f"`dataset` needs to be one of {DATASETS}. Received: dataset={self.dataset!r}")
         if not 1 <= self.finetune_epochs < self.epochs:
             raise SweepError(
                 f"`finetune_fraction` needs to leave 1 to epochs - 1 fine-tuning epochs. "
@@ -142,47 +211,55 @@ class Point:
         return dataclasses.asdict(self)
 
 
-def plan(methods: Sequence[str], seeds: Sequence[int], values: dict | None = None) -> list[Point]:
+def plan(methods: Sequence[str], seeds: Sequence[int], values: dict | None = None, model: str = "mlp") -> list[Point]:
     """Every point of the sweep: each method's values (``values[method]`` or the defaults) times the seeds.
 
     Args:
-      methods: names of :data:`METHODS`; the dense model is added first when missing (the ratios' base).
+      methods: names of ``model``'s methods (:func:`methods_for`); the dense model is added first
+        when missing (the ratios' base).
       seeds: the seeds of every point.
       values: a method's own values instead of its defaults: target sparsities in (0, 1), whole
-        multiply-add budgets >= 1 or Ftrl's finite strengths >= 0, by :data:`METHODS`' kind.
+        multiply-add budgets >= 1 or Ftrl's finite strengths >= 0, by the method's kind.
+      model: the network the points train (:data:`l1lab.config.MODEL_NAMES`).
 
     Raises:
-      SweepError: an unknown method, no seed, values for a method that is not swept or for the
+      SweepError: an unknown model or method, no seed, values for a method that is not swept or for the
         dense model, or values outside their kind's range.
     """
+    known = methods_for(model)
     methods = list(dict.fromkeys([DENSE, *methods]))
-    unknown = sorted(set(methods) - set(METHODS))
+    unknown = sorted(set(methods) - set(known))
     if unknown:
-        raise SweepError(f"`methods` needs to be among {sorted(METHODS)}. Received: methods={list(methods)}")
+        raise SweepError(
+            f"`methods` needs to be among {sorted(known)} for model {model!r}. Received: methods={list(methods)}"
+        )
     seeds = [int(seed) for seed in seeds]
     if not seeds or any(seed < 0 for seed in seeds):
         raise SweepError(f"`seeds` needs to hold at least one seed >= 0. Received: seeds={seeds}")
     values = dict(values or {})
     for method, numbers in values.items():
-        check_values(method, numbers, methods)
+        check_values(method, numbers, methods, model)
     return [
         Point(method, float(value), seed)
         for method in methods
-        for value in values.get(method, METHODS[method][1])
+        for value in values.get(method, known[method][1])
         for seed in seeds
     ]
 
 
-def check_values(method: str, numbers: Sequence[float], methods: Sequence[str] | None = None) -> tuple[float, ...]:
-    """A method's sweep values, checked against its kind (:data:`METHODS`); returns them as floats.
+def check_values(
+    method: str, numbers: Sequence[float], methods: Sequence[str] | None = None, model: str = "mlp"
+) -> tuple[float, ...]:
+    """A method's sweep values, checked against its kind (``methods_for(model)``); returns them as floats.
 
     Raises:
-      SweepError: an unknown method, the dense model (it has no value), a method not in
+      SweepError: an unknown model or method, the dense model (it has no value), a method not in
         ``methods``, no value, a repeated value, or a value outside its kind's range.
     """
-    if method not in METHODS:
-        raise SweepError(f"`values` for {method!r}: the methods are {sorted(METHODS)}")
-    kind = METHODS[method][0]
+    known = methods_for(model)
+    if method not in known:
+        raise SweepError(f"`values` for {method!r}: the methods for model {model!r} are {sorted(known)}")
+    kind = known[method][0]
     if kind == "none":
         raise SweepError(f"`values` for {method!r}: the dense model has none (it is trained once per seed)")
     if methods is not None and method not in methods:
@@ -202,6 +279,8 @@ def check_values(method: str, numbers: Sequence[float], methods: Sequence[str] |
 def train_config(point: Point, settings: SweepSettings):
     """The :class:`l1lab.config.TrainConfig` of an l1lab point (every method but TF-MOT's two)."""
     common = dict(
+        model=settings.model,
+        dataset=settings.dataset,
         epochs=settings.epochs,
         num_samples=settings.num_samples,
         batch_size=settings.batch_size,
@@ -219,7 +298,9 @@ def train_config(point: Point, settings: SweepSettings):
             method="sgd", finetune_epochs=settings.finetune_epochs, target_sparsity=point.value, **common
         )
     # l1lab's methods: proximal SGD, then fine-tuning to a target sparsity or a budget.
-    if point.method == "l1lab-l1":
+    if settings.model != "mlp":
+        options, targets = _channel_method(point)
+    elif point.method == "l1lab-l1":
         options, targets = L1_OPTIONS, dict(target_sparsity=point.value)
     elif point.method == "l1lab-group":
         options, targets = GROUP_OPTIONS, dict(target_sparsity=point.value)
@@ -235,11 +316,25 @@ def train_config(point: Point, settings: SweepSettings):
     )
 
 
-def formats_for(method: str) -> tuple[bool, tuple[str, ...]]:
-    """``(compacted, formats)``: how the method's users ship a model."""
+def _channel_method(point: Point) -> tuple[MethodOptions, dict]:
+    """A CNN's l1lab method: its structured L1 and where fine-tuning takes it."""
+    if point.method == "l1lab-channel":
+        return CHANNEL_OPTIONS, dict(target_sparsity=point.value)
+    if point.method == "l1lab-slimming":
+        return SLIMMING_OPTIONS, dict(target_sparsity=point.value)
+    if point.method == "l1lab-budget":
+        return CHANNEL_OPTIONS, dict(target_multiply_adds=int(point.value), target_sparsity=CHANNEL_BUDGET_SPARSITY)
+    raise SweepError(f"no l1lab configuration for method {point.method!r} on a CNN")
+
+
+def formats_for(method: str, model: str = "mlp") -> tuple[bool, tuple[str, ...]]:
+    """``(compacted, formats)``: how the method's users ship ``model`` trained by ``method``."""
     if method == DENSE:
         return False, ("float", "int8")
+    # A CNN's int8-sparse file does not run: XNNPACK fails to prepare its sparse int8 Dense layer
+    # after Flatten ("failed to delegate FULLY_CONNECTED node", tfmot-cnn, LiteRT 2.3).
+    int8 = ("int8", "int8-sparse") if model == "mlp" else ("int8",)
     if method.startswith("l1lab"):
         # Compacted, and still sparse inside: fine-tuning's magnitude pruning zeros single weights.
-        return True, ("float", "float-sparse", "int8", "int8-sparse")
-    return False, ("float-sparse", "int8", "int8-sparse")
+        return True, ("float", "float-sparse", *int8)
+    return False, ("float-sparse", *int8)

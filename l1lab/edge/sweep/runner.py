@@ -26,14 +26,16 @@ __all__ = ["point_command", "run_points", "train_point"]
 def train_point(point: Point, settings: SweepSettings, split=None) -> tuple[dict, list[tuple]]:
     """Trains one point in this process; returns ``(metrics, weights)``.
 
-    ``metrics`` holds ``inacc_test`` (error on MNIST's test file), ``ent_test``,
-    ``sparsity`` and ``num_nonzero`` as l1lab counts them; ``weights`` the
-    Dense layers' ``(kernel, bias)``.
+    ``metrics`` holds ``inacc_test`` (error on the data set's test file),
+    ``ent_test``, ``sparsity`` and ``num_nonzero`` as l1lab counts them;
+    ``weights`` the article's network's ``(kernel, bias)`` per Dense layer, or a
+    CNN's ``get_weights()`` (see :func:`l1lab.edge.sweep.points.save_point`).
     """
     from l1lab import data as data_lib
-    from l1lab.model import dense_weights
 
-    split = split or data_lib.load_mnist(settings.num_samples, pixel_scale="unit", split="standard")
+    split = split or data_lib.load_mnist(
+        settings.num_samples, pixel_scale="unit", split="standard", dataset=settings.dataset
+    )
     if point.method in TFMOT_METHODS:
         from l1lab.edge import peers
 
@@ -45,9 +47,10 @@ def train_point(point: Point, settings: SweepSettings, split=None) -> tuple[dict
             batch_size=settings.batch_size,
             seed=point.seed,
             decay=point.method == TFMOT_DECAY,
+            model=settings.model,
         )
         model, metrics = peers.train_magnitude_pruning(config, split)
-        return metrics, dense_weights(model)
+        return metrics, _weights(model, settings)
     from l1lab import sparsity
     from l1lab import train as train_lib
 
@@ -59,7 +62,13 @@ def train_point(point: Point, settings: SweepSettings, split=None) -> tuple[dict
         "num_nonzero": last["num_nonzero"],
         "sparsity": sparsity.fraction_zero(last["num_nonzero"][sparsity.TOTAL]),
     }
-    return metrics, dense_weights(model)
+    return metrics, _weights(model, settings)
+
+
+def _weights(model, settings: SweepSettings) -> list:
+    from l1lab.model import dense_weights
+
+    return dense_weights(model) if settings.model == "mlp" else model.get_weights()
 
 
 def point_command(point: Point, settings: SweepSettings, out_dir: Path) -> tuple[list[str], dict]:

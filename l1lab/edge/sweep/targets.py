@@ -1,4 +1,5 @@
-"""The sweep's targets, judged on its summary: P1, P4, structure, P5 and the smallest useful model.
+"""The sweep's targets, judged on its summary: P1, P4, structure, P5 and the smallest useful model
+for the article's network (:func:`targets`); a CNN's against TF-MOT's at 80% (:func:`channel_targets`).
 
 The peer is TF-MOT at its best: at each target, the better (lower median
 error) of ``tfmot`` (a constant learning rate, as its guide trains) and
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from l1lab.edge.sweep.presets import DENSE, TFMOT_METHODS
 from l1lab.edge.sweep.report import best_file, micro_file
 
-__all__ = ["targets"]
+__all__ = ["best_peer", "channel_targets", "targets"]
 
 
 # The smallest useful model: at most this test error, flash and arena (bytes).
@@ -29,6 +30,26 @@ def best_peer(rows: Sequence[dict], value: float) -> dict | None:
     """TF-MOT's row at ``value`` with the lower median error of its two runs (the first on a tie)."""
     found = [r for r in (_row(rows, method, value) for method in TFMOT_METHODS) if r]
     return min(found, key=lambda r: r["inacc_test"]) if found else None
+
+
+def _error_verdicts(rows: Sequence[dict], values, methods, label: str) -> list[dict]:
+    """At each target of ``values``, each of ``methods``' median error against TF-MOT's at its best."""
+    found = []
+    for value in values:
+        peer = best_peer(rows, value)
+        for method in methods:
+            mine = _row(rows, method, value)
+            if peer and mine:
+                found.append(
+                    {
+                        "name": f"{label} {method} at {value:g}",
+                        "met": mine["inacc_test"] <= peer["inacc_test"],
+                        "peer": peer["method"],
+                        "text": f"error {mine['inacc_test']:.2%} at {mine['sparsity']:.1%} sparsity vs "
+                        f"{peer['method']}'s {peer['inacc_test']:.2%} at {peer['sparsity']:.1%}",
+                    }
+                )
+    return found
 
 
 def targets(rows: Sequence[dict]) -> list[dict]:
@@ -56,22 +77,7 @@ def targets(rows: Sequence[dict]) -> list[dict]:
       the sweep lacks TF-MOT's or the dense model's rows.
     """
     dense = _row(rows, DENSE, 0.0)
-    found = []
-    for value in (0.9, 0.95):
-        peer = best_peer(rows, value)
-        for method in ("l1lab-l1", "l1lab-group"):
-            mine = _row(rows, method, value)
-            if peer and mine:
-                met = mine["inacc_test"] <= peer["inacc_test"]
-                found.append(
-                    {
-                        "name": f"P1 {method} at {value:g}",
-                        "met": met,
-                        "peer": peer["method"],
-                        "text": f"error {mine['inacc_test']:.2%} at {mine['sparsity']:.1%} sparsity vs "
-                        f"{peer['method']}'s {peer['inacc_test']:.2%} at {peer['sparsity']:.1%}",
-                    }
-                )
+    found = _error_verdicts(rows, (0.9, 0.95), ("l1lab-l1", "l1lab-group"), "P1")
     peer = best_peer(rows, 0.9)
     found += _micro_targets(rows, peer)
     if not (peer and dense):
@@ -199,4 +205,93 @@ def _micro_targets(rows: Sequence[dict], peer: dict | None) -> list[dict]:
         found.append(
             {"name": "smallest useful model", "met": False, "text": "no l1lab model has an error of at most 2.7%"}
         )
+    return found
+
+
+# A CNN's targets: against TF-MOT's model at 80% sparsity (its guide's final sparsity) at its
+# best, an l1lab model of no higher test error needs these ratios, and half the prunable
+# channels removed.
+CHANNEL_PEER_TARGET = 0.8
+CHANNEL_WANTED = {
+    "multiply-adds": 3.0,
+    "TFLM int8-full latency": 3.0,
+    "desktop float latency": 2.0,
+    "flash (int8-full)": 3.0,
+}
+
+
+def _channel_figures(row: dict) -> dict | None:
+    """The figures the CNN targets compare, lower is better; None where a file is missing."""
+    micro, desktop = micro_file(row), best_file(row, "float")
+    if micro is None or desktop is None:
+        return None
+    return {
+        "multiply-adds": row["multiply_adds"],
+        "TFLM int8-full latency": micro["micro_latency_us"],
+        "desktop float latency": desktop[1]["latency_us"],
+        "flash (int8-full)": micro["size_bytes"],
+    }
+
+
+def channel_targets(rows: Sequence[dict]) -> list[dict]:
+    """A CNN sweep's targets judged on its summary.
+
+    * **Error** at 80% and 90%: each of l1lab-channel's and l1lab-slimming's
+      median test error against TF-MOT's at its best (:func:`best_peer`) at the
+      same target sparsity.
+    * **Against TF-MOT's 80% model**: among l1lab's models whose median error
+      is no higher than it, the one closest to meeting every part (the most
+      parts met, then the largest smallest fraction of a wanted ratio):
+      :data:`CHANNEL_WANTED` times fewer multiply-adds, lower TFLM ``int8-full``
+      latency, lower desktop float latency (each model's fastest float file)
+      and less flash (the ``int8-full`` file), and at least half of the
+      prunable channels removed. One verdict per part, all of that model.
+
+    Returns:
+      One dict per target (``name``, ``met``, ``text``); only the error
+      verdicts when the sweep lacks TF-MOT's 80% rows or their files.
+    """
+    from l1lab.edge.sweep.presets import CHANNEL_TARGETS
+
+    found = _error_verdicts(rows, CHANNEL_TARGETS, ("l1lab-channel", "l1lab-slimming"), "error")
+    peer = best_peer(rows, CHANNEL_PEER_TARGET)
+    theirs = _channel_figures(peer) if peer else None
+    if theirs is None:
+        return found
+    against = f"{peer['method']}'s {CHANNEL_PEER_TARGET:.0%} model ({peer['inacc_test']:.2%} error)"
+    candidates = []
+    for row in rows:
+        mine = _channel_figures(row)
+        if not (row["method"].startswith("l1lab") and mine and row["inacc_test"] <= peer["inacc_test"]):
+            continue
+        ratios = {part: theirs[part] / mine[part] for part in CHANNEL_WANTED}
+        fractions = [ratios[part] / wanted for part, wanted in CHANNEL_WANTED.items()]
+        fractions.append(row["removed_channels"] / (row["prunable_channels"] / 2))
+        candidates.append(((sum(f >= 1 for f in fractions), min(fractions)), row, mine, ratios))
+    names = [*(f"CNN {wanted:g}x {part}" for part, wanted in CHANNEL_WANTED.items()), "CNN half the channels"]
+    if not candidates:
+        text = f"no l1lab model has an error <= {against}"
+        return found + [{"name": name, "met": False, "text": text} for name in names]
+    _, row, mine, ratios = max(candidates, key=lambda candidate: candidate[0])
+    model = f"{row['method']} at {row['value']:g} ({row['inacc_test']:.2%} error)"
+    for name, (part, wanted) in zip(names, CHANNEL_WANTED.items()):
+        found.append(
+            {
+                "name": name,
+                "met": ratios[part] >= wanted,
+                "candidate": {"method": row["method"], "value": row["value"]},
+                "ratio": ratios[part],
+                "text": f"{model}: {part} {mine[part]:,.0f} vs {theirs[part]:,.0f} of {against}: "
+                f"{ratios[part]:.2f}x ({wanted:g}x wanted)",
+            }
+        )
+    found.append(
+        {
+            "name": names[-1],
+            "met": row["removed_channels"] >= row["prunable_channels"] / 2,
+            "candidate": {"method": row["method"], "value": row["value"]},
+            "text": f"{model} removes {row['removed_channels']:.0f} of {row['prunable_channels']} prunable "
+            "channels (half wanted)",
+        }
+    )
     return found
