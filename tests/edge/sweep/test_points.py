@@ -74,3 +74,39 @@ def test_damaged_weights_are_not_done_and_loading_them_names_the_file(saved, dam
     assert not points.is_done(saved, POINT, SETTINGS)
     with pytest.raises(points.PointFileError, match=str(weights_path)):
         points.load_weights(weights_path)
+
+
+CNN_SETTINGS = presets.SweepSettings.for_model("tfmot-cnn", "fashion-mnist", num_samples=100)
+CNN_WEIGHTS = [np.ones((3, 3, 1, 2), np.float32), np.zeros(2, np.float32), np.ones((8, 10), np.float32)]
+
+
+def test_a_cnns_weights_are_its_list_in_order(tmp_path):
+    point = presets.Point("l1lab-channel", 0.8, 0)
+    points.save_point(tmp_path, point, CNN_SETTINGS, METRICS, CNN_WEIGHTS, 1.0, {})
+    assert points.is_done(tmp_path, point, CNN_SETTINGS)
+    loaded = points.load_weights(points.point_paths(tmp_path, point)[1], "tfmot-cnn")
+    assert [w.shape for w in loaded] == [w.shape for w in CNN_WEIGHTS]
+    with np.load(points.point_paths(tmp_path, point)[1]) as archive:
+        assert sorted(archive.files) == ["weight_0", "weight_1", "weight_2"]
+    # The article's network's reading of the same file refuses it: a CNN's list is no Dense chain.
+    with pytest.raises(points.PointFileError, match="not kernel_i and bias_i"):
+        points.load_weights(points.point_paths(tmp_path, point)[1])
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"weight_0": np.ones(2), "weight_2": np.ones(2)}, "not weight_0 .. weight_n"),
+        ({"kernel_0": np.ones((2, 2)), "bias_0": np.ones(2)}, "not weight_0 .. weight_n"),
+        ({"weight_0": np.array([1.0, np.nan])}, "weight 0 is not finite"),
+    ],
+)
+def test_a_cnns_damaged_weights_are_not_done(tmp_path, arrays, message):
+    point = presets.Point("tfmot", 0.8, 0)
+    points.save_point(tmp_path, point, CNN_SETTINGS, METRICS, CNN_WEIGHTS, 1.0, {})
+    weights_path = points.point_paths(tmp_path, point)[1]
+    np.savez(weights_path, **arrays)
+    assert not points.is_done(tmp_path, point, CNN_SETTINGS)
+    with pytest.raises(points.PointFileError, match=message) as error:
+        points.load_weights(weights_path, "tfmot-cnn")
+    assert str(weights_path) in str(error.value)

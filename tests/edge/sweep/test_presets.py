@@ -92,3 +92,64 @@ def test_the_schedule_alone_is_sgd_fine_tuned_to_the_target_with_no_l1():
     assert prune.options.l1 == 0 and not prune.options.uses_groups()
     assert presets.formats_for("l1lab-prune")[0]  # shipped compacted, as l1lab's methods are
     assert presets.METHODS["tfmot-decay"] == presets.METHODS["tfmot"]  # the same targets: compared at each
+
+
+def test_a_cnn_sweep_has_channel_methods_and_its_models_budgets():
+    methods = presets.methods_for("ds-cnn")
+    assert {
+        "dense",
+        "l1lab-channel",
+        "l1lab-slimming",
+        "l1lab-budget",
+        "l1lab-prune",
+        "ftrl",
+        "tfmot",
+        "tfmot-decay",
+    } == set(methods)
+    assert methods["l1lab-budget"] == ("budget", presets.CHANNEL_BUDGETS["ds-cnn"])
+    assert presets.methods_for("mlp") is presets.METHODS and "l1lab-channel" not in presets.METHODS
+    points = presets.plan(["l1lab-budget"], [0], model="tfmot-cnn")
+    assert [(p.method, p.value) for p in points] == [("dense", 0.0), ("l1lab-budget", 23_000), ("l1lab-budget", 31_000)]
+    assert len(presets.plan(list(methods), [0, 1, 2], model="ds-cnn")) == 3 * (1 + 2 * 5 + 2 + 1)
+    with pytest.raises(presets.SweepError, match="`methods` needs to be among .* for model 'ds-cnn'"):
+        presets.plan(["l1lab-group"], [0], model="ds-cnn")
+    with pytest.raises(presets.SweepError, match="the methods for model 'mlp' are"):
+        presets.check_values("l1lab-channel", (0.8,), model="mlp")
+    with pytest.raises(presets.SweepError, match="`model` needs to be one of"):
+        presets.methods_for("vgg")
+
+
+def test_cnn_points_train_structured_l1_on_their_model_and_data():
+    settings = presets.SweepSettings.for_model("ds-cnn", "fashion-mnist", num_samples=100).validate()
+    assert (settings.epochs, settings.learning_rate, settings.finetune_epochs) == (6, 0.05, 3)
+
+    def config(method, value):
+        made = presets.train_config(presets.Point(method, value, 1), settings).validate()
+        assert (made.model, made.dataset, made.seed, made.learning_rate) == ("ds-cnn", "fashion-mnist", 1, 0.05)
+        return made
+
+    channel = config("l1lab-channel", 0.8)
+    assert channel.method == "proximal-sgd" and channel.finetune_epochs == 3 and channel.target_sparsity == 0.8
+    assert (channel.options.channel_l1, channel.options.slimming_l1, channel.options.l1) == (presets.CHANNEL_L1, 0, 0)
+    slimming = config("l1lab-slimming", 0.9)
+    assert (slimming.options.channel_l1, slimming.options.slimming_l1) == (0, presets.SLIMMING_L1)
+    assert slimming.target_sparsity == 0.9
+    budget = config("l1lab-budget", 110_000)
+    assert budget.target_multiply_adds == 110_000 and isinstance(budget.target_multiply_adds, int)
+    assert budget.target_sparsity == presets.CHANNEL_BUDGET_SPARSITY and budget.options == presets.CHANNEL_OPTIONS
+    prune = config("l1lab-prune", 0.9)
+    assert prune.method == "sgd" and prune.target_sparsity == 0.9 and not prune.options.uses_channels()
+    assert config("dense", 0.0).method == "sgd" and config("ftrl", 1e-3).options.l1 == 1e-3
+    # XNNPACK cannot prepare a CNN's int8-sparse file: a CNN's formats leave it out.
+    assert presets.formats_for("tfmot", "ds-cnn") == (False, ("float-sparse", "int8"))
+    assert presets.formats_for("l1lab-channel", "ds-cnn") == (True, ("float", "float-sparse", "int8"))
+    assert "int8-sparse" in presets.formats_for("tfmot")[1]
+
+
+def test_cnn_defaults_give_way_to_what_is_given_and_the_article_keeps_its_own():
+    assert presets.SweepSettings.for_model("tfmot-cnn", epochs=4, learning_rate=None).epochs == 4
+    assert presets.SweepSettings.for_model("tfmot-cnn", epochs=None).epochs == 6
+    assert presets.SweepSettings.for_model() == presets.SweepSettings()
+    for change, name in (({"model": "vgg"}, "model"), ({"dataset": "cifar"}, "dataset")):
+        with pytest.raises(presets.SweepError, match=f"`{name}` needs to be one of"):
+            presets.SweepSettings(**change).validate()

@@ -156,3 +156,31 @@ def test_a_file_tflm_refused_on_one_seed_has_no_tflm_figures():
     recs = [with_micro(record("tfmot", 0.9, s, 0.03, 0.9, 3.0), 28.0, 58_000, 3_400, runs=s != 1) for s in range(3)]
     (row,) = report.summarize(recs)
     assert report.micro_file(row) is None and row["files"]["int8-full"]["micro_runs"] is False
+
+
+def cnn_record(method, value, seed, removed, macs):
+    base = record(method, value, seed, 0.15, value, 9.0)
+    base["structure"] = {"prunable_channels": 128, "removed_channels": removed, "multiply_adds_after": macs}
+    return base
+
+
+def test_a_cnns_summary_counts_removed_channels_and_its_table_says_so():
+    records = [cnn_record("dense", 0, 0, 0, 442_496)]
+    records += [
+        cnn_record("l1lab-channel", 0.8, s, r, m) for s, r, m in ((0, 44, 210_000), (1, 48, 200_000), (2, 51, 190_000))
+    ]
+    records.append(cnn_record("tfmot", 0.8, 0, 0, 442_496))
+    rows = report.summarize(records)
+    assert [r["method"] for r in rows] == ["dense", "l1lab-channel", "tfmot"]  # a CNN sweep's order
+    assert (rows[1]["removed_channels"], rows[1]["prunable_channels"], rows[1]["multiply_adds"]) == (48, 128, 200_000)
+    assert "kept_inputs" not in rows[1]
+    settings = presets.SweepSettings.for_model("ds-cnn", "fashion-mnist")
+    table = report.markdown(rows, settings)
+    header = next(cells(line) for line in table.splitlines() if line.startswith("|"))
+    assert header[:7] == ["method", "value", "error", "sparsity", "channels removed", "MACs", "float"]
+    body = next(cells(line) for line in table.splitlines() if line.startswith("| l1lab-channel"))
+    assert body[4:6] == ["48 of 128", "200000"]
+    assert "ds-cnn, 6 epochs, learning rate 0.05" in table and "Fashion-MNIST's standard split" in table
+    assert "the article's 784-64-64-10 network" in report.markdown(
+        report.summarize([record("dense", 0, 0, 0.03, 0, 5.0)]), SETTINGS
+    )

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 
+from l1lab import zoo
 from l1lab.edge.sweep import points as points_lib
 from l1lab.edge.sweep import presets, runner
 
@@ -64,3 +65,10 @@ def test_points_are_resumable_and_failures_reported(tmp_path):
 def test_tfmot_decay_points_run_in_a_keras2_process_too():
     _, env = runner.point_command(presets.Point("tfmot-decay", 0.9, 0), SETTINGS, "out")
     assert env["TF_USE_LEGACY_KERAS"] == "1"
+
+
+def test_a_cnn_point_trains_its_zoo_model_and_keeps_its_weights_in_order(tiny_split):
+    settings = presets.SweepSettings.for_model("tfmot-cnn", "fashion-mnist", epochs=2, num_samples=64)
+    metrics, weights = runner.train_point(presets.Point("l1lab-channel", 0.8, 0), settings, tiny_split(n_train=128))
+    assert [w.shape for w in weights] == [w.shape for w in zoo.build("tfmot-cnn").get_weights()]
+    assert metrics["sparsity"] >= 0.79 and 0 <= metrics["inacc_test"] <= 1  # fine-tuning pruned to the target

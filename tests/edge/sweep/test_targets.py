@@ -189,3 +189,54 @@ def test_the_smallest_useful_model_is_within_2_7_percent_12_kb_and_4_kb():
     small["files"]["int8-full"]["size_bytes"] = 12_001
     verdict = {v["name"]: v for v in targets.targets([small, smaller_but_worse])}["smallest useful model"]
     assert not verdict["met"] and "12.0 KB flash" in verdict["text"]  # the smallest within the error
+
+
+def _cnn_row(method, value, error, macs, micro_us, flash, float_us, removed, sparsity=0.8):
+    row = _summary_row(method, value, error, sparsity, {"float-sparse": (float_us, 20_000)})
+    for key in ("kept_inputs", "input_dim", "hidden_units", "hidden_units_before"):
+        del row[key]
+    row.update(multiply_adds=macs, removed_channels=removed, prunable_channels=128)
+    return _micro(row, micro_us, flash, 20_000)
+
+
+CNN_PEER = _cnn_row("tfmot-decay", 0.8, 0.150, 442_496, 3_000.0, 30_000, 9.0, 0)
+
+
+def test_cnn_targets_want_3x_macs_tflm_flash_2x_float_and_half_the_channels_against_tfmot_at_80():
+    exactly = _cnn_row("l1lab-budget", 147_000, 0.150, 442_496 / 3, 1_000.0, 10_000, 4.5, 64)
+    verdicts = {v["name"]: v for v in targets.channel_targets([CNN_PEER, exactly])}
+    five = [name for name in verdicts if name.startswith("CNN")]
+    assert five == [
+        "CNN 3x multiply-adds",
+        "CNN 3x TFLM int8-full latency",
+        "CNN 2x desktop float latency",
+        "CNN 3x flash (int8-full)",
+        "CNN half the channels",
+    ]
+    assert all(verdicts[name]["met"] for name in five)  # exactly the wanted ratios, a tie on error
+    assert verdicts["CNN 3x flash (int8-full)"]["ratio"] == pytest.approx(3.0)
+    assert "10,000 vs 30,000" in verdicts["CNN 3x flash (int8-full)"]["text"]
+    short = _cnn_row("l1lab-budget", 147_000, 0.150, 442_496 / 3 + 1, 1_000.1, 10_001, 4.51, 63)
+    verdicts = {v["name"]: v for v in targets.channel_targets([CNN_PEER, short])}
+    assert not any(verdicts[name]["met"] for name in five)
+    assert "63 of 128" in verdicts["CNN half the channels"]["text"]
+
+
+def test_cnn_targets_judge_only_models_no_worse_than_the_better_tfmot_run():
+    worse_peer = _cnn_row("tfmot", 0.8, 0.160, 442_496, 3_000.0, 30_000, 9.0, 0)
+    fast_but_worse = _cnn_row("l1lab-budget", 110_000, 0.155, 100_000, 500.0, 8_000, 3.0, 80)
+    accurate = _cnn_row("l1lab-channel", 0.8, 0.149, 200_000, 1_800.0, 20_000, 7.0, 50)
+    verdicts = {v["name"]: v for v in targets.channel_targets([worse_peer, CNN_PEER, fast_but_worse, accurate])}
+    assert verdicts["CNN 3x multiply-adds"]["candidate"] == {"method": "l1lab-channel", "value": 0.8}
+    assert (
+        not verdicts["CNN 3x multiply-adds"]["met"]
+        and "tfmot-decay's 80% model" in verdicts["CNN 3x multiply-adds"]["text"]
+    )
+    assert (
+        verdicts["error l1lab-channel at 0.8"]["met"]
+        and verdicts["error l1lab-channel at 0.8"]["peer"] == "tfmot-decay"
+    )
+    only_worse = {v["name"]: v for v in targets.channel_targets([CNN_PEER, fast_but_worse])}
+    assert not only_worse["CNN half the channels"]["met"]
+    assert only_worse["CNN half the channels"]["text"].startswith("no l1lab model has an error <= tfmot-decay's")
+    assert targets.channel_targets([fast_but_worse]) == []  # no peer: nothing to judge against
