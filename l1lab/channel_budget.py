@@ -21,7 +21,12 @@ on a sample of training inputs (as :mod:`l1lab.budget`'s share, and ThiNet's
 choice by the next layer's inputs). Groups go greedily, the smallest
 :math:`e_g / c_g` first, where :math:`c_g` is the multiply-adds removing it
 saves, costs updated after each removal, until the budget is met; no tensor
-loses its last channel. A removed group's every trainable entry (kernel
+loses its last channel. With a unit multiple :math:`q` (tiles: XNNPACK's and
+CMSIS-NN's kernels compute several output channels at a time), no layer that
+makes channels goes under :math:`q` of them, and each one with more is then
+rounded down to a multiple of :math:`q`, its least important groups going
+first; a layer with fewer than :math:`q` stays whole, as in :mod:`l1lab.budget`.
+A removed group's every trainable entry (kernel
 slices, bias, BatchNorm's :math:`\gamma` and :math:`\beta`) is set to zero, so
 :mod:`l1lab.finetune` holds it and compaction removes it exactly.
 
@@ -78,26 +83,63 @@ def read_values(graph: ChannelGraph, x) -> dict[int, np.ndarray]:
     return {index: np.asarray(value) for index, value in zip(sources, outputs)}
 
 
-def _alive_ok(graph: ChannelGraph, alive: np.ndarray) -> bool:
-    """Every tensor keeps at least one channel."""
-    return not any(graph.lacks_channels(node, alive) for node in graph.nodes)
+def _alive_ok(graph: ChannelGraph, alive: np.ndarray, unit_multiple: int = 1) -> bool:
+    """Every tensor keeps a channel, and every layer that makes channels ``unit_multiple`` (or all it has)."""
+    if any(graph.lacks_channels(node, alive) for node in graph.nodes):
+        return False
+    return all(alive[node.out_ids].sum() >= min(len(node.out_ids), unit_multiple) for node in graph.channel_makers())
 
 
-def smallest_multiply_adds(graph: ChannelGraph) -> int:
+def _round_to_multiple(graph: ChannelGraph, alive: np.ndarray, energy: np.ndarray, unit_multiple: int) -> list[int]:
+    """Removes each channel-making layer's least important groups until it keeps a multiple of ``unit_multiple``.
+
+    A layer keeping ``unit_multiple`` channels or fewer stays as it is. Changes
+    ``alive`` in place; returns the groups removed.
+    """
+    removed: list[int] = []
+    changed = unit_multiple > 1
+    while changed:
+        changed = False
+        for node in graph.channel_makers():
+            kept = int(alive[node.out_ids].sum())
+            if kept <= unit_multiple or kept % unit_multiple == 0:
+                continue
+            candidates = [g for g in dict.fromkeys(node.out_ids.tolist()) if alive[g] and not graph.fixed[g]]
+            for group in sorted(candidates, key=lambda g: energy[g]):
+                alive[group] = False
+                if _alive_ok(graph, alive, unit_multiple):
+                    removed.append(group)
+                    changed = True
+                    break
+                alive[group] = True
+    return removed
+
+
+def smallest_multiply_adds(graph: ChannelGraph, unit_multiple: int = 1) -> int:
     """The multiply-adds of the smallest model a budget can leave: every group gone that can go.
 
-    Groups go in their order, each unless it is its tensor's last channel;
-    the fixed ones (outputs, an image's channels) stay.
+    Groups go in their order, each unless it is its tensor's last channel (or
+    takes a layer under ``unit_multiple`` channels); the fixed ones (outputs,
+    an image's channels) stay.
     """
     alive = np.ones(graph.num_groups, bool)
     for group in np.flatnonzero(~graph.fixed):
         alive[group] = False
-        if not _alive_ok(graph, alive):
+        if not _alive_ok(graph, alive, unit_multiple):
             alive[group] = True
+    _round_to_multiple(graph, alive, np.zeros(graph.num_groups), unit_multiple)
     return graph.multiply_adds(~alive)
 
 
-def prune_channels_to_budget(graph: ChannelGraph, weights, energy: np.ndarray, budget: int, epsilon: float):
+def prune_channels_to_budget(
+    graph: ChannelGraph,
+    weights,
+    energy: np.ndarray,
+    budget: int,
+    epsilon: float,
+    unit_multiple: int = 1,
+    dead: np.ndarray | None = None,
+):
     """Removes the least important channel groups until the compacted model costs at most ``budget``.
 
     Args:
@@ -106,20 +148,25 @@ def prune_channels_to_budget(graph: ChannelGraph, weights, energy: np.ndarray, b
       energy: :func:`group_energy` of these weights.
       budget: the multiply-adds allowed (>= 0).
       epsilon: weights with ``|w| <= epsilon`` count as zero.
+      unit_multiple: each layer that makes channels keeps a multiple of this
+        many (or all it has, when that is fewer); 1: any number.
+      dead: ``graph.dead_groups(weights, epsilon)``, where the caller has it already.
 
     Returns:
       ``(weights, removed)``: new arrays with every removed group's trainable
       entries zero, and how many groups were removed now. The budget is met
-      unless only one channel per tensor is left.
+      unless only one channel per tensor (``unit_multiple`` per layer) is left.
 
     Raises:
-      ValueError: a negative budget, or energies of another graph.
+      ValueError: a negative budget, a unit multiple below 1, or energies of another graph.
     """
     if budget < 0:
         raise ValueError(f"`budget` needs to be >= 0 multiply-adds. Received: budget={budget!r}")
+    if unit_multiple < 1:
+        raise ValueError(f"`unit_multiple` needs to be >= 1. Received: unit_multiple={unit_multiple!r}")
     if len(energy) != graph.num_groups:
         raise ValueError(f"`energy` needs one value per group ({graph.num_groups}). Received: {len(energy)}")
-    dead = graph.dead_groups(weights, epsilon)
+    dead = graph.dead_groups(weights, epsilon) if dead is None else dead
     alive = ~dead
     removed = []
     cost = graph.multiply_adds(dead)
@@ -127,7 +174,7 @@ def prune_channels_to_budget(graph: ChannelGraph, weights, energy: np.ndarray, b
         best, best_score, best_cost = None, np.inf, cost
         for group in np.flatnonzero(alive & ~graph.fixed):
             alive[group] = False
-            if _alive_ok(graph, alive):
+            if _alive_ok(graph, alive, unit_multiple):
                 after = graph.multiply_adds(~alive)
                 saving = cost - after
                 score = energy[group] / saving if saving > 0 else np.inf
@@ -139,4 +186,5 @@ def prune_channels_to_budget(graph: ChannelGraph, weights, energy: np.ndarray, b
         alive[best] = False
         removed.append(int(best))
         cost = best_cost
+    removed += _round_to_multiple(graph, alive, energy, unit_multiple)
     return graph.zeroed(weights, removed), len(removed)

@@ -224,13 +224,15 @@ class ChannelGraph:
 
     # -- what stays ---------------------------------------------------------
 
+    def channel_makers(self) -> list[Node]:
+        """The nodes of the layers that make channels (Dense, Conv2D); a depthwise conv's are its input's."""
+        return [node for node in self.nodes if type(node.layer) in (keras.layers.Dense, keras.layers.Conv2D)]
+
     def channels(self, dead: np.ndarray | None = None) -> list[tuple[str, int, int]]:
         """``(layer, channels before, channels after)`` for each layer that makes channels (Dense, convs)."""
         dead = np.zeros(self.num_groups, bool) if dead is None else dead
         return [
-            (node.layer.name, len(node.out_ids), int((~dead[node.out_ids]).sum()))
-            for node in self.nodes
-            if type(node.layer) in (keras.layers.Dense, keras.layers.Conv2D)
+            (node.layer.name, len(node.out_ids), int((~dead[node.out_ids]).sum())) for node in self.channel_makers()
         ]
 
     def summary(self, dead: np.ndarray) -> dict[str, int]:

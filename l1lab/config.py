@@ -308,11 +308,6 @@ class TrainConfig:
             raise ValueError(f"`model` needs to be one of {MODEL_NAMES}. Received: model={self.model!r}")
         if self.dataset not in DATASETS:
             raise ValueError(f"`dataset` needs to be one of {DATASETS}. Received: dataset={self.dataset!r}")
-        if self.model != "mlp" and self.unit_multiple != 1:
-            raise ValueError(
-                f"`unit_multiple` rounds the article's hidden widths; for model {self.model!r} leave it at 1. "
-                f"Received: unit_multiple={self.unit_multiple}"
-            )
         if self.split not in SPLITS:
             raise ValueError(f"`split` needs to be one of {SPLITS}. Received: split={self.split!r}")
         if self.pixel_scale not in PIXEL_SCALES:

@@ -291,11 +291,12 @@ class Run:
     def _check_channel_budget(self) -> None:
         from l1lab.channels import channel_graph
 
-        smallest = channel_budget.smallest_multiply_adds(channel_graph(self.model))
+        multiple = self.config.unit_multiple
+        smallest = channel_budget.smallest_multiply_adds(channel_graph(self.model), multiple)
         if self.config.target_multiply_adds < smallest:
             raise ValueError(
                 f"`target_multiply_adds` needs to be at least {smallest}, the cost of the smallest {self.config.model} "
-                "that compaction leaves (one channel per layer). "
+                f"that compaction leaves ({'one channel' if multiple == 1 else f'{multiple} channels'} per layer). "
                 f"Received: target_multiply_adds={self.config.target_multiply_adds}"
             )
 
@@ -310,12 +311,15 @@ class Run:
         config = self.config
         graph = channel_graph(self.model)
         weights = graph.weights()
+        dead = graph.dead_groups(weights, config.epsilon)
         if epoch == 0:
-            self.budget_start = graph.multiply_adds(graph.dead_groups(weights, config.epsilon))
+            self.budget_start = graph.multiply_adds(dead)
         wanted = target_lib.scheduled(config.target_multiply_adds, self.budget_start, epoch, config.finetune_epochs)
         values = channel_budget.read_values(graph, self.loop.x_train[: self.ENERGY_SAMPLE])
         energy = channel_budget.group_energy(graph, weights, values)
-        pruned, removed = channel_budget.prune_channels_to_budget(graph, weights, energy, int(wanted), config.epsilon)
+        pruned, removed = channel_budget.prune_channels_to_budget(
+            graph, weights, energy, int(wanted), config.epsilon, config.unit_multiple, dead
+        )
         for node in graph.nodes[1:]:
             if pruned.get(node.layer.name):  # float32 arrays, as the model's variables hold them
                 node.layer.set_weights([np.asarray(a, np.float32) for a in pruned[node.layer.name]])

@@ -1,5 +1,7 @@
 """A multiply-add budget on CNNs: group energies, greedy removal of whole channel groups, the run."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -70,12 +72,49 @@ def test_the_smallest_model_by_hand(channel_model):
     assert channel_budget.smallest_multiply_adds(graph) == conv_1 + conv_2 + hidden + 1 * 10
 
 
+def test_a_met_budget_still_rounds_each_layer_down_to_the_multiple_least_important_groups_first(channel_model):
+    graph = channel_graph(channel_model("conv-bn"))
+    energy = np.random.default_rng(2).uniform(size=graph.num_groups)
+    budget = graph.multiply_adds()
+    pruned, removed = channel_budget.prune_channels_to_budget(graph, graph.weights(), energy, budget, 1e-5, 4)
+    dead = graph.dead_groups(pruned)
+    kept = {name: after for name, _, after in graph.channels(dead)}
+    assert kept == {"conv_1": 4, "conv_2": 4, "hidden": 8, "predictions": 10} and removed == 2 + 1
+    for name, count in (("conv_1", 2), ("conv_2", 1)):
+        ids = _out(graph, name)
+        np.testing.assert_array_equal(np.sort(ids[dead[ids]]), np.sort(ids[np.argsort(energy[ids])[:count]]))
+
+
+@pytest.mark.parametrize("budget_share", [0.9, 0.5, 0.0])
+def test_a_unit_multiple_leaves_each_layer_a_multiple_of_it_or_what_it_had_when_narrower(channel_model, budget_share):
+    graph = channel_graph(channel_model("conv-bn"))
+    energy = np.random.default_rng(0).uniform(size=graph.num_groups)
+    budget = int(budget_share * graph.multiply_adds())
+    pruned, _ = channel_budget.prune_channels_to_budget(graph, graph.weights(), energy, budget, 1e-5, 4)
+    dead = graph.dead_groups(pruned)
+    for name, _, after in graph.channels(dead)[:-1]:
+        assert after % 4 == 0 and after >= 4, name
+    smallest = channel_budget.smallest_multiply_adds(graph, 4)
+    assert graph.multiply_adds(dead) <= max(budget, smallest)
+
+
+def test_the_smallest_model_at_a_unit_multiple_by_hand(channel_model):
+    graph = channel_graph(channel_model("conv-bn"))
+    # Four channels per layer: conv_1 (10x10 positions, 3x3x1 -> 4), conv_2 (3x3, 3x3x4 -> 4),
+    # hidden (36 inputs -> 4), predictions (4 -> 10).
+    assert channel_budget.smallest_multiply_adds(graph, 4) == 10 * 10 * 9 * 4 + 3 * 3 * 9 * 4 * 4 + 36 * 4 + 4 * 10
+    # A multiple wider than every layer keeps each one whole.
+    assert channel_budget.smallest_multiply_adds(graph, 16) == graph.multiply_adds()
+
+
 def test_bad_budgets_are_refused(channel_model):
     graph = channel_graph(channel_model("conv-bn"))
     with pytest.raises(ValueError, match="`budget` needs to be >= 0"):
         channel_budget.prune_channels_to_budget(graph, graph.weights(), np.zeros(graph.num_groups), -1, 1e-5)
     with pytest.raises(ValueError, match="`energy` needs one value per group"):
         channel_budget.prune_channels_to_budget(graph, graph.weights(), np.zeros(3), 10, 1e-5)
+    with pytest.raises(ValueError, match="`unit_multiple` needs to be >= 1"):
+        channel_budget.prune_channels_to_budget(graph, graph.weights(), np.zeros(graph.num_groups), 10, 1e-5, 0)
 
 
 def test_a_cnn_run_reaches_its_budget_on_the_schedule_and_holds_it(tiny_split):
@@ -100,3 +139,25 @@ def test_a_budget_under_the_smallest_cnn_is_refused_before_training(tiny_split):
     config = train.TrainConfig(epochs=2, finetune_epochs=1, model="tfmot-cnn", target_multiply_adds=100)
     with pytest.raises(ValueError, match="needs to be at least 6,?[0-9]*|needs to be at least"):
         train.Run(config, tiny_split())
+
+
+def test_a_cnn_run_at_a_unit_multiple_ends_with_tiles_of_channels(tiny_split):
+    config = train.TrainConfig(
+        epochs=3,
+        finetune_epochs=2,
+        model="tfmot-cnn",
+        method="proximal-sgd",
+        learning_rate=0.01,
+        options=MethodOptions(l1=1e-4),
+        target_multiply_adds=40_000,
+        unit_multiple=4,
+    )
+    run = train.Run(config, tiny_split())
+    list(run.events())
+    graph = channel_graph(run.model)
+    dead = graph.dead_groups()
+    # 7,774 multiply-adds a filter (conv and its Dense inputs): 5 would fit 40,000, 4 is the tile.
+    assert graph.channels(dead)[0] == ("conv", 12, 4) and graph.multiply_adds(dead) == 4 * 7_774
+    tight = dataclasses.replace(config, target_multiply_adds=20_000)
+    with pytest.raises(ValueError, match=r"at least 31,?096.*\(4 channels per layer\)"):
+        train.Run(tight, tiny_split())

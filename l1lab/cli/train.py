@@ -229,9 +229,9 @@ def add_parser(commands) -> None:
         type=positive_int,
         default=d.unit_multiple,
         metavar="Q",
-        help="with --target-multiply-adds: hidden layers end with a multiple of Q units, the width CPU kernels "
-        "compute in one tile (16 for XNNPACK's float kernels on AVX-512, 8 on ARM NEON; "
-        f"default {d.unit_multiple}: any width)",
+        help="with --target-multiply-adds: hidden layers (a CNN: its Dense and conv layers) end with a multiple "
+        "of Q units or channels, the width CPU kernels compute in one tile (16 for XNNPACK's float kernels on "
+        f"AVX-512, 8 on ARM NEON; a layer narrower than Q stays whole; default {d.unit_multiple}: any width)",
     )
     for flag, (method, hide) in ARTICLE_FLAGS.items():
         l1.add_argument(
