@@ -20,7 +20,7 @@ from l1lab.cli._common import (
 )
 from l1lab.cli.edge import add_latency_arguments, check_output, load_model
 from l1lab.data import DATASETS, PIXEL_SCALES
-from l1lab.edge.boards import BOARDS
+from l1lab.edge.boards import BOARDS, check_kib
 
 # l1lab.edge.export's formats, runtimes and default calibration, copied so that --help
 # imports no TensorFlow (tests/cli/test_export.py checks that they agree).
@@ -104,12 +104,9 @@ def add_parsers(commands) -> None:
 
 def _positive_kib(text: str) -> float:
     try:
-        value = float(text)
+        return check_kib("size", float(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of KiB") from None
-    if not (0 < value < float("inf")):
-        raise argparse.ArgumentTypeError(f"{text!r}: a size needs to be a positive number of KiB")
-    return value
+        raise argparse.ArgumentTypeError(f"{text!r}: a size needs to be a positive number of KiB") from None
 
 
 def _model_names(paths: list[str], reference: str | None) -> tuple[list[str], str]:

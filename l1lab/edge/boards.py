@@ -42,6 +42,17 @@ BOARDS: dict[str, Board] = {
 }
 
 
+def check_kib(label: str, value) -> float:
+    """``value`` if it is a positive finite number of KiB.
+
+    Raises:
+      ValueError: anything else; the message names ``label``.
+    """
+    if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0 < value < float("inf")):
+        raise ValueError(f"`{label}` needs to be a positive number of KiB. Received: {label}={value!r}")
+    return value
+
+
 def custom_board(flash_kb: float, ram_kb: float) -> Board:
     """A board given by its flash and RAM (``--flash-kb``, ``--ram-kb``).
 
@@ -49,8 +60,7 @@ def custom_board(flash_kb: float, ram_kb: float) -> Board:
       ValueError: a size that is not a positive finite number.
     """
     for label, value in (("flash_kb", flash_kb), ("ram_kb", ram_kb)):
-        if not (isinstance(value, (int, float)) and 0 < value < float("inf")):
-            raise ValueError(f"`{label}` needs to be a positive number of KiB. Received: {label}={value!r}")
+        check_kib(label, value)
     return Board("custom", f"a board with {flash_kb:g} KiB of flash and {ram_kb:g} KiB of RAM", flash_kb, ram_kb)
 
 

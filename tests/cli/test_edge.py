@@ -7,12 +7,7 @@ import pytest
 
 from l1lab import cli
 from l1lab._compat import TF_VERSION, keras
-
-
-def run_cli(capsys, *argv):
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli.helpers import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -445,7 +440,7 @@ def test_a_cnn_trains_with_channel_l1_on_fashion_mnist_and_compacts(capsys, tmp_
         (
             ["--model", "ds-cnn", "--epochs", "2", "--finetune-epochs", "1", "--target-multiply-adds", "50000"]
             + ["--unit-multiple", "8"],
-            "for model 'ds-cnn' leave it at 1",
+            "(8 channels per layer). Received: --target-multiply-adds 50000",
         ),
         (
             ["--model", "ds-cnn", "--epochs", "2", "--finetune-epochs", "1", "--target-multiply-adds", "100"],

@@ -5,12 +5,7 @@ import json
 import pytest
 
 from l1lab import cli
-
-
-def run_cli(capsys, *argv):
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli.helpers import run_cli
 
 
 @pytest.fixture(scope="module")

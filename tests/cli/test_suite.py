@@ -4,15 +4,8 @@ import json
 
 import pytest
 
-from l1lab import cli
 from l1lab.suite import compare, golden, record, runner, scenarios
-
-
-def run_cli(capsys, *argv):
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
+from tests.cli.helpers import run_cli
 
 # -- claims and golden ---------------------------------------------------------
 

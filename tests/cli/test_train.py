@@ -9,12 +9,7 @@ import pytest
 
 from l1lab import cli
 from l1lab.cli import train as train_cli
-
-
-def run_cli(capsys, *argv):
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli.helpers import run_cli
 
 
 def test_smoke_one_epoch_on_real_data(capsys, tmp_path):
