@@ -44,11 +44,11 @@ import math
 
 import numpy as np
 
-from l1lab._compat import tf_variable
+from l1lab._compat import keras, tf_variable
 from l1lab._names import is_kernel, variable_name
 from l1lab.sparsity import EPSILON_ZERO, threshold_for
 
-__all__ = ["POWER", "complete_by_magnitude", "holding_epochs", "scheduled"]
+__all__ = ["POWER", "complete_by_magnitude", "holding_epochs", "kernel_sparsity", "prunable_kernels", "scheduled"]
 
 POWER = 3  # the schedule's exponent (Zhu and Gupta's, and TF-MOT's PolynomialDecay default)
 
@@ -77,20 +77,49 @@ def scheduled(target: float, start: float, epoch: int, finetune_epochs: int) -> 
     return float(target + (start - target) * (1 - (epoch + 1) / pruning) ** POWER)
 
 
-def complete_by_magnitude(variables, target: float, epsilon: float = EPSILON_ZERO, guarded=None) -> int:
-    """Zeros the smallest surviving kernel weights until ``target`` of all weights are zero.
+def prunable_kernels(model) -> list:
+    """The kernels a CNN's target sparsity prunes and counts: Dense's and Conv2D's, as TF-MOT's registry.
+
+    A depthwise kernel (nine weights a channel, which no sparse kernel of
+    TFLite skips) is left whole, as TF-MOT leaves it (``DepthwiseConv2D: []``
+    in its ``prune_registry``); the channel methods remove its channels whole.
+    """
+    return [layer.kernel for layer in model.layers if type(layer) in (keras.layers.Dense, keras.layers.Conv2D)]
+
+
+def kernel_sparsity(kernels, epsilon: float = EPSILON_ZERO) -> float:
+    """The fraction of ``kernels``' weights with ``|w| <= epsilon`` (0.0 for none)."""
+    arrays = [np.asarray(tf_variable(v).numpy()) for v in kernels]
+    total = sum(a.size for a in arrays)
+    zeros = sum(int(np.sum(np.abs(a) <= threshold_for(a.dtype, epsilon))) for a in arrays)
+    return zeros / total if total else 0.0
+
+
+def complete_by_magnitude(
+    variables, target: float, epsilon: float = EPSILON_ZERO, guarded=None, layerwise: bool = False
+) -> int:
+    """Zeros the smallest surviving kernel weights until ``target`` of all ``variables``' weights are zero.
 
     Counts as :func:`l1lab.sparsity.count_nonzero` counts (``|w| <= epsilon`` is
-    zero, biases included in the total), but only Dense and conv kernels lose
-    weights: a bias is one number per unit, BatchNorm's ``gamma`` and ``beta``
-    one per channel, and the zeros that matter on the device are a kernel's.
-    The magnitudes compete across layers (global magnitude pruning).
+    zero, biases included in the total: the article's network passes all its
+    variables; a CNN passes :func:`prunable_kernels`, so that its target
+    counts what TF-MOT's counts). Only kernels lose weights: a bias is one
+    number per unit, BatchNorm's ``gamma`` and ``beta`` one per channel, and
+    the zeros that matter on the device are a kernel's.
+    The magnitudes compete across layers (global magnitude pruning), or, with
+    ``layerwise``, within each kernel only: every kernel is brought to one
+    common sparsity :math:`s'`, the smallest that meets the target (kernels
+    already sparser keep their zeros), as TF-MOT prunes each layer to the
+    target. A CNN needs that: a BatchNorm after a conv makes the conv's scale
+    arbitrary, so its magnitudes do not compare with another layer's.
     ``guarded`` (one boolean array or None per variable) marks weights it must
     not take: :func:`l1lab.budget.unit_guards` keeps every unit a multiply-add
     budget left alive, so that only the budget decides the widths.
 
     Returns:
-      How many weights it set to zero (0 when the target is already met).
+      How many weights it set to zero (0 when the target is already met);
+      layerwise, at most one more per kernel than the target needs (each kernel
+      rounds its count up).
     """
     arrays = [np.asarray(tf_variable(v).numpy()) for v in variables]
     total = sum(a.size for a in arrays)
@@ -108,8 +137,12 @@ def complete_by_magnitude(variables, target: float, epsilon: float = EPSILON_ZER
         alive = np.flatnonzero(alive)
         candidates.append(np.stack([flat[alive].astype(np.float64), np.full(alive.size, i), alive], axis=1))
     pool = np.concatenate(candidates) if candidates else np.zeros((0, 3))
-    needed = min(needed, len(pool))
-    chosen = pool[np.argsort(pool[:, 0], kind="stable")[:needed]]
+    if layerwise:
+        chosen = _layerwise_choice(candidates, [arrays[i].size for i in kernels], needed)
+        needed = len(chosen)
+    else:
+        needed = min(needed, len(pool))
+        chosen = pool[np.argsort(pool[:, 0], kind="stable")[:needed]]
     for i in kernels:
         picked = chosen[chosen[:, 1] == i][:, 2].astype(np.int64)
         if picked.size:
@@ -117,3 +150,22 @@ def complete_by_magnitude(variables, target: float, epsilon: float = EPSILON_ZER
             flat[picked] = 0
             tf_variable(variables[i]).assign(flat.reshape(arrays[i].shape))
     return int(needed)
+
+
+def _layerwise_choice(candidates: list[np.ndarray], sizes: list[int], needed: int) -> np.ndarray:
+    """The ``(magnitude, variable, index)`` rows to zero: each kernel at the least common sparsity giving ``needed``.
+
+    A kernel of ``n`` weights with ``a`` alive at sparsity :math:`s'` loses its
+    ``max(0, a - floor((1 - s') n))`` smallest; the count grows with :math:`s'`,
+    so :math:`s'` is found by bisection.
+    """
+
+    def taken(sparsity: float) -> list[int]:
+        return [max(0, len(c) - math.floor((1 - sparsity) * n)) for c, n in zip(candidates, sizes)]
+
+    low, high = 0.0, 1.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if sum(taken(middle)) < needed else (low, middle)
+    chosen = [c[np.argsort(c[:, 0], kind="stable")[:k]] for c, k in zip(candidates, taken(high))]
+    return np.concatenate(chosen) if chosen else np.zeros((0, 3))

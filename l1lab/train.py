@@ -258,16 +258,26 @@ class Run:
             prune = self.prune_to_budget if config.model == "mlp" else self.prune_channels_to_budget
             record["removedByBudget"] = prune(epoch)
         if config.target_sparsity is not None:
+            # A CNN's target counts the kernels TF-MOT prunes (BatchNorm's parameters and the depthwise
+            # kernels are a quarter of ds-cnn's weights: 90% of all of them would leave almost no
+            # kernel), and they prune layer by layer: BatchNorm makes a conv's scale arbitrary, so
+            # magnitudes compare only within a layer. The article's network keeps global magnitude
+            # over all its weights.
+            cnn = config.model != "mlp"
+            pruned = target_lib.prunable_kernels(self.model) if cnn else variables
             if epoch == 0:
-                self.finetune_start = sparsity.fraction_zero(
-                    sparsity.count_nonzero(self.model, config.epsilon)[sparsity.TOTAL]
+                self.finetune_start = (
+                    target_lib.kernel_sparsity(pruned, config.epsilon)
+                    if cnn
+                    else sparsity.fraction_zero(sparsity.count_nonzero(self.model, config.epsilon)[sparsity.TOTAL])
                 )
             wanted = target_lib.scheduled(config.target_sparsity, self.finetune_start, epoch, config.finetune_epochs)
             # With a unit multiple the budget alone sets the widths: a unit that lost its last weight
-            # here would leave a width off the tile, which the budget could only round down.
-            guarded = budget_lib.unit_guards(variables) if config.unit_multiple > 1 else None
+            # here would leave a width off the tile, which the budget could only round down. (A CNN's
+            # layerwise pruning leaves each filter most of its share; its tiles are not guarded.)
+            guarded = budget_lib.unit_guards(variables) if config.unit_multiple > 1 and not cnn else None
             record["completedByMagnitude"] = target_lib.complete_by_magnitude(
-                variables, wanted, config.epsilon, guarded
+                pruned, wanted, config.epsilon, guarded, layerwise=cnn
             )
         if epoch == 0 or pruning:
             masks = finetune_lib.zero_masks(variables, config.epsilon)

@@ -138,3 +138,60 @@ def test_completion_never_takes_batchnorm_parameters():
         variable.assign(np.full(variable.shape, 1e-3, np.float32))
     assert target.complete_by_magnitude(model.trainable_variables, 0.5) > 0
     assert all(np.all(v.numpy() == np.float32(1e-3)) for v in batchnorm)
+
+
+def test_layerwise_completion_brings_every_kernel_to_one_sparsity_whatever_its_scale():
+    """A kernel of small weights (a conv before BatchNorm) loses no more than a kernel of large ones."""
+    small = tf.Variable(np.arange(1, 11, dtype=np.float32).reshape(2, 5) * 1e-3, name="conv_1/kernel")
+    large = tf.Variable(np.arange(1, 11, dtype=np.float32).reshape(5, 2), name="conv_2/kernel")
+    bias = tf.Variable(np.ones(5, np.float32), name="conv_1/bias")
+    # 25 weights; 0.4 of them is 10 zeros: 5 from each kernel (50% each), the biases kept.
+    assert target.complete_by_magnitude([small, large, bias], 0.4, layerwise=True) == 10
+    for kernel in (small, large):
+        values = kernel.numpy().ravel()
+        assert np.sum(values == 0) == 5 and np.all(values[5:] != 0)  # each loses its own smallest
+    # Global magnitude takes all ten of the small kernel's instead.
+    small.assign(np.arange(1, 11, dtype=np.float32).reshape(2, 5) * 1e-3)
+    large.assign(np.arange(1, 11, dtype=np.float32).reshape(5, 2))
+    assert target.complete_by_magnitude([small, large, bias], 0.4) == 10 and not np.any(small.numpy())
+
+
+def test_layerwise_completion_keeps_a_sparser_kernels_zeros_and_rounds_each_kernel_up():
+    sparse = tf.Variable(np.array([0, 0, 0, 1, 2, 3], np.float32), name="a/kernel")  # 50% already
+    dense = tf.Variable(np.arange(1, 7, dtype=np.float32), name="b/kernel")
+    # 12 weights, 3 zero; 0.5 wants 3 more: the dense kernel to 50% (3), the sparse one as it is.
+    assert target.complete_by_magnitude([sparse, dense], 0.5, layerwise=True) == 3
+    np.testing.assert_array_equal(dense.numpy(), [0, 0, 0, 4, 5, 6])
+    np.testing.assert_array_equal(sparse.numpy(), [0, 0, 0, 1, 2, 3])
+    # 7 of 12 wants one more zero: the common sparsity rounds up in both kernels (2 new, one over).
+    assert target.complete_by_magnitude([sparse, dense], 7 / 12, layerwise=True) == 2
+    assert np.sum(sparse.numpy() == 0) == 4 and np.sum(dense.numpy() == 0) == 4
+    assert target.complete_by_magnitude([sparse, dense], 0.99, layerwise=True) == 4  # the 4 left, no more
+
+
+def test_a_cnns_target_is_its_prunable_kernels_sparsity_reached_layer_by_layer(tiny_split):
+    from l1lab import train
+    from l1lab._compat import keras
+    from l1lab._names import variable_name
+    from l1lab.config import MethodOptions
+
+    config = train.TrainConfig(
+        epochs=3,
+        finetune_epochs=2,
+        model="ds-cnn",
+        method="proximal-sgd",
+        learning_rate=0.01,
+        options=MethodOptions(l1=1e-5),
+        target_sparsity=0.8,
+    )
+    run = train.Run(config, tiny_split(n_train=128))
+    list(run.events())
+    kernels = target.prunable_kernels(run.model)
+    conv_and_dense = [x for x in run.model.layers if type(x) in (keras.layers.Conv2D, keras.layers.Dense)]
+    assert len(kernels) == len(conv_and_dense) == 1 + 3 + 1  # the stem, three pointwise convs, the classifier
+    assert target.kernel_sparsity(kernels) == pytest.approx(0.8, abs=1e-3)
+    for kernel in kernels:  # every layer near the target: none emptied for another's sake
+        assert 0.7 <= np.mean(kernel.numpy() == 0) <= 0.9, variable_name(kernel)
+    for layer in run.model.layers:  # as TF-MOT: a depthwise kernel is left whole
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            assert np.all(layer.get_weights()[0] != 0), layer.name

@@ -147,10 +147,15 @@ def markdown(rows: Sequence[dict], settings: SweepSettings, verdicts: Sequence[d
                 f"{micro['arena_bytes'] / 1000:.1f}",
             ]
         body.append(cells)
+    sparsity_note = (
+        "Sparsity: of the Dense and Conv2D kernels, what TF-MOT prunes (it leaves depthwise kernels whole). "
+        if settings.model != "mlp"
+        else ""
+    )
     lines = [
         f"Median of seeds; {_network(settings)}, {settings.epochs} epochs, learning rate "
         f"{settings.learning_rate:g}, batch {settings.batch_size}, {DATASET_TITLES[settings.dataset]}'s standard "
-        "split (pixels / 255), error on its test file. "
+        f"split (pixels / 255), error on its test file. {sparsity_note}"
         "µs: batch-1 latency, one thread; (Nx): times faster or smaller than the dense model's float file. "
         "TFLM: the int8-full file in TensorFlow Lite Micro, reference kernels on this CPU (a proxy for a "
         "microcontroller's cycle count, not a device figure); (Nx) against the dense model's int8-full file "

@@ -50,7 +50,7 @@ def train_point(point: Point, settings: SweepSettings, split=None) -> tuple[dict
             model=settings.model,
         )
         model, metrics = peers.train_magnitude_pruning(config, split)
-        return metrics, _weights(model, settings)
+        return _with_kernel_sparsity(metrics, model, settings), _weights(model, settings)
     from l1lab import sparsity
     from l1lab import train as train_lib
 
@@ -62,7 +62,21 @@ def train_point(point: Point, settings: SweepSettings, split=None) -> tuple[dict
         "num_nonzero": last["num_nonzero"],
         "sparsity": sparsity.fraction_zero(last["num_nonzero"][sparsity.TOTAL]),
     }
-    return metrics, _weights(model, settings)
+    return _with_kernel_sparsity(metrics, model, settings), _weights(model, settings)
+
+
+def _with_kernel_sparsity(metrics: dict, model, settings: SweepSettings) -> dict:
+    """A CNN's ``sparsity`` is its Dense and Conv2D kernels', what TF-MOT's target counts and prunes.
+
+    (:func:`l1lab.target.prunable_kernels`); ``weight_sparsity`` keeps the
+    sparsity of all its weights. The article's network's stays all its weights'.
+    """
+    if settings.model == "mlp":
+        return metrics
+    from l1lab import target
+
+    kernels = target.prunable_kernels(model)
+    return {**metrics, "weight_sparsity": metrics["sparsity"], "sparsity": target.kernel_sparsity(kernels)}
 
 
 def _weights(model, settings: SweepSettings) -> list:

@@ -181,6 +181,7 @@ def test_a_cnns_summary_counts_removed_channels_and_its_table_says_so():
     body = next(cells(line) for line in table.splitlines() if line.startswith("| l1lab-channel"))
     assert body[4:6] == ["48 of 128", "200000"]
     assert "ds-cnn, 6 epochs, learning rate 0.05" in table and "Fashion-MNIST's standard split" in table
+    assert "Sparsity: of the Dense and Conv2D kernels, what TF-MOT prunes" in table
     assert "the article's 784-64-64-10 network" in report.markdown(
         report.summarize([record("dense", 0, 0, 0.03, 0, 5.0)]), SETTINGS
     )
