@@ -22,6 +22,11 @@ reaches the target gradually, as TF-MOT's polynomial schedule does:
 2. **Holding epochs**, the last :math:`H = \max(1, \lfloor N/3 \rfloor)`: the
    zeros are fixed and the learning rate decays (:func:`l1lab.finetune.learning_rate`).
 
+A CNN prunes ten times a pruning epoch instead of once (:meth:`l1lab.train.Run.pruning_parts`,
+the ramp sampled ten times as often, as TF-MOT prunes every 100 steps), the
+kernels TF-MOT prunes (:func:`prunable_kernels`) and only those counted,
+layer by layer (``layerwise``).
+
 A method's phase that already passed :math:`S` keeps its sparsity: zeros are
 never brought back. So the final sparsity is at least the target, and exactly
 the target (to one weight) when the method's phase stayed below it.
@@ -58,23 +63,32 @@ def holding_epochs(finetune_epochs: int) -> int:
     return max(1, finetune_epochs // 3)
 
 
-def scheduled(target: float, start: float, epoch: int, finetune_epochs: int) -> float:
-    """The sparsity (or multiply-adds, :mod:`l1lab.budget`) wanted before fine-tuning epoch ``epoch`` (from 0).
+def scheduled(target: float, start: float, epoch: int, finetune_epochs: int, part: int = 0, parts: int = 1) -> float:
+    r"""The sparsity (or multiply-adds, :mod:`l1lab.budget`) wanted before fine-tuning epoch ``epoch`` (from 0).
+
+    With ``parts`` > 1 each pruning epoch prunes that many times, before each of
+    its ``parts`` equal slices of batches: the ramp is the same curve, sampled
+    at :math:`t = (k \cdot \mathrm{parts} + j + 1) / (P \cdot \mathrm{parts})`
+    before slice :math:`j` (:math:`t = (k + 1) / P` for one part), as TF-MOT
+    prunes every ``frequency`` steps.
 
     Args:
       target: the target sparsity :math:`S` (or budget).
       start: the sparsity (or compacted multiply-adds) when fine-tuning began, :math:`s_0`.
       epoch: the fine-tuning epoch :math:`k`, ``0 <= k < N``.
       finetune_epochs: :math:`N >= 1`.
+      part: the slice :math:`j` of the epoch, ``0 <= j < parts``.
+      parts: prunings per epoch.
 
     Returns:
-      :math:`s_k` of the cubic ramp; ``target`` from the last pruning epoch on
-      (at once when there is none: ``N = 1``).
+      :math:`s` of the cubic ramp; ``target`` from the last pruning epoch's last
+      part on (at once when there is none: ``N = 1``).
     """
     pruning = finetune_epochs - holding_epochs(finetune_epochs)
-    if epoch + 1 >= pruning:
+    step = epoch * parts + part + 1
+    if step >= pruning * parts:
         return float(target)
-    return float(target + (start - target) * (1 - (epoch + 1) / pruning) ** POWER)
+    return float(target + (start - target) * (1 - step / (pruning * parts)) ** POWER)
 
 
 def prunable_kernels(model) -> list:

@@ -195,3 +195,44 @@ def test_a_cnns_target_is_its_prunable_kernels_sparsity_reached_layer_by_layer(t
     for layer in run.model.layers:  # as TF-MOT: a depthwise kernel is left whole
         if isinstance(layer, keras.layers.DepthwiseConv2D):
             assert np.all(layer.get_weights()[0] != 0), layer.name
+
+
+def test_parts_sample_the_same_ramp_more_often_and_one_part_is_once_an_epoch():
+    # 4 fine-tuning epochs: 3 prune, 1 holds. One part: t = 1/3, 2/3, 1.
+    once = [target.scheduled(0.9, 0.3, k, 4) for k in range(3)]
+    assert once == pytest.approx([0.9 - 0.6 * (2 / 3) ** 3, 0.9 - 0.6 * (1 / 3) ** 3, 0.9])
+    assert [target.scheduled(0.9, 0.3, k, 4, 0, 1) for k in range(3)] == once
+    # Two parts: t = 1/6, 2/6, ..., 1; every second one is the once-an-epoch value.
+    twice = [target.scheduled(0.9, 0.3, k, 4, j, 2) for k in range(3) for j in range(2)]
+    assert twice[1::2] == pytest.approx(once)
+    assert twice[0] == pytest.approx(0.9 - 0.6 * (5 / 6) ** 3) and twice == sorted(twice)
+    assert target.scheduled(0.9, 0.3, 3, 4, 1, 2) == 0.9  # holding: the target
+
+
+def test_a_cnn_prunes_ten_times_a_pruning_epoch_and_holds_every_zero(tiny_split):
+    from l1lab import train
+    from l1lab.config import MethodOptions
+
+    config = train.TrainConfig(
+        epochs=4,
+        finetune_epochs=3,
+        model="tfmot-cnn",
+        method="proximal-sgd",
+        learning_rate=0.01,
+        options=MethodOptions(l1=1e-5),
+        target_sparsity=0.9,
+        batch_size=8,
+    )
+    run = train.Run(config, tiny_split(n_train=160))  # 20 batches: 10 parts of 2
+    assert [run.pruning_parts(k) for k in (-1, 0, 1, 2)] == [1, 10, 10, 1]  # the last epoch holds
+    cuts = []
+    original = run.complete_target
+    run.complete_target = lambda epoch, part=0, parts=1: (
+        cuts.append((epoch, part, parts)) or original(epoch, part, parts)
+    )
+    events = [e for e in run.events() if e["event"] == "measure_test"]
+    assert cuts == [(k, j, 10) for k in (0, 1) for j in range(10)] + [(2, 0, 1)]  # holding: nothing left to cut
+    assert target.kernel_sparsity(target.prunable_kernels(run.model)) == pytest.approx(0.9, abs=1e-3)
+    assert sum(e.get("completedByMagnitude", 0) for e in events) >= 0.89 * sum(
+        int(np.prod(k.shape)) for k in target.prunable_kernels(run.model)
+    )
