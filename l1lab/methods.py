@@ -99,6 +99,11 @@ def _proximal_l1(options: MethodOptions, model):
 
     names = [variable_name(v) for v in model.trainable_variables]
     slimmed = set(channel_graph(model).slimming_names())
+    if not slimmed:
+        raise ValueError(
+            f"`slimming_l1` needs BatchNorm layers to slim, and model {model.name!r} has none: use channel_l1 "
+            f"(group lasso on its channels) instead. Received: slimming_l1={options.slimming_l1}"
+        )
     return {name: options.slimming_l1 if name in slimmed else s for name, s in zip(names, resolve_l1(strengths, names))}
 
 

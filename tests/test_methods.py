@@ -206,6 +206,14 @@ def test_a_cnn_gets_its_channel_groups_and_slimming_strengths():
     assert setup.model.name == "ds_cnn" and setup.model.inputs[0].shape[1:] == (28, 28, 1)
 
 
+def test_slimming_a_model_without_batchnorm_is_refused_naming_the_fix():
+    options = MethodOptions(slimming_l1=0.02)
+    with pytest.raises(
+        ValueError, match="`slimming_l1` needs BatchNorm layers to slim, and model 'tfmot_cnn' has none"
+    ):
+        methods.configure("proximal-sgd", learning_rate=0.1, seed=0, options=options, model="tfmot-cnn")
+
+
 def test_without_channel_strengths_a_cnn_trains_plain_proximal_sgd():
     setup = methods.configure(
         "proximal-sgd", learning_rate=0.1, seed=0, options=MethodOptions(l1=1e-4), model="tfmot-cnn"

@@ -437,6 +437,7 @@ def test_a_cnn_trains_with_channel_l1_on_fashion_mnist_and_compacts(capsys, tmp_
         (["--model", "tfmot-cnn", "--method", "sgd", "--channel-l1", "0.1"], "takes no channel strengths"),
         (["--model", "ds-cnn", "--method", "l1-regularizer", "--l1", "0.1"], "choose proximal-sgd or"),
         (["--model", "vgg"], "invalid choice: 'vgg'"),
+        (["--model", "tfmot-cnn", "--method", "proximal-sgd", "--slimming-l1", "0.02"], "has none: use --channel-l1"),
         (
             ["--model", "ds-cnn", "--epochs", "2", "--finetune-epochs", "1", "--target-multiply-adds", "50000"]
             + ["--unit-multiple", "8"],

@@ -104,6 +104,8 @@ SLIMMING_OPTIONS = MethodOptions(slimming_l1=SLIMMING_L1)
 # weights down to the smaller target sparsity.
 CHANNEL_BUDGETS = {"tfmot-cnn": (23_000, 31_000), "ds-cnn": (110_000, 147_000), "resnet8": (161_000, 215_000)}
 CHANNEL_BUDGET_SPARSITY = CHANNEL_TARGETS[0]
+# Network slimming needs BatchNorm; TF-MOT's guide's CNN has none.
+WITHOUT_BATCHNORM = ("tfmot-cnn",)
 # method -> (what its value is, the default values) for a CNN; l1lab-budget's per model.
 CHANNEL_METHODS: dict[str, tuple[str, tuple[float, ...]]] = {
     DENSE: ("none", (0.0,)),
@@ -130,6 +132,8 @@ def methods_for(model: str = "mlp") -> dict[str, tuple[str, tuple[float, ...]]]:
         return METHODS
     methods = dict(CHANNEL_METHODS)
     methods["l1lab-budget"] = ("budget", CHANNEL_BUDGETS[model])
+    if model in WITHOUT_BATCHNORM:
+        del methods["l1lab-slimming"]
     return methods
 
 

@@ -117,6 +117,7 @@ def test_a_cnn_sweep_has_channel_methods_and_its_models_budgets():
         presets.check_values("l1lab-channel", (0.8,), model="mlp")
     with pytest.raises(presets.SweepError, match="`model` needs to be one of"):
         presets.methods_for("vgg")
+    assert "l1lab-slimming" not in presets.methods_for("tfmot-cnn")  # no BatchNorm to slim
 
 
 def test_cnn_points_train_structured_l1_on_their_model_and_data():
