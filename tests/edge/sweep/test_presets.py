@@ -137,7 +137,7 @@ def test_cnn_points_train_structured_l1_on_their_model_and_data():
     assert slimming.target_sparsity == 0.9
     budget = config("l1lab-budget", 110_000)
     assert budget.target_multiply_adds == 110_000 and isinstance(budget.target_multiply_adds, int)
-    assert budget.target_sparsity == presets.CHANNEL_BUDGET_SPARSITY and budget.options == presets.CHANNEL_OPTIONS
+    assert budget.target_sparsity is None and budget.options == presets.CHANNEL_OPTIONS  # channels alone
     prune = config("l1lab-prune", 0.9)
     assert prune.method == "sgd" and prune.target_sparsity == 0.9 and not prune.options.uses_channels()
     assert config("dense", 0.0).method == "sgd" and config("ftrl", 1e-3).options.l1 == 1e-3
