@@ -28,6 +28,20 @@ def make_tiny_split(seed=0, n_train=320, n_test=64):
     )
 
 
+def make_cnn_config(model="tfmot-cnn", **changes):
+    """A short proximal-SGD run of a zoo CNN: 3 epochs of which 2 fine-tune, ``changes`` on top."""
+    from l1lab.config import MethodOptions, TrainConfig
+
+    settings = dict(epochs=3, finetune_epochs=2, method="proximal-sgd", learning_rate=0.01)
+    return TrainConfig(model=model, **{**settings, "options": MethodOptions(l1=1e-4), **changes})
+
+
+@pytest.fixture(scope="session")
+def cnn_config():
+    """``cnn_config(model="tfmot-cnn", **changes)``: a short proximal-SGD :class:`TrainConfig` of a zoo CNN."""
+    return make_cnn_config
+
+
 @pytest.fixture(scope="session")
 def tiny_split():
     """``tiny_split(seed=0, n_train=320, n_test=64)``: learnable synthetic digits as an ``MnistSplit``."""

@@ -8,7 +8,6 @@ import pytest
 from l1lab import channel_budget, train
 from l1lab._compat import keras
 from l1lab.channels import channel_graph
-from l1lab.config import MethodOptions
 from tests.test_channels import _out
 
 
@@ -117,17 +116,8 @@ def test_bad_budgets_are_refused(channel_model):
         channel_budget.prune_channels_to_budget(graph, graph.weights(), np.zeros(graph.num_groups), 10, 1e-5, 0)
 
 
-def test_a_cnn_run_reaches_its_budget_on_the_schedule_and_holds_it(tiny_split):
-    config = train.TrainConfig(
-        epochs=4,
-        finetune_epochs=3,
-        model="tfmot-cnn",
-        method="proximal-sgd",
-        learning_rate=0.01,
-        options=MethodOptions(l1=1e-4),
-        target_multiply_adds=40_000,
-    )
-    run = train.Run(config, tiny_split())
+def test_a_cnn_run_reaches_its_budget_on_the_schedule_and_holds_it(tiny_split, cnn_config):
+    run = train.Run(cnn_config(epochs=4, finetune_epochs=3, target_multiply_adds=40_000), tiny_split())
     events = [e for e in run.events() if e["event"] == "measure_test"]
     costs = [e["removedByBudget"]["multiplyAdds"] for e in events[1:]]
     assert costs[0] > costs[-1] and costs[-1] <= 40_000  # down on the cubic schedule, to the budget
@@ -141,17 +131,8 @@ def test_a_budget_under_the_smallest_cnn_is_refused_before_training(tiny_split):
         train.Run(config, tiny_split())
 
 
-def test_a_cnn_run_at_a_unit_multiple_ends_with_tiles_of_channels(tiny_split):
-    config = train.TrainConfig(
-        epochs=3,
-        finetune_epochs=2,
-        model="tfmot-cnn",
-        method="proximal-sgd",
-        learning_rate=0.01,
-        options=MethodOptions(l1=1e-4),
-        target_multiply_adds=40_000,
-        unit_multiple=4,
-    )
+def test_a_cnn_run_at_a_unit_multiple_ends_with_tiles_of_channels(tiny_split, cnn_config):
+    config = cnn_config(target_multiply_adds=40_000, unit_multiple=4)
     run = train.Run(config, tiny_split())
     list(run.events())
     graph = channel_graph(run.model)

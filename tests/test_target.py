@@ -169,22 +169,12 @@ def test_layerwise_completion_keeps_a_sparser_kernels_zeros_and_rounds_each_kern
     assert target.complete_by_magnitude([sparse, dense], 0.99, layerwise=True) == 4  # the 4 left, no more
 
 
-def test_a_cnns_target_is_its_prunable_kernels_sparsity_reached_layer_by_layer(tiny_split):
+def test_a_cnns_target_is_its_prunable_kernels_sparsity_reached_layer_by_layer(tiny_split, cnn_config):
     from l1lab import train
     from l1lab._compat import keras
     from l1lab._names import variable_name
-    from l1lab.config import MethodOptions
 
-    config = train.TrainConfig(
-        epochs=3,
-        finetune_epochs=2,
-        model="ds-cnn",
-        method="proximal-sgd",
-        learning_rate=0.01,
-        options=MethodOptions(l1=1e-5),
-        target_sparsity=0.8,
-    )
-    run = train.Run(config, tiny_split(n_train=128))
+    run = train.Run(cnn_config("ds-cnn", target_sparsity=0.8), tiny_split(n_train=128))
     list(run.events())
     kernels = target.prunable_kernels(run.model)
     conv_and_dense = [x for x in run.model.layers if type(x) in (keras.layers.Conv2D, keras.layers.Dense)]
@@ -209,20 +199,10 @@ def test_parts_sample_the_same_ramp_more_often_and_one_part_is_once_an_epoch():
     assert target.scheduled(0.9, 0.3, 3, 4, 1, 2) == 0.9  # holding: the target
 
 
-def test_a_cnn_prunes_ten_times_a_pruning_epoch_and_holds_every_zero(tiny_split):
+def test_a_cnn_prunes_ten_times_a_pruning_epoch_and_holds_every_zero(tiny_split, cnn_config):
     from l1lab import train
-    from l1lab.config import MethodOptions
 
-    config = train.TrainConfig(
-        epochs=4,
-        finetune_epochs=3,
-        model="tfmot-cnn",
-        method="proximal-sgd",
-        learning_rate=0.01,
-        options=MethodOptions(l1=1e-5),
-        target_sparsity=0.9,
-        batch_size=8,
-    )
+    config = cnn_config(epochs=4, finetune_epochs=3, target_sparsity=0.9, batch_size=8)
     run = train.Run(config, tiny_split(n_train=160))  # 20 batches: 10 parts of 2
     assert [run.pruning_parts(k) for k in (-1, 0, 1, 2)] == [1, 10, 10, 1]  # the last epoch holds
     cuts = []
