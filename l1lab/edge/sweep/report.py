@@ -186,13 +186,14 @@ def _network(settings: SweepSettings) -> str:
 
 
 def plot(rows: Sequence[dict], path: Path) -> None:
-    """Three panels: test error against sparsity, batch-1 latency (float) and file size (float)."""
+    """Test error against sparsity, batch-1 latency (float) and file size (float), and TFLM latency where run."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    micro = any(micro_file(r) for r in rows)
+    figure, axes = plt.subplots(1, 3 + micro, figsize=(5 * (3 + micro), 4.2))
     methods = list(dict.fromkeys(r["method"] for r in rows))
     for method in methods:
         group = [r for r in rows if r["method"] == method]
@@ -202,14 +203,20 @@ def plot(rows: Sequence[dict], path: Path) -> None:
             pairs = [(best_file(r, "float"), e) for r, e in zip(group, errors)]
             points = sorted((b[1][key] / (1000 if key == "size_bytes" else 1), e) for b, e in pairs if b)
             ax.plot([x for x, _ in points], [e for _, e in points], "o-", label=method)
+        if micro:
+            points = sorted((m["micro_latency_us"], e) for m, e in zip(map(micro_file, group), errors) if m)
+            axes[3].plot([x for x, _ in points], [e for _, e in points], "o-", label=method)
     # A model that lost its weights (error near 90%) says nothing about the frontier: above
     # 10% error, or three times the dense model's, the points are off the chart, and the
     # table still lists them.
     dense = [100 * r["inacc_test"] for r in rows if r["method"] == DENSE]
     top = min(max([10.0] + [3 * e for e in dense]), 1.05 * max(100 * r["inacc_test"] for r in rows))
-    axes[0].set_xlabel("weight sparsity (%)")
+    channels = any("removed_channels" in r for r in rows)
+    axes[0].set_xlabel("kernel sparsity (%, Dense and Conv2D)" if channels else "weight sparsity (%)")
     axes[1].set_xlabel("batch-1 latency, float TFLite (µs, one thread)")
     axes[2].set_xlabel("float TFLite file (KB)")
+    if micro:
+        axes[3].set_xlabel("TFLM int8-full latency (µs, reference kernels)")
     for ax in axes:
         ax.set_ylabel("test error (%)")
         ax.set_ylim(0, top)

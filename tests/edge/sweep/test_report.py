@@ -185,3 +185,17 @@ def test_a_cnns_summary_counts_removed_channels_and_its_table_says_so():
     assert "the article's 784-64-64-10 network" in report.markdown(
         report.summarize([record("dense", 0, 0, 0.03, 0, 5.0)]), SETTINGS
     )
+
+
+def test_the_plot_has_a_tflm_panel_where_tflm_ran(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib", reason="the report extra draws the plots")
+    import matplotlib.pyplot as plt
+
+    panels = []
+    subplots = plt.subplots
+    monkeypatch.setattr(plt, "subplots", lambda *a, **k: panels.append(a[1]) or subplots(*a, **k))
+    rows = report.summarize([cnn_record("dense", 0, 0, 0, 442_496)])
+    report.plot(rows, tmp_path / "plain.png")
+    rows[0]["files"]["int8-full"] = {"size_bytes": 17_700, "micro_runs": True, "micro_latency_us": 600.0}
+    report.plot(rows, tmp_path / "micro.png")
+    assert panels == [3, 4]
