@@ -342,6 +342,12 @@ def test_another_data_set_in_mnists_format_is_not_called_truncated(tmp_path):
 FASHION = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist; .ci/run installs it
 
 
+def link_fashion_mnist(directory):
+    """Debian's four Fashion-MNIST files, linked into ``directory`` under their IDX names."""
+    for name in data.IDX_FILES.values():
+        (directory / f"{name}.gz").symlink_to(FASHION / f"{name}.gz")
+
+
 def test_fashion_mnist_comes_from_debians_package_checksummed():
     split = data.load_mnist(100, split="standard", dataset="fashion-mnist")
     assert split.x_train.shape == (600, 784) and split.x_test.shape == (100, 784)
@@ -352,13 +358,7 @@ def test_fashion_mnist_comes_from_debians_package_checksummed():
 
 
 def test_fashion_mnist_read_as_mnist_says_which_flag_reads_it(tmp_path):
-    for name in (
-        "train-images-idx3-ubyte",
-        "train-labels-idx1-ubyte",
-        "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte",
-    ):
-        (tmp_path / f"{name}.gz").symlink_to(FASHION / f"{name}.gz")
+    link_fashion_mnist(tmp_path)
     with pytest.raises(ChecksumError, match="is Fashion-MNIST's file, not MNIST's: pass --dataset fashion-mnist"):
         data.load_mnist(10, data_dir=tmp_path)
     assert data.load_mnist(10, data_dir=tmp_path, dataset="fashion-mnist").x_train.shape == (50, 784)
@@ -379,13 +379,7 @@ def test_missing_fashion_mnist_names_both_fixes(tmp_path):
 
 
 def test_another_file_of_the_same_data_set_is_not_sent_to_the_other_flag(tmp_path):
-    for name in (
-        "train-images-idx3-ubyte",
-        "train-labels-idx1-ubyte",
-        "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte",
-    ):
-        (tmp_path / f"{name}.gz").symlink_to(FASHION / f"{name}.gz")
+    link_fashion_mnist(tmp_path)
     (tmp_path / "t10k-images-idx3-ubyte.gz").unlink()
     (tmp_path / "t10k-images-idx3-ubyte.gz").symlink_to(FASHION / "train-images-idx3-ubyte.gz")  # a whole other file
     with pytest.raises(ChecksumError, match="content is not Fashion-MNIST's") as caught:
