@@ -113,20 +113,20 @@ def load_weights(path: Path, model: str = "mlp") -> list:
         its arrays do not chain as Dense layers (the article's network) or are not
         ``weight_0 .. weight_n`` (a CNN), or a weight is not finite; the message names the file.
     """
+    arrays = _arrays(path)
+    names = set(arrays)
     if model != "mlp":
-        return _load_flat(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            names = set(archive.files)
-            count = len(names) // 2
-            expected = {f"{kind}_{i}" for i in range(count) for kind in ("kernel", "bias")}
-            if not count or names != expected:
-                raise PointFileError(f"{path} holds {sorted(names)}, not kernel_i and bias_i of each layer")
-            weights = [(archive[f"kernel_{i}"], archive[f"bias_{i}"]) for i in range(count)]
-    except PointFileError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise PointFileError(f"{path} is not a point's weights ({type(exc).__name__}: {exc})") from None
+        if not names or names != {f"weight_{i}" for i in range(len(names))}:
+            raise PointFileError(f"{path} holds {sorted(names)}, not weight_0 .. weight_n of a model")
+        weights = [arrays[f"weight_{i}"] for i in range(len(names))]
+        for i, weight in enumerate(weights):
+            if not np.all(np.isfinite(weight)):
+                raise PointFileError(f"{path}: weight {i} is not finite")
+        return weights
+    count = len(names) // 2
+    if not count or names != {f"{kind}_{i}" for i in range(count) for kind in ("kernel", "bias")}:
+        raise PointFileError(f"{path} holds {sorted(names)}, not kernel_i and bias_i of each layer")
+    weights = [(arrays[f"kernel_{i}"], arrays[f"bias_{i}"]) for i in range(count)]
     previous = None
     for i, (kernel, bias) in enumerate(weights):
         if (
@@ -141,18 +141,10 @@ def load_weights(path: Path, model: str = "mlp") -> list:
     return weights
 
 
-def _load_flat(path: Path) -> list[np.ndarray]:
+def _arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the archive at ``path``, read whole; an unreadable archive names the file."""
     try:
         with np.load(path, allow_pickle=False) as archive:
-            names = set(archive.files)
-            if not names or names != {f"weight_{i}" for i in range(len(names))}:
-                raise PointFileError(f"{path} holds {sorted(names)}, not weight_0 .. weight_n of a model")
-            weights = [archive[f"weight_{i}"] for i in range(len(names))]
-    except PointFileError:
-        raise
+            return {name: archive[name] for name in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise PointFileError(f"{path} is not a point's weights ({type(exc).__name__}: {exc})") from None
-    for i, weight in enumerate(weights):
-        if not np.all(np.isfinite(weight)):
-            raise PointFileError(f"{path}: weight {i} is not finite")
-    return weights
