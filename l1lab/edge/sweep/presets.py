@@ -187,8 +187,7 @@ class SweepSettings:
             raise SweepError(
                 f"`learning_rate` needs to be finite and > 0. Received: learning_rate={self.learning_rate!r}"
             )
-        if self.model not in MODEL_NAMES:
-            raise SweepError(f"`model` needs to be one of {MODEL_NAMES}. Received: model={self.model!r}")
+        methods_for(self.model)  # refuses an unknown model
         if self.dataset not in DATASETS:
             raise SweepError(f"`dataset` needs to be one of {DATASETS}. Received: dataset={self.dataset!r}")
         if not 1 <= self.finetune_epochs < self.epochs:
