@@ -87,6 +87,8 @@ def _alive_ok(graph: ChannelGraph, alive: np.ndarray, unit_multiple: int = 1) ->
     """Every tensor keeps a channel, and every layer that makes channels ``unit_multiple`` (or all it has)."""
     if any(graph.lacks_channels(node, alive) for node in graph.nodes):
         return False
+    if unit_multiple == 1:  # a layer that keeps a channel keeps min(its channels, 1)
+        return True
     return all(alive[node.out_ids].sum() >= min(len(node.out_ids), unit_multiple) for node in graph.channel_makers())
 
 

@@ -98,6 +98,8 @@ class ChannelGraph:
         self._slots_by_layer: dict[str, list[Slot]] = {}
         for slot in self.slots:
             self._slots_by_layer.setdefault(slot.layer, []).append(slot)
+        makers = (keras.layers.Dense, keras.layers.Conv2D)
+        self._channel_makers = [node for node in self.nodes if type(node.layer) in makers]
 
     def slots_of(self, layer_name: str) -> list[Slot]:
         """The slots of one layer's variables."""
@@ -226,7 +228,7 @@ class ChannelGraph:
 
     def channel_makers(self) -> list[Node]:
         """The nodes of the layers that make channels (Dense, Conv2D); a depthwise conv's are its input's."""
-        return [node for node in self.nodes if type(node.layer) in (keras.layers.Dense, keras.layers.Conv2D)]
+        return self._channel_makers
 
     def channels(self, dead: np.ndarray | None = None) -> list[tuple[str, int, int]]:
         """``(layer, channels before, channels after)`` for each layer that makes channels (Dense, convs)."""
