@@ -51,7 +51,7 @@ import numpy as np
 
 from l1lab._compat import keras, tf_variable
 from l1lab._names import is_kernel, variable_name
-from l1lab.sparsity import EPSILON_ZERO, threshold_for
+from l1lab.sparsity import EPSILON_ZERO, count_nonzero, sparsity_of_counts, threshold_for
 
 __all__ = ["POWER", "complete_by_magnitude", "holding_epochs", "kernel_sparsity", "prunable_kernels", "scheduled"]
 
@@ -102,11 +102,11 @@ def prunable_kernels(model) -> list:
 
 
 def kernel_sparsity(kernels, epsilon: float = EPSILON_ZERO) -> float:
-    """The fraction of ``kernels``' weights with ``|w| <= epsilon`` (0.0 for none)."""
-    arrays = [np.asarray(tf_variable(v).numpy()) for v in kernels]
-    total = sum(a.size for a in arrays)
-    zeros = sum(int(np.sum(np.abs(a) <= threshold_for(a.dtype, epsilon))) for a in arrays)
-    return zeros / total if total else 0.0
+    """The fraction of ``kernels``' weights with ``|w| <= epsilon`` (0.0 for none), as l1lab counts zeros.
+
+    Any variables will do: the article's network's target counts all of its.
+    """
+    return sparsity_of_counts(count_nonzero(kernels, epsilon))
 
 
 def complete_by_magnitude(
@@ -150,11 +150,11 @@ def complete_by_magnitude(
             alive &= ~np.asarray(guarded[i], bool).ravel()
         alive = np.flatnonzero(alive)
         candidates.append(np.stack([flat[alive].astype(np.float64), np.full(alive.size, i), alive], axis=1))
-    pool = np.concatenate(candidates) if candidates else np.zeros((0, 3))
     if layerwise:
         chosen = _layerwise_choice(candidates, [arrays[i].size for i in kernels], needed)
         needed = len(chosen)
     else:
+        pool = np.concatenate(candidates) if candidates else np.zeros((0, 3))
         needed = min(needed, len(pool))
         chosen = pool[np.argsort(pool[:, 0], kind="stable")[:needed]]
     for i in kernels:

@@ -278,12 +278,8 @@ class Run:
         variables = self.model.trainable_variables
         cnn = config.model != "mlp"
         pruned = target_lib.prunable_kernels(self.model) if cnn else variables
-        if epoch == 0 and part == 0:
-            self.finetune_start = (
-                target_lib.kernel_sparsity(pruned, config.epsilon)
-                if cnn
-                else sparsity.fraction_zero(sparsity.count_nonzero(self.model, config.epsilon)[sparsity.TOTAL])
-            )
+        if epoch == 0 and part == 0:  # the sparsity of what the target counts
+            self.finetune_start = target_lib.kernel_sparsity(pruned, config.epsilon)
         wanted = target_lib.scheduled(
             config.target_sparsity, self.finetune_start, epoch, config.finetune_epochs, part, parts
         )
