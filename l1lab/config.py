@@ -82,6 +82,9 @@ INT_LIMITS = {
 
 # The networks of l1lab.zoo, by name (here without TensorFlow, for the CLI's choices).
 MODEL_NAMES = ("mlp", "tfmot-cnn", "ds-cnn", "resnet8")
+# ``model`` and ``dataset`` of a run whose caller gives the model and the data
+# (``l1lab.train.Run(config, model=..., data=...)``): fingerprints identify them.
+CALLERS = "caller's"
 
 
 def _is_int(value: Any) -> bool:
@@ -159,7 +162,6 @@ class MethodOptions:
                     f"method 'l1-regularizer' penalises the article's Dense kernels; for model {model!r} choose "
                     "proximal-sgd or proximal-adagrad"
                 )
-            return self
         for field in ("l1_layers", "group_inputs", "group_units"):
             for layer, value in getattr(self, field):
                 check_strength(f"{field}[{layer!r}]", value)
@@ -182,6 +184,8 @@ class MethodOptions:
             raise ValueError(
                 f"method {method.name!r} takes no group strengths; group lasso needs proximal-sgd or proximal-adagrad"
             )
+        if model != "mlp":  # its layers' names are known once it is built (l1lab.optimizers checks them)
+            return self
         names = layer_names(len(HIDDEN_UNITS))
         named = {name for field in ("l1_layers", "group_inputs", "group_units") for name, _ in getattr(self, field)}
         unknown = sorted(named - set(names))
@@ -304,9 +308,9 @@ class TrainConfig:
             raise ValueError(
                 f"`seed` needs to be an integer from 0 to {INT_LIMITS['seed']}. Received: seed={self.seed!r}"
             )
-        if self.model not in MODEL_NAMES:
+        if self.model not in (*MODEL_NAMES, CALLERS):
             raise ValueError(f"`model` needs to be one of {MODEL_NAMES}. Received: model={self.model!r}")
-        if self.dataset not in DATASETS:
+        if self.dataset not in (*DATASETS, CALLERS):
             raise ValueError(f"`dataset` needs to be one of {DATASETS}. Received: dataset={self.dataset!r}")
         if self.split not in SPLITS:
             raise ValueError(f"`split` needs to be one of {SPLITS}. Received: split={self.split!r}")
@@ -354,6 +358,8 @@ class TrainConfig:
         """The split this run trains and tests on (:func:`l1lab.data.load_mnist`; ``data_dir`` as there)."""
         from l1lab.data import load_mnist
 
+        if self.dataset == CALLERS:
+            raise ValueError("this run's data are its caller's: pass them to l1lab.train.Run(config, data=...)")
         return load_mnist(
             self.num_samples, pixel_scale=self.pixel_scale, data_dir=data_dir, split=self.split, dataset=self.dataset
         )
@@ -426,7 +432,13 @@ COMPUTED_ARGS = (
     "slimmingL1",  # L1 on BatchNorm's gamma (default 0)
     "model",  # the network (default "mlp", the article's)
     "dataset",  # the images (default "mnist")
+    # A caller's model and data (model and dataset CALLERS), by fingerprint (l1lab.fingerprints);
+    # None for l1lab's own, which their names decide.
+    "modelArchitecture",
+    "dataChecksum",
 )
+# The computed fields a TrainConfig does not hold (a scenario adds them), and their defaults.
+FINGERPRINT_DEFAULTS = {"modelArchitecture": None, "dataChecksum": None}
 
 
 def identity(args: Mapping[str, Any]) -> dict:
@@ -435,7 +447,7 @@ def identity(args: Mapping[str, Any]) -> dict:
     Two configurations with equal identities compute the same numbers from the
     same seed on the same stack.
     """
-    defaults = DEFAULTS.as_args()
+    defaults = {**DEFAULTS.as_args(), **FINGERPRINT_DEFAULTS}
     return {key: args.get(key, defaults[key]) for key in COMPUTED_ARGS}
 
 

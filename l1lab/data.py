@@ -371,3 +371,68 @@ def load_mnist(
         source=raw.source,
         split=split,
     )
+
+
+CALLERS_SOURCE = "the caller's arrays"
+ARRAY_NAMES = ("x_train", "y_train", "x_test", "y_test")
+
+
+def split_from_arrays(arrays) -> MnistSplit:
+    """A caller's data as a split: ``(x_train, y_train, x_test, y_test)`` (a sequence or a mapping).
+
+    Images keep their shape (a model takes them as they are); they become
+    float32 and the labels int32 class indices. There is no held-out set.
+
+    Raises:
+      ValueError: not four arrays, empty sets, labels that are not whole
+        non-negative numbers, images and labels of different lengths, or
+        values that are not finite; the message names the array.
+    """
+    if isinstance(arrays, MnistSplit):
+        return arrays
+    if isinstance(arrays, Mapping):
+        missing = [name for name in ARRAY_NAMES if name not in arrays]
+        if missing:
+            raise ValueError(f"`data` needs the arrays {list(ARRAY_NAMES)}. Received: a mapping without {missing}")
+        arrays = [arrays[name] for name in ARRAY_NAMES]
+    if isinstance(arrays, (str, bytes)) or not hasattr(arrays, "__len__") or len(arrays) != 4:
+        raise ValueError(
+            "`data` needs to be (x_train, y_train, x_test, y_test), four NumPy arrays. "
+            f"Received: {type(arrays).__name__}"
+        )
+    named = dict(zip(ARRAY_NAMES, (np.asarray(a) for a in arrays)))
+    for name in ("x_train", "x_test"):
+        x = named[name]
+        if x.ndim < 2 or len(x) == 0 or not np.issubdtype(x.dtype, np.number):
+            raise ValueError(
+                f"`{name}` needs to be a non-empty array of numbers, one row per example. Received: "
+                f"{x.dtype} of shape {x.shape}"
+            )
+        named[name] = x.astype(np.float32, copy=False)
+        if not np.all(np.isfinite(named[name])):
+            raise ValueError(f"`{name}` needs finite values. Received: NaN or infinity in {name}")
+    for name in ("y_train", "y_test"):
+        y = named[name]
+        whole = np.issubdtype(y.dtype, np.integer) or (np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)))
+        if y.ndim != 1 or not whole or (y.size and y.min() < 0):
+            raise ValueError(
+                f"`{name}` needs to be one class index (an integer >= 0) per example. Received: {y.dtype} of shape "
+                f"{y.shape}"
+            )
+        named[name] = y.astype(np.int32)
+        x_name = "x" + name[1:]
+        if len(named[name]) != len(named[x_name]):
+            raise ValueError(
+                f"`{name}` needs one label per row of {x_name}. Received: {len(named[name])} labels, "
+                f"{len(named[x_name])} rows"
+            )
+    empty_x = np.zeros((0, *named["x_test"].shape[1:]), np.float32)
+    return MnistSplit(
+        **named,
+        x_heldout=empty_x,
+        y_heldout=np.zeros(0, np.int32),
+        num_samples=len(named["x_test"]),
+        pixel_scale="as given",
+        source=CALLERS_SOURCE,
+        split="as given",
+    )

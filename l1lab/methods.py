@@ -29,7 +29,7 @@ from typing import Callable
 from l1lab import devices
 from l1lab._compat import keras, tf, tf_variable
 from l1lab._names import variable_name
-from l1lab.config import MethodOptions
+from l1lab.config import CALLERS, MethodOptions
 from l1lab.model import HIDDEN_UNITS, build_model, layer_names
 from l1lab.optimizers import ProximalAdagrad, ProximalSGD, resolve_l1
 
@@ -226,22 +226,65 @@ def configure(
     learning_rate: float,
     seed: int | None,
     options: MethodOptions = MethodOptions(),
-    model: str = "mlp",
+    model="mlp",
 ) -> Setup:
-    """Devices, then the model (the article's, or one of :mod:`l1lab.zoo`) and the method's optimizer."""
+    """Devices, then the model and the method's optimizer for it.
+
+    Args:
+      method: a name of :data:`METHODS`.
+      learning_rate: the optimizer's.
+      seed: seeds Python, NumPy and TensorFlow before the model is built (None: not seeded).
+      options: the L1 settings.
+      model: a network's name (``"mlp"``, the article's, or one of :mod:`l1lab.zoo`), a built
+        Keras model, or a function of the seed that builds one (called after seeding).
+
+    Raises:
+      ValueError: the options do not suit the method or the model, or ``model``
+        is none of the three; the message names the fix.
+    """
     spec = get_method(method)
-    options.validate(spec, model)
+    by_name = isinstance(model, str)
+    options.validate(spec, model if by_name else CALLERS)
     decision = prepare_devices(method, options)
     if seed is not None:
         keras.utils.set_random_seed(seed)  # Python, NumPy and TensorFlow
     if model == "mlp":
         network = build_model(seed=seed, kernel_regularizers=spec.regularizers(options))
-    else:
+    elif by_name:
         from l1lab import zoo
 
         network = zoo.build(model, seed=seed)
+    else:
+        network = callers_model(model, seed)
     optimizer = spec.make_optimizer(options, learning_rate, network)
     # Optimizer state must exist before the compiled loop runs: variables
     # cannot be created inside a tf.while_loop.
     optimizer.build(network.trainable_variables)
     return Setup(model=network, optimizer=optimizer, method=spec, devices=decision)
+
+
+def callers_model(model, seed):
+    """A caller's model: built (a Keras model), or built now by ``model(seed)``."""
+    if not isinstance(model, keras.Model):
+        if not callable(model):
+            raise ValueError(
+                "`model` needs to be a network's name, a Keras model or a function of the seed that builds one. "
+                f"Received: model={model!r}"
+            )
+        built = model(seed)
+        if not isinstance(built, keras.Model):
+            raise ValueError(
+                f"`model` needs to return a Keras model ({keras.__name__}.Model) when called with the seed. "
+                f"Received: {getattr(model, '__name__', model)!r}({seed}) returned {type(built).__name__}"
+            )
+        model = built
+    if not model.built or not model.inputs:
+        raise ValueError(
+            f"`model` needs to be built with a known input shape (give it an Input layer). Received: {model.name!r}"
+        )
+    if len(model.outputs) != 1 or int(model.outputs[0].shape[-1] or 0) < 2:
+        raise ValueError(
+            "`model` needs one output of class logits (one per class, at least 2). "
+            f"Received: outputs of shapes {[tuple(o.shape) for o in model.outputs]}"
+        )
+    return model

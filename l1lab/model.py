@@ -122,6 +122,13 @@ def from_dense_weights(weights: Sequence[tuple], name: str = "mnist_mlp") -> ker
     return model
 
 
+def is_dense_stack(model) -> bool:
+    """Whether the model is a chain of Dense layers only (the article's kind of network)."""
+    return all(
+        type(layer) is keras.layers.Dense or isinstance(layer, keras.layers.InputLayer) for layer in model.layers
+    )
+
+
 def shaped_for(model, x):
     """``x``'s flat 784-pixel rows in the shape the model takes (``(N, 28, 28, 1)`` for a CNN).
 

@@ -18,7 +18,7 @@ from typing import Callable
 
 from l1lab import data as data_lib
 from l1lab import events as events_lib
-from l1lab.config import TrainConfig
+from l1lab.config import CALLERS, TrainConfig
 from l1lab.sparsity import TOTAL, fraction_zero
 
 # Per epoch, in a trajectory: the model's sparsity, then the article's metrics.
@@ -71,7 +71,8 @@ def run_seeds(
     config: TrainConfig,
     seeds: Sequence[int],
     *,
-    data: data_lib.MnistSplit | None = None,
+    data=None,
+    model=None,
     on_seed: Callable[[int, float], None] | None = None,
     per_epoch: Callable[[object], Mapping] | None = None,
 ) -> tuple[dict[int, dict], dict]:
@@ -80,7 +81,10 @@ def run_seeds(
     Args:
       config: the run; ``seed`` is set from ``seeds``.
       seeds: the seeds, as ints.
-      data: the split to train on (default: loaded for ``config``).
+      data: the split to train on, or the caller's ``(x_train, y_train, x_test, y_test)``
+        (default: loaded for ``config``).
+      model: a function of the seed that builds the caller's Keras model (default: built
+        from ``config.model``'s name); see :class:`l1lab.train.Run`.
       on_seed: called with ``(seed, seconds)`` after each seed.
       per_epoch: called with the model after each epoch's measurement; what it
         returns joins that epoch's values (the :data:`OPTIONAL_METRICS`).
@@ -90,11 +94,15 @@ def run_seeds(
     """
     from l1lab import train as train_lib
 
-    data = data or config.load_data()
+    if data is None:
+        data = config.load_data()
+    elif not isinstance(data, data_lib.MnistSplit):
+        data = data_lib.split_from_arrays(data)
+        config = dataclasses.replace(config, dataset=CALLERS)
     trajectories, sizes = {}, {}
     for seed in (int(s) for s in seeds):  # NumPy ints too
         started = time.monotonic()
-        run = train_lib.Run(dataclasses.replace(config, seed=seed), data)
+        run = train_lib.Run(dataclasses.replace(config, seed=seed), data, model=model)
         events = run.events()
         if per_epoch is not None:
             # A generator: per_epoch sees the model as each epoch's event is taken, before the next epoch.

@@ -14,6 +14,7 @@ shuffle, reshuffled each epoch), seeded by ``seed``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import numpy as np
@@ -27,7 +28,7 @@ from l1lab import methods as methods_lib
 from l1lab import model as model_lib
 from l1lab import target as target_lib
 from l1lab._compat import keras, tf, tf_variable, versions
-from l1lab.config import TrainConfig
+from l1lab.config import CALLERS, TrainConfig
 
 __all__ = ["CompiledLoop", "Run", "TrainConfig", "choose_compilation", "epoch_orders", "train"]
 
@@ -178,7 +179,29 @@ class Run:
     before it, with a budget the ``removedByBudget`` features and units.
     """
 
-    def __init__(self, config: TrainConfig, data: data_lib.MnistSplit | None = None, *, data_dir=None):
+    def __init__(self, config: TrainConfig, data=None, *, model=None, data_dir=None):
+        """Sets up the devices, the model, the optimizer and the data on the device.
+
+        Args:
+          config: the run's settings (checked here).
+          data: the split to train and test on: a :class:`l1lab.data.MnistSplit`, or the
+            caller's ``(x_train, y_train, x_test, y_test)`` arrays (then ``config.dataset``
+            reads :data:`l1lab.config.CALLERS`). Default: loaded for ``config``.
+          model: the caller's network, a Keras model or a function of the seed that builds
+            one (then ``config.model`` reads :data:`l1lab.config.CALLERS`). Default: built
+            from ``config.model``'s name.
+          data_dir: where :func:`l1lab.data.load_mnist` finds the files.
+
+        Raises:
+          ValueError: a bad setting, model or data; the message names it.
+        """
+        if model is not None:
+            config = dataclasses.replace(config, model=CALLERS)
+        if data is not None and not isinstance(data, data_lib.MnistSplit):
+            data = data_lib.split_from_arrays(data)
+            config = dataclasses.replace(config, dataset=CALLERS)
+        if config.model == CALLERS and model is None:
+            raise ValueError("`model` needs to be given: this run's config says its model is the caller's")
         self.config = config.validate()
         # configure() sets up the devices before anything else touches TensorFlow:
         # hiding GPUs works only before TensorFlow initialises them.
@@ -187,16 +210,20 @@ class Run:
             learning_rate=config.learning_rate,
             seed=config.seed,
             options=config.options,
-            model=config.model,
+            model=config.model if model is None else model,
         )
         self.devices = setup.devices
         self.data = data if data is not None else config.load_data(data_dir)
         self.model = setup.model
+        # A Dense stack (the article's network, or a caller's) follows the article's rules: its
+        # budget removes pixels and units, its target prunes all weights by global magnitude once
+        # an epoch. Any other model goes by its channel graph (l1lab.channels).
+        self.dense_stack = model_lib.is_dense_stack(self.model)
         self.optimizer = setup.optimizer
         self.jit_compile, self.compilation = choose_compilation(self.model.trainable_variables, setup.method.device_ops)
         self.loop = self._compiled_loop(model_lib.shaped_for(self.model, self.data.x_train), self.data.y_train)
         self.x_test = tf.convert_to_tensor(model_lib.shaped_for(self.model, self.data.x_test), tf.float32)
-        if config.target_multiply_adds is not None and config.model != "mlp":
+        if config.target_multiply_adds is not None and not self.dense_stack:
             self._check_channel_budget()
         self.y_test = tf.convert_to_tensor(self.data.y_test, tf.int32)
 
@@ -257,7 +284,7 @@ class Run:
         """How many times fine-tuning epoch ``finetune_epoch`` (negative: not fine-tuning) prunes to its target."""
         config = self.config
         pruning = config.finetune_epochs - target_lib.holding_epochs(config.finetune_epochs)
-        if config.model == "mlp" or config.target_sparsity is None or not 0 <= finetune_epoch < pruning:
+        if self.dense_stack or config.target_sparsity is None or not 0 <= finetune_epoch < pruning:
             return 1
         return min(self.CNN_PRUNING_PARTS, self.loop.num_batches)
 
@@ -276,7 +303,7 @@ class Run:
         """
         config = self.config
         variables = self.model.trainable_variables
-        cnn = config.model != "mlp"
+        cnn = not self.dense_stack
         pruned = target_lib.prunable_kernels(self.model) if cnn else variables
         if epoch == 0 and part == 0:  # the sparsity of what the target counts
             self.finetune_start = target_lib.kernel_sparsity(pruned, config.epsilon)
@@ -308,7 +335,7 @@ class Run:
         record = {}
         pruning = config.target_sparsity is not None or config.target_multiply_adds is not None
         if config.target_multiply_adds is not None:
-            prune = self.prune_to_budget if config.model == "mlp" else self.prune_channels_to_budget
+            prune = self.prune_to_budget if self.dense_stack else self.prune_channels_to_budget
             record["removedByBudget"] = prune(epoch)
         if config.target_sparsity is not None:
             record["completedByMagnitude"] = self.complete_target(epoch, 0, self.pruning_parts(epoch))
@@ -338,7 +365,7 @@ class Run:
         smallest = channel_budget.smallest_multiply_adds(channel_graph(self.model), multiple)
         if self.config.target_multiply_adds < smallest:
             raise ValueError(
-                f"`target_multiply_adds` needs to be at least {smallest}, the cost of the smallest {self.config.model} "
+                f"`target_multiply_adds` needs to be at least {smallest}, the cost of the smallest {self.model.name} "
                 f"that compaction leaves ({'one channel' if multiple == 1 else f'{multiple} channels'} per layer). "
                 f"Received: target_multiply_adds={self.config.target_multiply_adds}"
             )
@@ -395,7 +422,7 @@ class Run:
         return {"inputs": removed.inputs, "units": list(removed.units), "multiplyAdds": after}
 
 
-def train(config: TrainConfig, data: data_lib.MnistSplit | None = None, **kwargs):
-    """Runs ``config`` to the end; returns ``(model, events)``."""
+def train(config: TrainConfig, data=None, **kwargs):
+    """Runs ``config`` to the end (``data`` and ``kwargs`` as :class:`Run`'s); returns ``(model, events)``."""
     run = Run(config, data, **kwargs)
     return run.model, list(run.events())

@@ -24,6 +24,7 @@ from l1lab._compat import keras, tf
 from l1lab._io import format_table
 from l1lab.edge.agreement import compare_outputs
 from l1lab.edge.select_features import SelectFeatures
+from l1lab.model import is_dense_stack
 from l1lab.structure import Structure, dead_structure, multiply_adds
 
 
@@ -127,13 +128,6 @@ def dense_layers(model) -> list:
     if not layers:
         raise CompactionError("the model has no Dense layer to compact")
     return layers
-
-
-def is_dense_stack(model) -> bool:
-    """Whether the model is a chain of Dense layers only (the article's kind of network)."""
-    return all(
-        type(layer) is keras.layers.Dense or isinstance(layer, keras.layers.InputLayer) for layer in model.layers
-    )
 
 
 def compact(model, epsilon: float = 1e-5, fold_batchnorm: bool = False):

@@ -12,9 +12,11 @@ claim's statistic over the seeds, and the tolerance policy of
 **Identity.** A golden file fits a scenario when the fields that decide what a
 run computes agree (:data:`l1lab.config.COMPUTED_ARGS`: method, strengths,
 learning rate, epochs, data size, pixel scale, batch, shuffle buffer, epsilon,
-device choice); a field the file lacks reads as its default, so an option
-added after the file was written, at its default, leaves the file valid. The
-check is :func:`require_current`, in one place with one message.
+device choice, the network and images by name, and for a scenario that brings
+its own model and data their fingerprints, :mod:`l1lab.fingerprints`); a field
+the file lacks reads as its default, so an option added after the file was
+written, at its default, leaves the file valid. The check is
+:func:`require_current`, in one place with one message.
 
 In memory, seeds are ints (``document["trajectories"][0]``); they are strings
 only in the JSON file.
@@ -29,8 +31,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from l1lab import fingerprints
 from l1lab._io import reviewable_json, write_text_atomically
-from l1lab.config import identity, identity_differences
+from l1lab.config import FINGERPRINT_DEFAULTS, identity, identity_differences
 from l1lab.runs import LAYERS_NUM_NZ, OPTIONAL_METRICS, TRAJECTORY_METRICS
 
 # Golden files are written, and the slow suite checks them, with one TensorFlow thread per process
@@ -57,7 +60,21 @@ LINE_TRAJECTORIES = ("reference", "recorded")  # identical to the reference's, o
 
 
 class GoldenError(Exception):
-    """A golden file is missing, unusable or out of date; the message names the fix."""
+    """A golden file is missing, unusable or out of date; the message names the fix.
+
+    ``problem`` is what is wrong; ``fix``, where set, is the regenerate command's
+    phrase (:func:`regenerate_hint`), which a caller that regenerates another way
+    (the pytest plugin's ``--l1lab-regen``) replaces with :meth:`with_fix`.
+    """
+
+    def __init__(self, problem: str, fix: str | None = None):
+        super().__init__(f"{problem}: {fix}" if fix else problem)
+        self.problem = problem
+        self.fix = fix
+
+    def with_fix(self, fix: str) -> GoldenError:
+        """The same problem with another regenerate phrase (unchanged where it has none)."""
+        return GoldenError(self.problem, fix) if self.fix else self
 
 
 def stack_line(stack: Mapping) -> str:
@@ -91,8 +108,8 @@ def require_current(scenario, document: Mapping, where: str = "") -> None:
     on_file = [(c.get("id"), c.get("op"), c.get("threshold")) for c in document["claims"]]
     if on_file != [(c.id, c.op, c.threshold) for c in scenario.claims]:
         raise GoldenError(
-            f"the claims of {scenario.name} changed since {where} was written: judge them again "
-            f"with `{UPDATE_COMMAND.format(name=scenario.name)} --rejudge` and review the diff"
+            f"the claims of {scenario.name} changed since {where} was written",
+            f"judge them again with `{UPDATE_COMMAND.format(name=scenario.name)} --rejudge` and review the diff",
         )
 
 
@@ -105,8 +122,15 @@ def require_same_config(scenario, document: Mapping, where: str = "") -> None:
     differences = identity_differences(scenario.describe(), document["config"])
     if differences:
         where = where or f"the golden file of {scenario.name}"
-        fields = "; ".join(f"{k}: file {have!r}, scenario {want!r}" for k, (have, want) in differences.items())
-        raise GoldenError(f"{where} was written for another configuration ({fields}): {regenerate_hint(scenario.name)}")
+        fields = "; ".join(
+            fingerprints.differences(k, have, want)
+            if k in FINGERPRINT_DEFAULTS
+            else f"{k}: file {have!r}, scenario {want!r}"
+            for k, (have, want) in differences.items()
+        )
+        fingerprinted = set(differences) & set(FINGERPRINT_DEFAULTS)
+        what = "another model or other data" if fingerprinted else "another configuration"
+        raise GoldenError(f"{where} was written for {what} ({fields})", regenerate_hint(scenario.name))
 
 
 def load(directory: str | os.PathLike, name: str) -> dict:
@@ -120,16 +144,16 @@ def load(directory: str | os.PathLike, name: str) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise GoldenError(f"golden file {path} is missing: {regenerate_hint(name)}") from None
+        raise GoldenError(f"golden file {path} is missing", regenerate_hint(name)) from None
     except OSError as exc:
-        raise GoldenError(f"golden file {path} cannot be read ({exc}): {regenerate_hint(name)}") from exc
+        raise GoldenError(f"golden file {path} cannot be read ({exc})", regenerate_hint(name)) from exc
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise GoldenError(f"golden file {path} is corrupt ({exc}): {regenerate_hint(name)}") from exc
+        raise GoldenError(f"golden file {path} is corrupt ({exc})", regenerate_hint(name)) from exc
     problem = _schema_problem(document, name)
     if problem:
-        raise GoldenError(f"golden file {path} is corrupt ({problem}): {regenerate_hint(name)}")
+        raise GoldenError(f"golden file {path} is corrupt ({problem})", regenerate_hint(name))
     return _with_int_seeds(document)
 
 

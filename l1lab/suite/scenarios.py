@@ -19,9 +19,11 @@ This module imports no TensorFlow.
 from __future__ import annotations
 
 import dataclasses
+import re
+from typing import Callable, Union
 
 from l1lab import data as data_lib
-from l1lab.config import MethodOptions, TrainConfig
+from l1lab.config import CALLERS, MethodOptions, TrainConfig
 from l1lab.edge.sweep.presets import BUDGET_SPARSITY, BUDGET_UNIT_MULTIPLE, GROUP_OPTIONS
 from l1lab.runs import CHANNEL_METRICS, MICRO_METRICS, OPTIONAL_METRICS, STRUCTURE_METRICS, TRAJECTORY_METRICS
 
@@ -30,12 +32,15 @@ GOLDEN_SEEDS = 5  # seeds 0..4 in a reference golden file
 CHECK_SEEDS = 3  # the golden file's first 3 seeds in the slow tests and record-line
 
 
+CLAIM_SOURCES = ("article", "l1lab", "user")
+
+
 @dataclasses.dataclass(frozen=True)
 class Claim:
     """``<metric at the last epoch> <op> <threshold>``, judged on the median over seeds."""
 
     id: str
-    source: str  # "article" or "l1lab"
+    source: str  # "article", "l1lab", or "user" (a claim of a scenario outside l1lab)
     text: str
     metric: str  # one of TRAJECTORY_METRICS, or OPTIONAL_METRICS for a scenario that records them
     op: str  # ">" or "<"
@@ -45,6 +50,24 @@ class Claim:
     def __post_init__(self):
         if self.op not in (">", "<") or self.metric not in (*TRAJECTORY_METRICS, *OPTIONAL_METRICS):
             raise ValueError(f"claim {self.id}: bad op {self.op!r} or metric {self.metric!r}")
+
+    @classmethod
+    def parse(cls, text: str) -> Claim:
+        """A claim written as ``"sparsity > 0.3"``: ``<metric> <op> <number>``, asserted.
+
+        Raises:
+          ValueError: not of that form, or a metric l1lab does not record; the
+            message lists the metrics.
+        """
+        match = _CLAIM_TEXT.fullmatch(text) if isinstance(text, str) else None
+        metrics = (*TRAJECTORY_METRICS, *OPTIONAL_METRICS)
+        if match is None or match["metric"] not in metrics:
+            raise ValueError(
+                f"a claim needs to read '<metric> > <number>' or '<metric> < <number>', the metric one of "
+                f"{', '.join(metrics)}. Received: {text!r}"
+            )
+        metric, op, threshold = match["metric"], match["op"], float(match["threshold"])
+        return cls(f"{metric}{op}{threshold:g}", "user", text.strip(), metric, op, threshold)
 
     def holds(self, value: float) -> bool:
         return value > self.threshold if self.op == ">" else value < self.threshold
@@ -57,16 +80,36 @@ class Claim:
         return f"{self.metric} {self.op} {self.threshold:g}"
 
 
+_CLAIM_TEXT = re.compile(r"\s*(?P<metric>\w+)\s*(?P<op>[<>])\s*(?P<threshold>[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*")
+
+
 @dataclasses.dataclass(frozen=True)
 class Scenario:
-    """One configuration trained over seeds, and the claims about its last epoch."""
+    """One configuration trained over seeds, and the claims about its last epoch.
+
+    l1lab's own scenarios name their network and images (``model="ds-cnn"``,
+    ``dataset="fashion-mnist"``). A project's own scenario brings its model and
+    data as functions, and may write its claims as text::
+
+        Scenario(name="tiny", model=build, data=load, method="proximal-sgd", l1=1e-3,
+                 learning_rate=0.05, epochs=5, seeds=3, claims=["sparsity > 0.3", "inacc_test < 0.5"])
+
+    ``build(seed)`` returns a built Keras model whose output is one logit per
+    class; ``load()`` returns ``(x_train, y_train, x_test, y_test)`` as NumPy
+    arrays (:func:`l1lab.data.split_from_arrays`). Its golden file then records
+    the model's architecture and the data's checksum (:mod:`l1lab.fingerprints`).
+
+    Raises:
+      ValueError: a claim that does not parse or needs what the scenario does
+        not record, a bad ``seeds``, ``model`` or ``data``.
+    """
 
     name: str
-    title: str
-    method: str
-    options: MethodOptions
-    claims: tuple[Claim, ...]
-    why: str
+    title: str = ""
+    method: str = "sgd"
+    options: MethodOptions = MethodOptions()
+    claims: tuple = ()  # Claims, or their text ("sparsity > 0.3": Claim.parse)
+    why: str = ""
     learning_rate: float = 1e-3
     pixel_scale: str = "raw"
     epochs: int = ARTICLE_EPOCHS
@@ -77,21 +120,61 @@ class Scenario:
     target_sparsity: float | None = None
     target_multiply_adds: int | None = None
     unit_multiple: int = 1
-    # The network (l1lab.zoo) and its images.
-    model: str = "mlp"
+    # The network: a name of l1lab.zoo, or a function of the seed that builds a Keras model.
+    model: Union[str, Callable[[int], object]] = "mlp"
+    # The images: a name of l1lab.data.DATASETS, or ``data``, a function that returns the arrays.
     dataset: str = "mnist"
+    data: Callable[[], object] | None = None
+    # Shorthand for options=MethodOptions(l1=...).
+    l1: float | None = None
+    # Seeds 0..seeds-1 in its golden file; the slow check trains the first CHECK_SEEDS of them.
+    seeds: int = GOLDEN_SEEDS
     # Record what compaction would keep after every epoch: the article's network's inputs and
     # units (runs.STRUCTURE_METRICS), a CNN's channel groups (runs.CHANNEL_METRICS) and multiply-adds.
     structure: bool = False
     # Record the compacted model's int8-full file in TFLM after every epoch (runs.MICRO_METRICS).
     micro: bool = False
+    # What is built or loaded once: the caller's data and the model's fingerprint.
+    _cache: dict = dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
+        if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.name):
+            raise ValueError(
+                "`name` needs to be letters, digits, '.', '_' or '-' (it names the golden file). "
+                f"Received: name={self.name!r}"
+            )
+        claims = (self.claims,) if isinstance(self.claims, (str, Claim)) else tuple(self.claims)
+        object.__setattr__(self, "claims", tuple(c if isinstance(c, Claim) else Claim.parse(c) for c in claims))
+        if self.l1 is not None:
+            object.__setattr__(self, "options", dataclasses.replace(self.options, l1=self.l1))
+        if not self.title:
+            object.__setattr__(self, "title", self.name)
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
+            raise ValueError(f"`seeds` needs to be an integer >= 1. Received: seeds={self.seeds!r}")
+        if not isinstance(self.model, str) and not callable(self.model):
+            raise ValueError(
+                f"`model` needs to be a network's name or a function of the seed that returns a Keras model. "
+                f"Received: model={self.model!r}"
+            )
+        if self.data is not None and not callable(self.data):
+            raise ValueError(
+                "`data` needs to be a function that returns (x_train, y_train, x_test, y_test). "
+                f"Received: data={self.data!r}"
+            )
         for claim in self.claims:
             if claim.metric in (*STRUCTURE_METRICS, *CHANNEL_METRICS) and not self.structure:
                 raise ValueError(f"scenario {self.name}: claim {claim.id} needs structure=True")
             if claim.metric in MICRO_METRICS and not self.micro:
                 raise ValueError(f"scenario {self.name}: claim {claim.id} needs micro=True")
+
+    @property
+    def callers_model(self) -> bool:
+        return not isinstance(self.model, str)
+
+    @property
+    def check_seeds(self) -> int:
+        """How many of its golden file's seeds the slow check trains."""
+        return min(CHECK_SEEDS, self.seeds)
 
     def config(self, seed: int = 0, epochs: int | None = None) -> TrainConfig:
         """The run of one seed (``epochs`` overrides the scenario's, for quick tries)."""
@@ -109,33 +192,81 @@ class Scenario:
             target_sparsity=self.target_sparsity,
             target_multiply_adds=self.target_multiply_adds,
             unit_multiple=self.unit_multiple,
-            model=self.model,
-            dataset=self.dataset,
+            model=CALLERS if self.callers_model else self.model,
+            dataset=CALLERS if self.data is not None else self.dataset,
         )
 
-    def train_seeds(self, seeds, *, data=None, on_seed=None) -> tuple[dict[int, dict], dict]:
-        """Trains the scenario on ``seeds``: :func:`l1lab.runs.run_seeds`, with its structure if it records it."""
+    def load_data(self):
+        """Its split: the caller's arrays (loaded once), or l1lab's files by name."""
+        if self.data is None:
+            return self.config().load_data()
+        if "data" not in self._cache:
+            self._cache["data"] = data_lib.split_from_arrays(self.data())
+        return self._cache["data"]
+
+    def model_architecture(self) -> list[str] | None:
+        """The caller's model's fingerprint (:func:`l1lab.fingerprints.model_architecture`; None: by name)."""
+        if not self.callers_model:
+            return None
+        if "architecture" not in self._cache:
+            from l1lab import methods
+            from l1lab.fingerprints import model_architecture
+
+            self._cache["architecture"] = model_architecture(methods.callers_model(self.model, 0))
+        return self._cache["architecture"]
+
+    def data_checksum(self) -> dict[str, str] | None:
+        """The caller's data's fingerprint (:func:`l1lab.fingerprints.data_checksum`; None: by name)."""
+        if self.data is None:
+            return None
+        from l1lab.fingerprints import data_checksum
+
+        split = self.load_data()
+        return data_checksum({name: getattr(split, name) for name in data_lib.ARRAY_NAMES})
+
+    def train_seeds(self, seeds, *, data=None, on_seed=None, epochs=None) -> tuple[dict[int, dict], dict]:
+        """Trains the scenario on ``seeds``: :func:`l1lab.runs.run_seeds`, with its structure if it records it.
+
+        Args:
+          seeds: the seeds, as ints.
+          data: the split (default: :meth:`load_data`).
+          on_seed: called with ``(seed, seconds)`` after each seed.
+          epochs: overrides the scenario's (for quick tries and the smoke test).
+        """
         from l1lab import runs
 
-        hooks = [_structure_of if self.model == "mlp" else _channels_of] if self.structure else []
+        if data is None:
+            data = self.load_data()
+        hooks = [_structure_of] if self.structure else []
         if self.micro:
-            data = data or self.config().load_data()
             hooks.append(_micro_of(data))
         per_epoch = (lambda model: {k: v for hook in hooks for k, v in hook(model).items()}) if hooks else None
-        return runs.run_seeds(self.config(), seeds, data=data, on_seed=on_seed, per_epoch=per_epoch)
+        model = self.model if self.callers_model else None
+        config = self.config(epochs=epochs)
+        return runs.run_seeds(config, seeds, data=data, model=model, on_seed=on_seed, per_epoch=per_epoch)
 
     def describe(self) -> dict:
         """The ``args`` of its runs without the seed: what a golden file stores as ``config``.
 
         Only the fields of :data:`l1lab.config.COMPUTED_ARGS` decide whether a
-        golden file still fits (:func:`l1lab.suite.golden.require_current`).
+        golden file still fits (:func:`l1lab.suite.golden.require_current`); a
+        caller's model and data add their fingerprints (builds the model, loads
+        the data).
         """
         args = self.config().as_args()
         args.pop("seed")
-        return args
+        fingerprints = {"modelArchitecture": self.model_architecture(), "dataChecksum": self.data_checksum()}
+        return {**args, **{k: v for k, v in fingerprints.items() if v is not None}}
 
 
 def _structure_of(model) -> dict[str, int]:
+    """What compaction would keep: a Dense stack's inputs and units, any other model's channel groups."""
+    from l1lab.model import is_dense_stack
+
+    return _dense_structure_of(model) if is_dense_stack(model) else _channels_of(model)
+
+
+def _dense_structure_of(model) -> dict[str, int]:
     from l1lab import structure
     from l1lab.model import dense_weights
 
