@@ -74,6 +74,8 @@ class MethodSpec:
     groups: bool = False
     # the MethodOptions fields only some methods take: l1_all_kernels, apply_to_biases, initial_accumulator
     options: tuple[str, ...] = ()
+    # its update sets weights to exactly zero (a proximal step, FTRL); a penalty in the loss does not
+    exact_zeros: bool = False
 
 
 def _l1_regularizers(options: MethodOptions) -> dict:
@@ -163,6 +165,7 @@ METHODS: dict[str, MethodSpec] = {
             make_optimizer=_tf_proximal_adagrad,
             options=("initial_accumulator",),
             device_ops=(devices.PROXIMAL_ADAGRAD_OP,),
+            exact_zeros=True,
         ),
         MethodSpec(
             name="proximal-sgd",
@@ -172,6 +175,7 @@ METHODS: dict[str, MethodSpec] = {
             make_optimizer=lambda o, lr, model: _proximal(ProximalSGD, o, model, learning_rate=lr),
             groups=True,
             options=("apply_to_biases",),
+            exact_zeros=True,
         ),
         MethodSpec(
             name="proximal-adagrad",
@@ -183,6 +187,7 @@ METHODS: dict[str, MethodSpec] = {
             ),
             groups=True,
             options=("apply_to_biases", "initial_accumulator"),
+            exact_zeros=True,
         ),
         MethodSpec(
             name="ftrl",
@@ -192,6 +197,7 @@ METHODS: dict[str, MethodSpec] = {
             make_optimizer=lambda o, lr, model: keras.optimizers.Ftrl(
                 learning_rate=lr, l1_regularization_strength=o.l1
             ),
+            exact_zeros=True,
         ),
     )
 }
@@ -246,6 +252,10 @@ def configure(
     by_name = isinstance(model, str)
     options.validate(spec, model if by_name else CALLERS)
     decision = prepare_devices(method, options)
+    if callable(model) and not isinstance(model, (str, keras.Model)):
+        # Keras numbers unnamed layers by how many the process built before: without this, each
+        # seed's model would name its variables anew (dense_2/kernel), and counts would not line up.
+        keras.backend.clear_session()
     if seed is not None:
         keras.utils.set_random_seed(seed)  # Python, NumPy and TensorFlow
     if model == "mlp":

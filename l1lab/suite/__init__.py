@@ -4,6 +4,8 @@
 module          its one job
 ==============  ===============================================================
 ``scenarios``   the scenarios and their claims (no TensorFlow)
+``smoke``       a scenario's smoke test: probes, one epoch on a slice, exact zeros
+``plugin``      the pytest plugin: a project's scenarios as tests (``l1lab_scenarios``)
 ``judge``       verdicts over seeds; a fresh run against a golden file
 ``compare``     tolerances, mismatches, the failure table
 ``golden``      the golden file format, reading, writing, identity
@@ -15,3 +17,7 @@ module          its one job
 ``matrix``      the version matrix over tox environments
 ==============  ===============================================================
 """
+
+from l1lab.suite.scenarios import Claim, Scenario
+
+__all__ = ["Claim", "Scenario"]

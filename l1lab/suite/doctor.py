@@ -164,6 +164,18 @@ PROBES: dict[str, tuple[Callable[[], str], tuple[str, ...]]] = {
 }
 
 
+def _run(name: str, probe: Callable[[], str]) -> Probe:
+    try:
+        return Probe(name, OK, probe())
+    except Exception as exc:  # a probe's failure is its finding
+        return Probe(name, FAILS, _first_line(exc))
+
+
+def probes_for(method: str) -> list[Probe]:
+    """The probes ``method`` needs to succeed, run (each isolated)."""
+    return [_run(name, probe) for name, (probe, methods) in PROBES.items() if method in methods]
+
+
 def run_probes() -> list[Probe]:
     """Every probe, each isolated: one that raises is reported, the rest still run."""
     from l1lab.methods import METHODS
@@ -174,11 +186,7 @@ def run_probes() -> list[Probe]:
     ]
     for op in (devices.PROXIMAL_ADAGRAD_OP, devices.PROXIMAL_GRADIENT_DESCENT_OP):
         report.append(Probe(f"{op} kernels", INFO, _kernel_probe(op)()))
-    for name, (probe, _) in PROBES.items():
-        try:
-            report.append(Probe(name, OK, probe()))
-        except Exception as exc:  # a probe's failure is its finding
-            report.append(Probe(name, FAILS, _first_line(exc)))
+    report += [_run(name, probe) for name, (probe, _) in PROBES.items()]
     needs: dict[str, list[str]] = {m: [] for m in METHODS}
     for name, (_, methods) in PROBES.items():
         for method in methods:

@@ -237,9 +237,7 @@ class Scenario:
 
         if data is None:
             data = self.load_data()
-        hooks = [_structure_of] if self.structure else []
-        if self.micro:
-            hooks.append(_micro_of(data))
+        hooks = measurement_hooks(self, data)
         per_epoch = (lambda model: {k: v for hook in hooks for k, v in hook(model).items()}) if hooks else None
         model = self.model if self.callers_model else None
         config = self.config(epochs=epochs)
@@ -257,6 +255,14 @@ class Scenario:
         args.pop("seed")
         fingerprints = {"modelArchitecture": self.model_architecture(), "dataChecksum": self.data_checksum()}
         return {**args, **{k: v for k, v in fingerprints.items() if v is not None}}
+
+
+def measurement_hooks(scenario: Scenario, data) -> list:
+    """What ``scenario`` measures after each epoch beside loss and sparsity: functions of the model."""
+    hooks = [_structure_of] if scenario.structure else []
+    if scenario.micro:
+        hooks.append(_micro_of(data))
+    return hooks
 
 
 def _structure_of(model) -> dict[str, int]:
