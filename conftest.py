@@ -39,6 +39,8 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
+pytest_plugins = ["pytester"]  # the plugin's tests (tests/suite/test_plugin.py)
+
 DEFAULT_TEST_SEED = 0
 
 
@@ -81,14 +83,9 @@ def pytest_configure(config):
       matmuls in TF32 by default: relative errors of 1e-3). What TF32 does is
       pinned by a ``gpu`` test in tests/test_devices.py.
 
-    The slow suite runs TensorFlow with one thread per process, as golden files
-    are written (:data:`l1lab.suite.golden.GOLDEN_THREADS`), unless told otherwise.
+    (l1lab's plugin, whose ``pytest_configure`` runs first, has set one thread per process
+    where the slow suite runs: :data:`l1lab.suite.golden.GOLDEN_THREADS`.)
     """
-    markexpr = config.getoption("markexpr", default="") or ""
-    if "slow" in markexpr and "not slow" not in markexpr:
-        from l1lab.suite.golden import use_golden_threads
-
-        use_golden_threads()
     from l1lab._compat import tf
 
     for gpu in tf.config.list_physical_devices("GPU"):

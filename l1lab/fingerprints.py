@@ -114,10 +114,13 @@ def model_architecture(model) -> list[str]:
 
     Returns:
       ``["input (28, 28, 1)", "0 Conv2D filters=8 ...", ...]``: equal for two
-      models that compute the same function of their weights.
+      models that compute the same function of their weights, Sequential or
+      functional, in Keras 3 or 2.
     """
     shape = tuple(None if d is None else int(d) for d in model.inputs[0].shape[1:])
-    return [f"input {shape}"] + [layer_line(i, layer) for i, layer in enumerate(model.layers)]
+    # A functional model lists its InputLayer, a Sequential one does not: the input line stands for both.
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    return [f"input {shape}"] + [layer_line(i, layer) for i, layer in enumerate(layers)]
 
 
 def array_checksum(array) -> str:

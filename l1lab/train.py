@@ -30,7 +30,7 @@ from l1lab import target as target_lib
 from l1lab._compat import keras, tf, tf_variable, versions
 from l1lab.config import CALLERS, TrainConfig
 
-__all__ = ["CompiledLoop", "Run", "TrainConfig", "choose_compilation", "epoch_orders", "train"]
+__all__ = ["CALLERS", "CompiledLoop", "Run", "TrainConfig", "choose_compilation", "epoch_orders", "train"]
 
 
 def _cross_entropy(labels, logits):

@@ -385,3 +385,39 @@ def test_another_file_of_the_same_data_set_is_not_sent_to_the_other_flag(tmp_pat
     with pytest.raises(ChecksumError, match="content is not Fashion-MNIST's") as caught:
         data.load_mnist(10, data_dir=tmp_path, dataset="fashion-mnist")
     assert "--dataset" in str(caught.value) and "pass --dataset mnist" not in str(caught.value)
+
+
+def _arrays(n_train=8, n_test=4, shape=(3,)):
+    rng = np.random.default_rng(0)
+    return (
+        rng.normal(size=(n_train, *shape)),
+        rng.integers(0, 2, n_train),
+        rng.normal(size=(n_test, *shape)),
+        rng.integers(0, 2, n_test),
+    )
+
+
+def test_split_from_arrays_keeps_shapes_as_float32_and_int32_labels():
+    split = data.split_from_arrays(_arrays(shape=(4, 4, 1)))
+    assert split.x_train.shape == (8, 4, 4, 1) and split.x_train.dtype == np.float32
+    assert split.y_test.dtype == np.int32 and split.source == data.CALLERS_SOURCE
+    assert split.x_heldout.shape == (0, 4, 4, 1)
+    named = dict(zip(data.ARRAY_NAMES, _arrays()))
+    np.testing.assert_array_equal(data.split_from_arrays(named).y_train, named["y_train"])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a: a[:3], "four NumPy arrays"),
+        (lambda a: (a[0][:, 0], *a[1:]), "`x_train` needs to be a non-empty array"),
+        (lambda a: (a[0], a[1][:5], *a[2:]), "`y_train` needs one label per row of x_train"),
+        (lambda a: (a[0], a[1] + 0.5, *a[2:]), "`y_train` needs to be one class index"),
+        (lambda a: (a[0], a[1], a[2], -a[3] - 1), "`y_test` needs to be one class index"),
+        (lambda a: (a[0], a[1], np.full_like(a[2], np.nan), a[3]), "`x_test` needs finite values"),
+        (lambda a: {"x_train": a[0]}, "without"),
+    ],
+)
+def test_split_from_arrays_names_what_is_wrong(change, message):
+    with pytest.raises(ValueError, match=message):
+        data.split_from_arrays(change(_arrays()))

@@ -5,6 +5,7 @@ import pytest
 
 from l1lab import train
 from l1lab._compat import keras, tf
+from l1lab.config import MethodOptions
 
 
 def config(**overrides):
@@ -246,3 +247,48 @@ def test_compilation_is_xla_only_for_variables_on_a_gpu(monkeypatch):
 def test_the_args_event_records_the_compilation(tiny_split):
     run = train.Run(config(epochs=1), tiny_split())
     assert run.args()["compilation"] == {"jitCompile": False, "reason": "graph mode: the variables are on the CPU"}
+
+
+def _callers_arrays(n_train=96, n_test=32, features=6, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n_train + n_test, features)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
+def _callers_builder(seed):
+    return keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)])
+
+
+def test_run_trains_the_callers_model_on_the_callers_arrays():
+    run = train.Run(
+        config(method="proximal-sgd", options=MethodOptions(l1=0.01)), _callers_arrays(), model=_callers_builder
+    )
+    assert run.config.model == train.CALLERS and run.config.dataset == train.CALLERS
+    assert run.data.source == "the caller's arrays" and run.dense_stack
+    events = list(run.events())
+    assert events[0]["args"]["model"] == train.CALLERS and len(events) == 3
+
+
+def test_each_seeds_model_names_its_variables_alike():
+    """Keras numbers unnamed layers per process: the runs' counts must name the same variables."""
+    names = []
+    for seed in (0, 1):
+        run = train.Run(config(seed=seed), _callers_arrays(), model=_callers_builder)
+        names.append(sorted(list(run.events())[-1]["num_nonzero"]))
+    assert names[0] == names[1]
+
+
+def test_run_takes_a_built_model_and_refuses_what_is_not_one():
+    built = _callers_builder(0)
+    assert train.Run(config(), _callers_arrays(), model=built).model is built
+    with pytest.raises(ValueError, match="needs to return a Keras model"):
+        train.Run(config(), _callers_arrays(), model=lambda seed: "a model")
+    with pytest.raises(ValueError, match="one output of class logits"):
+        train.Run(
+            config(), _callers_arrays(), model=lambda seed: keras.Sequential([keras.Input((6,)), keras.layers.Dense(1)])
+        )
+    with pytest.raises(ValueError, match="`model` needs to be given"):
+        train.Run(config(model=train.CALLERS), _callers_arrays())
+    with pytest.raises(ValueError, match="pass them to l1lab.train.Run"):
+        train.Run(config(dataset=train.CALLERS))

@@ -50,3 +50,80 @@ def test_the_micro_hook_measures_a_compacted_int8_full_file_in_tflm(planted_mode
     figures = measure(planted_model())
     assert figures["micro_runs"] == 1 and 1000 < figures["arena_bytes"] < 10_000
     assert figures["flash_bytes"] > 0 and 0 <= figures["micro_disagreements"] <= len(split.x_test) // 10
+
+
+@pytest.mark.parametrize(
+    "text, metric, op, threshold",
+    [
+        ("sparsity > 0.3", "sparsity", ">", 0.3),
+        ("inacc_test<5e-2", "inacc_test", "<", 0.05),
+        (" kept_inputs < 484 ", "kept_inputs", "<", 484),
+    ],
+)
+def test_a_claim_parses_from_its_text(text, metric, op, threshold):
+    claim = scenarios.Claim.parse(text)
+    assert (claim.metric, claim.op, claim.threshold, claim.source, claim.asserted) == (
+        metric,
+        op,
+        threshold,
+        "user",
+        True,
+    )
+    assert claim.text == text.strip() and claim.id == f"{metric}{op}{threshold:g}"
+
+
+@pytest.mark.parametrize("text", ["sparsity >= 0.3", "accuracy > 0.9", "sparsity > high", "sparsity", 0.3])
+def test_a_claim_that_does_not_parse_lists_the_metrics(text):
+    with pytest.raises(ValueError, match="a claim needs to read '<metric> > <number>'.*inacc_test"):
+        scenarios.Claim.parse(text)
+
+
+def _build(seed):
+    from l1lab._compat import keras
+
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+
+
+def _load():
+    import numpy as np
+
+    x = np.arange(40, dtype=np.float32).reshape(10, 4)
+    return x[:8], np.arange(8) % 3, x[8:], np.array([0, 1])
+
+
+def test_a_projects_scenario_in_the_documented_form():
+    scenario = scenarios.Scenario(
+        name="tiny",
+        model=_build,
+        data=_load,
+        method="proximal-sgd",
+        l1=1e-3,
+        learning_rate=0.05,
+        epochs=5,
+        seeds=3,
+        claims=["sparsity > 0.3", "inacc_test < 0.5"],
+    )
+    assert scenario.options.l1 == 1e-3 and scenario.title == "tiny" and scenario.check_seeds == 3
+    assert [c.statement() for c in scenario.claims] == ["sparsity > 0.3", "inacc_test < 0.5"]
+    described = scenario.describe()
+    assert described["model"] == described["dataset"] == "caller's"
+    assert described["modelArchitecture"][0] == "input (4,)"
+    assert set(described["dataChecksum"]) == {"x_train", "y_train", "x_test", "y_test"}
+    # l1lab's own scenarios add no fingerprint: their golden files hold none.
+    assert "modelArchitecture" not in scenarios.get_scenario("article-sgd").describe()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(name="two words"), "`name` needs to be letters"),
+        (dict(seeds=0), "`seeds` needs to be an integer >= 1"),
+        (dict(model=3), "`model` needs to be a network's name or a function"),
+        (dict(data="file.npz"), "`data` needs to be a function"),
+        (dict(claims=["sparsity >> 1"]), "a claim needs to read"),
+        (dict(claims=["kept_inputs < 10"]), "needs structure=True"),
+    ],
+)
+def test_a_bad_scenario_is_refused_naming_the_field(change, message):
+    with pytest.raises(ValueError, match=message):
+        scenarios.Scenario(**{"name": "tiny", "model": _build, "data": _load, **change})
