@@ -18,6 +18,7 @@ module          its one job
 ==============  ===============================================================
 """
 
+from l1lab.config import MethodOptions
 from l1lab.suite.scenarios import Claim, Scenario
 
-__all__ = ["Claim", "Scenario"]
+__all__ = ["Claim", "MethodOptions", "Scenario"]
