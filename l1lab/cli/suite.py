@@ -17,7 +17,12 @@ from l1lab.cli._common import (
     seed_progress,
 )
 from l1lab.suite.matrix import ENVIRONMENTS
-from l1lab.suite.scenarios import CHECK_SEEDS, GOLDEN_SEEDS, SCENARIOS, get_scenario
+from l1lab.suite.scenarios import CHECK_SEEDS, GOLDEN_SEEDS, SCENARIOS, load_modules
+
+SCENARIOS_HELP = (
+    "a module that defines SCENARIOS (as pytest's l1lab_scenarios; repeatable; default: l1lab's own), "
+    "imported from the current directory where it is not installed"
+)
 
 
 def add_parsers(commands) -> None:
@@ -34,6 +39,7 @@ def add_parsers(commands) -> None:
         help=f"seeds per scenario: the golden file's first N (default: all of them; {GOLDEN_SEEDS} without one)",
     )
     claims.add_argument("--scenario", action="append", metavar="NAME", help="only this scenario (repeatable)")
+    claims.add_argument("--scenarios", dest="modules", action="append", metavar="MODULE", help=SCENARIOS_HELP)
     claims.add_argument("--golden-dir", default="golden", metavar="DIR", help="default ./golden")
     claims.add_argument("--out-dir", default="reports", metavar="DIR", help="default ./reports")
     claims.add_argument("--quiet", action="store_true", help="no per-seed progress on stderr")
@@ -66,6 +72,20 @@ def add_parsers(commands) -> None:
     matrix.add_argument("--claims", action="store_true", help="also train the claims in each (long)")
     matrix.add_argument(
         "--seeds", type=positive_int, default=CHECK_SEEDS, metavar="N", help=f"claims: seeds (default {CHECK_SEEDS})"
+    )
+    matrix.add_argument(
+        "--scenarios",
+        dest="modules",
+        action="append",
+        metavar="MODULE",
+        help="a project's scenario module (repeatable): run its smoke tests (and with --claims its claims) "
+        "instead of l1lab's suite",
+    )
+    matrix.add_argument(
+        "--project",
+        default=".",
+        metavar="DIR",
+        help="with --scenarios: the project's directory, where the modules import from and golden/ lives (default .)",
     )
     matrix.add_argument("--out-dir", default="reports", metavar="DIR", help="default ./reports")
     matrix.set_defaults(handler=cmd_matrix)
@@ -106,22 +126,31 @@ def add_parsers(commands) -> None:
     for action in (update, record):
         action.add_argument("scenarios", nargs="*", metavar="SCENARIO")
         action.add_argument("--all", action="store_true", help="every scenario")
+        action.add_argument("--scenarios", dest="modules", action="append", metavar="MODULE", help=SCENARIOS_HELP)
         action.add_argument("--golden-dir", default="golden", metavar="DIR", help="default ./golden")
         action.add_argument("--quiet", action="store_true", help="no per-seed progress on stderr")
 
 
-def _scenarios(names):
+def _scenarios(names, modules=None):
+    """The scenarios named (all without names) among l1lab's own, or among those ``modules`` define."""
     try:
-        return [get_scenario(name) for name in names] if names else list(SCENARIOS.values())
+        known = load_modules(modules, Path.cwd()) if modules else SCENARIOS
+        if not names:
+            return list(known.values())
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            where = f"the modules {', '.join(modules)}" if modules else "l1lab's scenarios"
+            raise ValueError(f"unknown scenario {unknown[0]!r} in {where}; choose from {sorted(known)}")
+        return [known[name] for name in names]
     except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+        raise UsageError(f"--scenarios: {exc}" if modules and "unknown scenario" not in str(exc) else str(exc)) from exc
 
 
 def _golden_scenarios(args: argparse.Namespace, verb: str):
     """The scenarios a golden command names, or every one with --all; naming none is a usage error."""
     if not args.all and not args.scenarios:
         raise UsageError(f"name the scenarios to {verb}, or --all")
-    return _scenarios([] if args.all else args.scenarios)
+    return _scenarios([] if args.all else args.scenarios, args.modules)
 
 
 def _use_golden_threads() -> None:
@@ -131,7 +160,7 @@ def _use_golden_threads() -> None:
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
-    scenarios = _scenarios(args.scenario)  # a UsageError exits 2 (l1lab.cli.main)
+    scenarios = _scenarios(args.scenario, args.modules)  # a UsageError exits 2 (l1lab.cli.main)
     _use_golden_threads()
     from l1lab._compat import versions
     from l1lab._io import format_table
@@ -199,9 +228,26 @@ def cmd_matrix(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    project = None
+    if args.modules:
+        directory = Path(args.project).resolve()
+        if not directory.is_dir():
+            return fail(EXIT_USAGE, f"--project {args.project}: not a directory; give the project's root")
+        sys.path.insert(0, str(directory))
+        try:
+            load_modules(args.modules, directory)  # before an hour of environments: the modules must load here
+        except ValueError as exc:
+            return fail(EXIT_USAGE, f"--scenarios: {exc}")
+        project = matrix.Project(tuple(args.modules), directory)
     try:
         rows = matrix.run_matrix(
-            args.env or ENVIRONMENTS, root, Path(args.out_dir), claims=args.claims, seeds=args.seeds, on_row=show
+            args.env or ENVIRONMENTS,
+            root,
+            Path(args.out_dir),
+            claims=args.claims,
+            seeds=args.seeds,
+            project=project,
+            on_row=show,
         )
     except FileNotFoundError as exc:
         return fail(EXIT_USAGE, str(exc))

@@ -4,8 +4,12 @@
 ``tf215``, ``tf216``, ``tf221``, ``tf221-legacy``, and ``nightly``: the newest
 tf-nightly and keras-nightly, unpinned by design, what users upgrade to next): the fast suite
 (``tox -e ENV``), ``l1lab doctor --json`` inside it, and with ``--claims`` the
-claims (``l1lab claims`` on the golden seeds, inside it). It writes one table,
-environment by environment, as JSON and Markdown; the README shows the latest.
+claims (``l1lab claims`` on the golden seeds, inside it). With ``--scenarios
+MODULE`` it runs a project's own scenarios instead: their smoke tests
+(``pytest -m "not slow"`` on the modules' files) and, with ``--claims``, their
+claims against the project's ``golden/``, in the project's directory. It writes
+one table, environment by environment, as JSON and Markdown; the README shows
+the latest.
 """
 
 from __future__ import annotations
@@ -54,10 +58,53 @@ def _run(command: Sequence[str], cwd: Path, timeout: int) -> subprocess.Complete
     return subprocess.run(list(command), cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def run_env(env: str, root: Path, tox: str, *, claims: bool, seeds: int, timeout: int = 3600) -> Row:
+@dataclasses.dataclass(frozen=True)
+class Project:
+    """A project's own scenarios (``l1lab matrix --scenarios``): their modules, and the directory they live in."""
+
+    modules: tuple[str, ...]
+    directory: Path
+
+    def smoke_command(self) -> list[str]:
+        """Its scenarios' smoke tests, and nothing else of its suite: pytest on the modules' files."""
+        from l1lab.suite.scenarios import module_file
+
+        files = [str(Path(module_file(m)).resolve()) for m in self.modules]
+        scenarios = "\n".join(self.modules)
+        return [
+            "python",
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "not slow",
+            "-o",
+            f"l1lab_scenarios={scenarios}",
+            *files,
+        ]
+
+    def claims_arguments(self) -> list[str]:
+        return [arg for module in self.modules for arg in ("--scenarios", module)] + [
+            "--golden-dir",
+            str(self.directory / "golden"),
+        ]
+
+
+def run_env(
+    env: str, root: Path, tox: str, *, claims: bool, seeds: int, project: Project | None = None, timeout: int = 3600
+) -> Row:
+    """One environment's row: its tests (l1lab's fast suite, or a project's smoke tests), doctor, claims."""
     row = Row(env)
     started = time.monotonic()
-    tests = _run([tox, "-e", env], root, timeout)
+    if project is None:
+        tests = _run([tox, "-e", env], root, timeout)
+    else:
+        tests = _run(
+            [tox, "exec", "-qq", "-c", str(root / "tox.ini"), "-e", env, "--", *project.smoke_command()],
+            project.directory,
+            timeout,
+        )
     row.tests = pytest_summary(tests.stdout + tests.stderr)
     row.tests_ok = tests.returncode == 0
     # `python -m`: tox puts the environment's own interpreter there; a bare `l1lab`
@@ -75,25 +122,12 @@ def run_env(env: str, root: Path, tox: str, *, claims: bool, seeds: int, timeout
         row.doctor = f"no report (exit {doctor.returncode})"
     if claims:
         out_dir = root / "reports" / env
+        command = ["python", "-m", "l1lab", "claims", "--quiet", "--seeds", str(seeds), "--out-dir", str(out_dir)]
+        if project is not None:
+            command += project.claims_arguments()
         done = _run(
-            [
-                tox,
-                "exec",
-                "-qq",
-                "-e",
-                env,
-                "--",
-                "python",
-                "-m",
-                "l1lab",
-                "claims",
-                "--quiet",
-                "--seeds",
-                str(seeds),
-                "--out-dir",
-                str(out_dir),
-            ],
-            root,
+            [tox, "exec", "-qq", "-c", str(root / "tox.ini"), "-e", env, "--", *command],
+            root if project is None else project.directory,
             timeout,
         )
         row.claims_ok = done.returncode == 0
@@ -160,9 +194,14 @@ def run_matrix(
     *,
     claims: bool = False,
     seeds: int = 3,
+    project: Project | None = None,
     on_row: Callable[[Row], None] | None = None,
 ) -> list[Row]:
     """Runs every environment in turn and writes ``matrix.json`` and ``matrix.md`` into ``out_dir``.
+
+    With ``project``, each environment runs that project's scenarios instead of
+    l1lab's: their smoke tests, and with ``claims`` their claims against the
+    project's golden files.
 
     Both files are rewritten (atomically) after each environment: a matrix with
     claims runs for an hour or more, and what it measured so far is kept.
@@ -173,7 +212,7 @@ def run_matrix(
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for env in envs:
-        rows.append(run_env(env, root, tox, claims=claims, seeds=seeds))
+        rows.append(run_env(env, root, tox, claims=claims, seeds=seeds, project=project))
         write_json_atomically(out_dir / "matrix.json", [dataclasses.asdict(r) for r in rows])
         write_text_atomically(out_dir / "matrix.md", markdown(rows))
         if on_row:

@@ -36,9 +36,7 @@ References:
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
 import warnings
 from pathlib import Path
 
@@ -82,52 +80,6 @@ def _workers(config) -> int:
     return 0 if value in (None, 0, "0") else 1
 
 
-def load_scenarios(module_names, rootdir: Path) -> list:
-    """The scenarios of each module, in order.
-
-    Raises:
-      pytest.UsageError: a module cannot be imported, has no ``SCENARIOS``, holds
-        something that is not a Scenario, or two scenarios share a name.
-    """
-    from l1lab.suite.scenarios import Scenario
-
-    found, where = [], {}
-    for name in module_names:
-        module = _import(name, rootdir)
-        declared = getattr(module, "SCENARIOS", None)
-        if declared is None:
-            raise pytest.UsageError(f"{SCENARIOS_INI}: module {name!r} defines no SCENARIOS (a list of Scenario)")
-        values = list(declared.values()) if isinstance(declared, dict) else list(declared)
-        for scenario in values:
-            if not isinstance(scenario, Scenario):
-                raise pytest.UsageError(
-                    f"{SCENARIOS_INI}: {name}.SCENARIOS holds {type(scenario).__name__!r}; it needs "
-                    "l1lab.suite.Scenario objects"
-                )
-            if scenario.name in where:
-                raise pytest.UsageError(
-                    f"{SCENARIOS_INI}: two scenarios are called {scenario.name!r} ({where[scenario.name]} and "
-                    f"{name}): a golden file belongs to one; rename one"
-                )
-            where[scenario.name] = name
-            found.append((module, scenario))
-    return found
-
-
-def _import(name: str, rootdir: Path):
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not name.startswith(exc.name) or str(rootdir) in sys.path:
-            raise pytest.UsageError(f"{SCENARIOS_INI}: cannot import {name!r}: {exc}") from exc
-    # A project's own package, not installed: as pytest's rootdir conftest would find it.
-    sys.path.insert(0, str(rootdir))
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        raise pytest.UsageError(f"{SCENARIOS_INI}: cannot import {name!r} (nor from {rootdir}): {exc}") from exc
-
-
 def _collects(config, module_file: Path) -> bool:
     """Whether this run's paths cover a scenario module: the default paths, or a path containing its file."""
     if config.args_source != pytest.Config.ArgsSource.ARGS:
@@ -142,21 +94,33 @@ def _collects(config, module_file: Path) -> bool:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session, config, items):
     """Adds the scenario tests before ``-k`` and ``-m`` select among the items."""
+    from l1lab.suite.scenarios import load_modules, module_file
+
     names = config.getini(SCENARIOS_INI)
     if not names:
         return
-    for module, scenario in load_scenarios(names, config.rootpath):
-        module_file = Path(module.__file__).resolve()
-        if not _collects(config, module_file):
-            continue
-        parent = _module_node(session, module_file)
-        added = [
-            SmokeItem.from_parent(parent, name=f"smoke[{scenario.name}]", scenario=scenario),
-            ClaimsItem.from_parent(parent, name=f"claims[{scenario.name}]", scenario=scenario),
-        ]
-        items += added
-        # Counted as collected, as if the module's file had been collected (the terminal's "collected N items").
-        config.hook.pytest_collectreport(report=pytest.CollectReport(parent.nodeid, "passed", None, added))
+    try:
+        # One module at a time: each scenario's tests belong to its module's file.
+        loaded = [(name, load_modules([name], config.rootpath)) for name in names]
+        load_modules(names, config.rootpath)  # names unique across the modules too
+    except ValueError as exc:
+        raise pytest.UsageError(f"{SCENARIOS_INI}: {exc}") from None
+    for name, scenarios in loaded:
+        path = Path(module_file(name)).resolve()
+        if _collects(config, path):
+            for scenario in scenarios.values():
+                _add(session, config, items, path, scenario)
+
+
+def _add(session, config, items, path: Path, scenario) -> None:
+    parent = _module_node(session, path)
+    added = [
+        SmokeItem.from_parent(parent, name=f"smoke[{scenario.name}]", scenario=scenario),
+        ClaimsItem.from_parent(parent, name=f"claims[{scenario.name}]", scenario=scenario),
+    ]
+    items += added
+    # Counted as collected, as if the module's file had been collected (the terminal's "collected N items").
+    config.hook.pytest_collectreport(report=pytest.CollectReport(parent.nodeid, "passed", None, added))
 
 
 def _module_node(session, module_file: Path):

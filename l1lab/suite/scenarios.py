@@ -535,6 +535,59 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
+def load_modules(module_names, search_path=None) -> dict[str, Scenario]:
+    """The scenarios that modules define in their ``SCENARIOS`` (a list of :class:`Scenario`, or a mapping), by name.
+
+    Args:
+      module_names: importable module names (``"mypkg.sparse_scenarios"``).
+      search_path: a directory to import them from where they are not installed
+        (a project's root, as pytest's rootdir).
+
+    Raises:
+      ValueError: a module cannot be imported, defines no ``SCENARIOS``, holds
+        something that is not a Scenario, or two scenarios share a name (a golden
+        file belongs to one).
+    """
+    import importlib
+    import sys
+
+    found: dict[str, Scenario] = {}
+    where: dict[str, str] = {}
+    for module_name in module_names:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if search_path is None or str(search_path) in sys.path or not module_name.startswith(exc.name or "\0"):
+                raise ValueError(f"cannot import {module_name!r}: {exc}") from exc
+            sys.path.insert(0, str(search_path))
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError as again:
+                raise ValueError(f"cannot import {module_name!r} (nor from {search_path}): {again}") from again
+        declared = getattr(module, "SCENARIOS", None)
+        if declared is None:
+            raise ValueError(f"module {module_name!r} defines no SCENARIOS (a list of Scenario)")
+        for scenario in declared.values() if isinstance(declared, dict) else declared:
+            if not isinstance(scenario, Scenario):
+                raise ValueError(
+                    f"{module_name}.SCENARIOS holds {type(scenario).__name__!r}; it needs l1lab.suite.Scenario objects"
+                )
+            if scenario.name in found:
+                raise ValueError(
+                    f"two scenarios are called {scenario.name!r} ({where[scenario.name]} and {module_name}): a golden "
+                    "file belongs to one; rename one"
+                )
+            found[scenario.name], where[scenario.name] = scenario, module_name
+    return found
+
+
+def module_file(module_name: str) -> str:
+    """The file of an importable module (imported)."""
+    import importlib
+
+    return importlib.import_module(module_name).__file__
+
+
 def get_scenario(name: str) -> Scenario:
     """The scenario called ``name``.
 

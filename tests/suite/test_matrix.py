@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -64,15 +65,19 @@ def test_environments_are_the_tox_ones():
 
 
 FAKE_TOX = r"""#!{python}
-import json, pathlib, sys
+import json, os, pathlib, sys
 args = sys.argv[1:]
 if args[0] == "-e":
     print("============ 3 passed, 1 skipped in 1.50s ============")
+elif "pytest" in args:
+    pathlib.Path("pytest-call.json").write_text(json.dumps({{"cwd": os.getcwd(), "args": args}}))
+    print("============ 2 passed in 3.10s ============")
 elif "doctor" in args:
     print("some TensorFlow noise")
     versions = {{"tensorflow": "2.99.0", "keras": "9.0", "keras_flavour": "keras9"}}
     print(json.dumps({{"versions": versions, "broken_methods": [], "ok": True}}))
 elif "claims" in args:
+    pathlib.Path("claims-call.json").write_text(json.dumps(args))
     out = pathlib.Path(args[args.index("--out-dir") + 1])
     out.mkdir(parents=True)
     claim = {{"metric": "sparsity", "op": ">", "threshold": 0.35, "median": 0.3612, "verdict": "fragile"}}
@@ -118,3 +123,41 @@ def test_line_status_reads_the_line_manifest(tmp_path):
     real = Path(__file__).resolve().parents[2] / "golden"
     versions = golden.load(real, "article-sgd")["versions"]
     assert lines.line_status(real, versions) == f"{golden.stack_line(versions)}: the reference"
+
+
+def test_run_env_runs_a_projects_smoke_tests_and_claims_in_its_directory(tmp_path):
+    import sys
+
+    tox = tmp_path / "tox"
+    tox.write_text(FAKE_TOX.format(python=sys.executable, claims_exit=0))
+    tox.chmod(0o755)
+    project_dir = tmp_path / "project"
+    (project_dir / "mypkg").mkdir(parents=True)
+    (project_dir / "mypkg" / "__init__.py").write_text("")
+    (project_dir / "mypkg" / "sparse_scenarios.py").write_text("SCENARIOS = []\n")
+    sys.path.insert(0, str(project_dir))
+    try:
+        project = matrix.Project(("mypkg.sparse_scenarios",), project_dir)
+        row = matrix.run_env("tf299", tmp_path, str(tox), claims=True, seeds=2, project=project)
+    finally:
+        sys.path.remove(str(project_dir))
+        for name in ("mypkg", "mypkg.sparse_scenarios"):
+            sys.modules.pop(name, None)
+    assert (row.tests, row.tests_ok) == ("2 passed", True)
+    call = json.loads((project_dir / "pytest-call.json").read_text())
+    assert call["cwd"] == str(project_dir) and call["args"][:6] == [
+        "exec",
+        "-qq",
+        "-c",
+        str(tmp_path / "tox.ini"),
+        "-e",
+        "tf299",
+    ]
+    assert call["args"][-3:] == [
+        "-o",
+        "l1lab_scenarios=mypkg.sparse_scenarios",
+        str((project_dir / "mypkg" / "sparse_scenarios.py").resolve()),
+    ]
+    assert "not slow" in call["args"]
+    claims = json.loads((project_dir / "claims-call.json").read_text())
+    assert claims[-4:] == ["--scenarios", "mypkg.sparse_scenarios", "--golden-dir", str(project_dir / "golden")]
