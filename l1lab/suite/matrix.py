@@ -8,8 +8,8 @@ claims (``l1lab claims`` on the golden seeds, inside it). With ``--scenarios
 MODULE`` it runs a project's own scenarios instead: their smoke tests
 (``pytest -m "not slow"`` on the modules' files) and, with ``--claims``, their
 claims against the project's ``golden/``, in the project's directory. It writes
-one table, environment by environment, as JSON and Markdown; the README shows
-the latest.
+one table, environment by environment, as JSON and Markdown; docs/versions.md
+shows the latest.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ KNOWN = [
         doctor.FAILS,
         doctor.OK,
         "Keras 3's compile rejects tf.compat.v1.train optimizers",
-        "if it now works, update the README and docs/article.md; l1lab's loop does not use compile for it",
+        "if it now works, update docs/reproduce.md and docs/article.md; l1lab's loop does not use compile for it",
     ),
     (
         "v1 ProximalAdagrad through tf.Variable",
