@@ -21,7 +21,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --editable '.[test,legacy,report,edge,peers]' 'tox>=4'
+	$(BIN)/python -m pip install --quiet --editable '.[test,legacy,report,edge,peers,cluster]' 'tox>=4'
 	touch $@
 
 experiment: $(STAMP)

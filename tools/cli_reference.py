@@ -16,22 +16,52 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "docs" / "reference.md"
 
-PLUGIN = """## The pytest plugin (`l1lab.suite.plugin`)
+PLUGIN_SETTINGS = [
+    (
+        "`l1lab_scenarios`",
+        "ini, lines",
+        "modules whose `SCENARIOS` (a list of `l1lab.suite.Scenario`) become tests",
+        "none: the plugin does nothing",
+    ),
+    ("`l1lab_golden_dir`", "ini", "the golden files' directory, relative to the rootdir", "`golden`"),
+    (
+        "`--l1lab-regen`",
+        "flag",
+        "with `-m slow`: train each selected scenario's seeds and write its golden file, "
+        "then assert its claims (serially: refused under `-n`)",
+        "off",
+    ),
+    (
+        "`--l1lab-ray ADDRESS`",
+        "option",
+        "train the seeds as Ray tasks (`local`: a Ray instance here)",
+        "`$L1LAB_RAY_ADDRESS`, unset: here",
+    ),
+    (
+        "`L1LAB_CLAIM_SEEDS`",
+        "environment",
+        "how many of a golden file's seeds the slow check trains",
+        "3 (or the scenario's `seeds`, if fewer)",
+    ),
+]
 
-Installed with l1lab (entry point `pytest11: l1lab`); active where `l1lab_scenarios` is set.
-The user guide is [guard.md](guard.md).
-
-| setting | kind | meaning | default |
-| --- | --- | --- | --- |
-| `l1lab_scenarios` | ini, lines | modules whose `SCENARIOS` (a list of `l1lab.suite.Scenario`) become tests | none: the plugin does nothing |
-| `l1lab_golden_dir` | ini | the golden files' directory, relative to the rootdir | `golden` |
-| `--l1lab-regen` | flag | with `-m slow`: train each selected scenario's seeds and write its golden file, then assert its claims (serially: refused under `-n`) | off |
-| `L1LAB_CLAIM_SEEDS` | environment | how many of a golden file's seeds the slow check trains | 3 (or the scenario's `seeds`, if fewer) |
-
-Tests per scenario: `smoke[NAME]` (fast: the method's doctor probes, one epoch on 2,048 training
-and 512 test examples, exact zeros) and `claims[NAME]` (marked `slow`). They are collected when
-pytest runs on its default paths, or on a path that contains the scenario module's file.
-"""
+PLUGIN = "\n".join(
+    [
+        "## The pytest plugin (`l1lab.suite.plugin`)",
+        "",
+        "Installed with l1lab (entry point `pytest11: l1lab`); active where `l1lab_scenarios` is set.",
+        "The user guide is [guard.md](guard.md).",
+        "",
+        "| setting | kind | meaning | default |",
+        "| --- | --- | --- | --- |",
+        *(f"| {' | '.join(row)} |" for row in PLUGIN_SETTINGS),
+        "",
+        "Tests per scenario: `smoke[NAME]` (fast: the method's doctor probes, one epoch on 2,048 training",
+        "and 512 test examples, exact zeros) and `claims[NAME]` (marked `slow`). They are collected when",
+        "pytest runs on its default paths, or on a path that contains the scenario module's file.",
+        "",
+    ]
+)
 
 
 def _parsers():

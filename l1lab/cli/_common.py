@@ -143,3 +143,29 @@ def seed_progress(name: str, quiet: bool):
             print(f"{name}: seed {seed} trained in {seconds:.0f} s", file=sys.stderr, flush=True)
 
     return report
+
+
+def add_ray_argument(parser, what: str) -> None:
+    parser.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help=f"run {what} as Ray tasks on the cluster at ADDRESS ('local': a Ray instance here; default "
+        "$L1LAB_RAY_ADDRESS, unset: here); needs pip install 'l1lab[cluster]'",
+    )
+
+
+def ray_address(args) -> str | None:
+    """The Ray address the command runs on, connected now (before any long work), or None.
+
+    Raises:
+      UsageError: Ray is missing or the cluster cannot be reached.
+    """
+    from l1lab import cluster
+
+    address = cluster.address(args.ray)
+    if address is not None:
+        try:
+            cluster.connect(address)
+        except cluster.ClusterError as exc:
+            raise UsageError(f"--ray: {exc}") from None
+    return address

@@ -11,6 +11,7 @@ from l1lab.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     UsageError,
+    add_ray_argument,
     fail,
     int_between,
     keras_file,
@@ -96,6 +97,7 @@ def add_parsers(commands) -> None:
         help="train on 6n images, test on n of the test file (default 10000: all)",
     )
     sweep.add_argument("--jobs", type=int_between(1, 256), default=1, help="points trained side by side (default 1)")
+    add_ray_argument(sweep, "each point (measurement stays here)")
     add_latency_arguments(sweep)
     sweep.add_argument("--quiet", action="store_true", help="no progress on stderr")
     sweep.set_defaults(handler=cmd_sweep)
@@ -212,6 +214,7 @@ SWEEP_FLAGS = {
     "num_samples": "--num-samples",
     "model": "--model",
     "dataset": "--dataset",
+    "ray_address": "--ray",
 }
 
 
@@ -242,6 +245,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             rounds=args.rounds,
             invokes=args.invokes,
             progress=progress,
+            ray_address=args.ray,
         )
     except (sweep.SweepError, data.DataError) as exc:
         return fail(EXIT_USAGE, with_flags(str(exc), SWEEP_FLAGS))

@@ -11,9 +11,11 @@ from l1lab.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     UsageError,
+    add_ray_argument,
     fail,
     output_dir,
     positive_int,
+    ray_address,
     seed_progress,
 )
 from l1lab.suite.matrix import ENVIRONMENTS
@@ -43,6 +45,7 @@ def add_parsers(commands) -> None:
     claims.add_argument("--golden-dir", default="golden", metavar="DIR", help="default ./golden")
     claims.add_argument("--out-dir", default="reports", metavar="DIR", help="default ./reports")
     claims.add_argument("--quiet", action="store_true", help="no per-seed progress on stderr")
+    add_ray_argument(claims, "each seed")
     claims.add_argument(
         "--from-golden", action="store_true", help="train nothing: report the claims as the golden files measured them"
     )
@@ -129,6 +132,7 @@ def add_parsers(commands) -> None:
         action.add_argument("--scenarios", dest="modules", action="append", metavar="MODULE", help=SCENARIOS_HELP)
         action.add_argument("--golden-dir", default="golden", metavar="DIR", help="default ./golden")
         action.add_argument("--quiet", action="store_true", help="no per-seed progress on stderr")
+        add_ray_argument(action, "each seed")
 
 
 def _scenarios(names, modules=None):
@@ -166,6 +170,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
     from l1lab._io import format_table
 
     output_dir(args.out_dir)  # before minutes of training, not after
+    address = None if args.from_golden else ray_address(args)
     from l1lab.suite import compare, golden, reports, runner
 
     try:
@@ -175,6 +180,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
             seeds=args.seeds,
             from_golden=args.from_golden,
             on_seed=lambda name: seed_progress(name, args.quiet),
+            ray_address=address,
         )
     except (ValueError, golden.GoldenError) as exc:
         return fail(EXIT_USAGE, str(exc))
@@ -259,6 +265,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 def cmd_golden_update(args: argparse.Namespace) -> int:
     scenarios = _golden_scenarios(args, "update")  # a UsageError exits 2 (l1lab.cli.main)
     _use_golden_threads()
+    address = None if args.rejudge else ray_address(args)
     from l1lab.suite import golden, record
 
     try:
@@ -268,6 +275,7 @@ def cmd_golden_update(args: argparse.Namespace) -> int:
             seeds=args.seeds,
             only_rejudge=args.rejudge,
             on_seed=lambda name: seed_progress(name, args.quiet),
+            ray_address=address,
         )
     except golden.GoldenError as exc:
         return fail(EXIT_USAGE, str(exc))
@@ -280,11 +288,16 @@ def cmd_golden_update(args: argparse.Namespace) -> int:
 def cmd_golden_record_line(args: argparse.Namespace) -> int:
     scenarios = _golden_scenarios(args, "measure")  # a UsageError exits 2 (l1lab.cli.main)
     _use_golden_threads()
+    address = ray_address(args)
     from l1lab.suite import golden, record
 
     try:
         manifest, said = record.record_line(
-            scenarios, args.golden_dir, seeds=args.seeds, on_seed=lambda name: seed_progress(name, args.quiet)
+            scenarios,
+            args.golden_dir,
+            seeds=args.seeds,
+            on_seed=lambda name: seed_progress(name, args.quiet),
+            ray_address=address,
         )
     except (ValueError, golden.GoldenError) as exc:
         return fail(EXIT_USAGE, str(exc))

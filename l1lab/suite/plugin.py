@@ -43,6 +43,7 @@ from pathlib import Path
 import pytest
 
 REGEN_FLAG = "--l1lab-regen"
+RAY_FLAG = "--l1lab-ray"
 SCENARIOS_INI = "l1lab_scenarios"
 GOLDEN_DIR_INI = "l1lab_golden_dir"
 SEEDS_ENV = "L1LAB_CLAIM_SEEDS"
@@ -56,6 +57,13 @@ def pytest_addoption(parser):
         default=False,
         help="train each selected scenario's seeds and write its golden file instead of checking it "
         "(with -m slow; not under -n)",
+    )
+    group.addoption(
+        RAY_FLAG,
+        metavar="ADDRESS",
+        default=None,
+        help="train each scenario's seeds as Ray tasks at ADDRESS ('local': a Ray instance here; default "
+        "$L1LAB_RAY_ADDRESS); needs pip install 'l1lab[cluster]'",
     )
     parser.addini(SCENARIOS_INI, type="linelist", default=[], help="modules that define SCENARIOS (l1lab.suite)")
     parser.addini(GOLDEN_DIR_INI, default="golden", help="the golden files' directory, relative to the rootdir")
@@ -183,12 +191,17 @@ class ClaimsItem(_ScenarioItem):
         super().__init__(**kwargs)
         self.add_marker(pytest.mark.slow)
 
+    @property
+    def ray_address(self) -> str | None:
+        return self.config.getoption(RAY_FLAG)
+
     def regenerate_hint(self) -> str:
         return (
             f"regenerate it with `pytest -m slow {REGEN_FLAG} -k {self.scenario.name}` (serially) and review the diff"
         )
 
     def runtest(self):
+        from l1lab import cluster
         from l1lab.suite import golden
 
         try:
@@ -198,6 +211,8 @@ class ClaimsItem(_ScenarioItem):
                 self._check()
         except golden.GoldenError as exc:
             raise ScenarioFailure(f"{self.scenario.name}: {exc.with_fix(self.regenerate_hint())}") from None
+        except cluster.ClusterError as exc:
+            raise ScenarioFailure(f"{self.scenario.name}: {RAY_FLAG}: {exc}") from None
 
     def _regenerate(self):
         from l1lab.suite import golden, record
@@ -208,7 +223,7 @@ class ClaimsItem(_ScenarioItem):
             old = golden.load(self.golden_dir, scenario.name)
         except golden.GoldenError:
             old = None
-        trained, sizes = scenario.train_seeds(list(range(scenario.seeds)))
+        trained, sizes = scenario.train_seeds(list(range(scenario.seeds)), ray_address=self.ray_address)
         command = f"pytest -m slow {REGEN_FLAG} -k {scenario.name}"
         document = record.golden_document(scenario, trained, sizes, command)
         path = golden.write(self.golden_dir, scenario.name, document)
@@ -223,7 +238,8 @@ class ClaimsItem(_ScenarioItem):
         document = choice.document
         golden.require_current(scenario, document)  # before anything trains
         wanted = int(os.environ.get(SEEDS_ENV, scenario.check_seeds))
-        runs, _ = scenario.train_seeds(judge.seeds_for_check(document, min(wanted, len(document["seeds"]))))
+        seeds = judge.seeds_for_check(document, min(wanted, len(document["seeds"])))
+        runs, _ = scenario.train_seeds(seeds, ray_address=self.ray_address)
         results, found = judge.check(scenario, document, runs)
         mismatches, drift_elsewhere = choice.split(found)
         if drift_elsewhere:

@@ -67,6 +67,7 @@ def update(
     seeds: int = GOLDEN_SEEDS,
     only_rejudge: bool = False,
     on_seed: OnSeed | None = None,
+    ray_address: str | None = None,
 ) -> list[tuple[Path, str]]:
     """Rewrites the reference golden file of each scenario: trains seeds ``0..seeds-1``, or only rejudges.
 
@@ -89,7 +90,7 @@ def update(
             document = rejudge(scenario, old)
         else:
             trained, sizes = scenario.train_seeds(
-                list(range(seeds)), on_seed=on_seed(scenario.name) if on_seed else None
+                list(range(seeds)), on_seed=on_seed(scenario.name) if on_seed else None, ray_address=ray_address
             )
             where = "" if Path(golden_dir) == Path("golden") else f" --golden-dir {golden_dir}"
             command = f"{golden.UPDATE_COMMAND.format(name=scenario.name)} --seeds {seeds}{where}"
@@ -105,6 +106,7 @@ def record_line(
     *,
     seeds: int = CHECK_SEEDS,
     on_seed: OnSeed | None = None,
+    ray_address: str | None = None,
 ) -> tuple[dict, list[str]]:
     """Measures this TensorFlow/Keras line against the reference golden files.
 
@@ -137,7 +139,9 @@ def record_line(
             )
         golden.require_current(scenario, reference, f"golden/{name}.json")
         chosen = seeds_for_check(reference, seeds)
-        trained, sizes = scenario.train_seeds(chosen, on_seed=on_seed(name) if on_seed else None)
+        trained, sizes = scenario.train_seeds(
+            chosen, on_seed=on_seed(name) if on_seed else None, ray_address=ray_address
+        )
         outside = sum(
             len(
                 compare.compare_trajectory(

@@ -33,12 +33,14 @@ def check_scenarios(
     seeds: int | None = None,
     from_golden: bool = False,
     on_seed: Callable[[str], Callable[[int, float], None]] | None = None,
+    ray_address: str | None = None,
 ) -> Outcome:
     """Trains each scenario on its golden file's first ``seeds`` seeds and checks it.
 
     Without a usable golden file a scenario trains on seeds ``0..seeds-1`` and
     is only judged (the reason is in ``missing``). With ``from_golden``,
-    nothing trains: the golden files' own trajectories are judged.
+    nothing trains: the golden files' own trajectories are judged. With
+    ``ray_address`` each seed trains as a Ray task (:mod:`l1lab.cluster`).
 
     Raises:
       golden.GoldenError: ``from_golden`` and a golden file is unusable.
@@ -62,7 +64,9 @@ def check_scenarios(
             outcome.runs[name] = dict(document["trajectories"])
         else:
             chosen = seeds_for_check(document, seeds) if document else list(range(seeds or GOLDEN_SEEDS))
-            outcome.runs[name], _ = scenario.train_seeds(chosen, on_seed=on_seed(name) if on_seed else None)
+            outcome.runs[name], _ = scenario.train_seeds(
+                chosen, on_seed=on_seed(name) if on_seed else None, ray_address=ray_address
+            )
         if document is None or from_golden:
             outcome.results[name] = judge(scenario, outcome.runs[name])
         else:

@@ -224,7 +224,9 @@ class Scenario:
         split = self.load_data()
         return data_checksum({name: getattr(split, name) for name in data_lib.ARRAY_NAMES})
 
-    def train_seeds(self, seeds, *, data=None, on_seed=None, epochs=None) -> tuple[dict[int, dict], dict]:
+    def train_seeds(
+        self, seeds, *, data=None, on_seed=None, epochs=None, ray_address=None
+    ) -> tuple[dict[int, dict], dict]:
         """Trains the scenario on ``seeds``: :func:`l1lab.runs.run_seeds`, with its structure if it records it.
 
         Args:
@@ -232,9 +234,17 @@ class Scenario:
           data: the split (default: :meth:`load_data`).
           on_seed: called with ``(seed, seconds)`` after each seed.
           epochs: overrides the scenario's (for quick tries and the smoke test).
-        """
-        from l1lab import runs
+          ray_address: run each seed as a Ray task there (:mod:`l1lab.cluster`; default
+            ``L1LAB_RAY_ADDRESS``, unset: here; ``""``: here whatever the environment says).
 
+        Raises:
+          l1lab.cluster.ClusterError: Ray is missing or the address cannot be reached.
+        """
+        from l1lab import cluster, runs
+
+        address = cluster.address(ray_address)
+        if address is not None:
+            return self._train_seeds_on(address, [int(s) for s in seeds], data, on_seed, epochs)
         if data is None:
             data = self.load_data()
         hooks = measurement_hooks(self, data)
@@ -242,6 +252,24 @@ class Scenario:
         model = self.model if self.callers_model else None
         config = self.config(epochs=epochs)
         return runs.run_seeds(config, seeds, data=data, model=model, on_seed=on_seed, per_epoch=per_epoch)
+
+    def _train_seeds_on(self, address, seeds, data, on_seed, epochs):
+        from l1lab import cluster
+
+        trajectories, sizes = {}, {}
+        arguments = [(self, seed, data, epochs) for seed in seeds]
+        for index, (trained, seed_sizes, seconds) in cluster.run_tasks(_train_one_seed, arguments, address):
+            trajectories[seeds[index]], sizes = trained[seeds[index]], seed_sizes
+            if on_seed:
+                on_seed(seeds[index], seconds)
+        return {seed: trajectories[seed] for seed in seeds}, sizes
+
+    def __getstate__(self):
+        """Pickled without what it loaded (a Ray task loads its data where it runs)."""
+        return {**self.__dict__, "_cache": {}}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
 
     def describe(self) -> dict:
         """The ``args`` of its runs without the seed: what a golden file stores as ``config``.
@@ -255,6 +283,15 @@ class Scenario:
         args.pop("seed")
         fingerprints = {"modelArchitecture": self.model_architecture(), "dataChecksum": self.data_checksum()}
         return {**args, **{k: v for k, v in fingerprints.items() if v is not None}}
+
+
+def _train_one_seed(scenario: Scenario, seed: int, data, epochs):
+    """One seed of a scenario, where a Ray task runs it: ``(trajectories, sizes, seconds)``."""
+    import time
+
+    started = time.monotonic()
+    trained, sizes = scenario.train_seeds([seed], data=data, epochs=epochs, ray_address="")
+    return trained, sizes, time.monotonic() - started
 
 
 def measurement_hooks(scenario: Scenario, data) -> list:

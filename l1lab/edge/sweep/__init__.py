@@ -74,6 +74,7 @@ def run(
     rounds: int | None = None,
     invokes: int | None = None,
     progress: Callable[[str], None] = lambda line: None,
+    ray_address: str | None = None,
 ) -> dict:
     """Trains, measures, summarises and judges a sweep, and writes it to ``out_dir``.
 
@@ -95,18 +96,21 @@ def run(
       rounds: timed latency rounds (default :data:`l1lab.edge.latency.MIN_ROUNDS`).
       invokes: invokes per round (default :data:`l1lab.edge.latency.MIN_INVOKES`).
       progress: called with one line per trained or measured point.
+      ray_address: train each point as a Ray task there (:mod:`l1lab.cluster`; default
+        ``L1LAB_RAY_ADDRESS``, unset: local processes); measurement stays here.
 
     Returns:
       ``{"settings", "summary", "targets", "points", "table"}``: what ``sweep.json`` holds, and
       ``sweep.md``'s text as ``table``.
 
     Raises:
-      SweepError: bad input or an output that cannot be written, before any training.
+      SweepError: bad input or an output that cannot be written, or Ray missing or out of reach
+        with a Ray address, before any training.
       l1lab.data.DataError: the data set cannot be loaded, before any training.
       SweepFailed: some points failed to train (nothing is measured).
       l1lab.edge.sweep.points.PointFileError: a point's file was damaged after it trained.
     """
-    from l1lab import _io, data
+    from l1lab import _io, cluster, data
     from l1lab.edge import convert, latency, micro
     from l1lab.edge.sweep import measure, report, runner
     from l1lab.edge.sweep import targets as targets_lib
@@ -131,6 +135,12 @@ def run(
         outputs = {name: _io.check_output_file(folder / name) for name in OUTPUTS}
     except _io.OutputError as exc:
         raise SweepError(f"out_dir: {exc}") from None
+    address = cluster.address(ray_address)
+    if address is not None:
+        try:
+            cluster.connect(address)
+        except cluster.ClusterError as exc:
+            raise SweepError(str(exc)) from None
     try:
         micro.require()
     except micro.MicroUnavailable as exc:
@@ -139,7 +149,7 @@ def run(
         settings.num_samples, pixel_scale="unit", split="standard", dataset=settings.dataset
     )
 
-    failures = runner.run_points(points, settings, folder, jobs=jobs, progress=progress)
+    failures = runner.run_points(points, settings, folder, jobs=jobs, progress=progress, ray_address=address)
     if failures:
         raise SweepFailed(failures)
     floor = measure.interpreter_floor(rounds=rounds, invokes=invokes)

@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from l1lab.edge.sweep.points import finished_record, is_done, save_point
+from l1lab._io import write_bytes_atomically
+from l1lab.edge.sweep.points import finished_record, is_done, point_paths, save_point
 from l1lab.edge.sweep.presets import TFMOT_DECAY, TFMOT_METHODS, Point, SweepSettings, train_config
 
 __all__ = ["point_command", "run_points", "train_point"]
@@ -116,14 +117,20 @@ def run_points(
     jobs: int = 1,
     progress: Callable[[str], None] = lambda line: None,
     command: Callable = point_command,
+    ray_address: str | None = None,
 ) -> list[str]:
     """Trains every point not yet done, ``jobs`` processes at a time; returns the failures' messages.
 
     A point already done (:func:`is_done`) is not trained again. On an
     interruption the running processes are ended; their points left nothing.
+    With ``ray_address`` (:mod:`l1lab.cluster`) each point is a Ray task
+    instead, ``jobs`` ignored: the task runs the same process where Ray puts it
+    and sends the point's files back, written here as a local point's are.
     """
     todo = [p for p in points if not is_done(out_dir, p, settings)]
     progress(f"{len(points) - len(todo)} of {len(points)} points already trained; {len(todo)} to train")
+    if ray_address is not None:
+        return _run_points_on_ray(todo, settings, out_dir, progress, command, ray_address)
     running: list[tuple[Point, subprocess.Popen, float]] = []
     failures, done = [], 0
     queue = list(todo)
@@ -160,6 +167,49 @@ def run_points(
         for _, process, _ in running:
             process.wait()
     return failures
+
+
+def _run_points_on_ray(todo, settings, out_dir: Path, progress, command, ray_address: str) -> list[str]:
+    from l1lab import cluster
+
+    failures = []
+    arguments = [(point, settings, command) for point in todo]
+    for done, (index, (code, files, message, seconds)) in enumerate(
+        cluster.run_tasks(_point_task, arguments, ray_address), start=1
+    ):
+        point = todo[index]
+        if code == 0:
+            record_path, weights_path = point_paths(out_dir, point)
+            record_path.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomically(weights_path, files["weights"])  # weights first: a record means a whole point
+            write_bytes_atomically(record_path, files["record"])
+        record = finished_record(out_dir, point, settings) if code == 0 else None
+        if record is not None:
+            metrics = record["metrics"]
+            progress(
+                f"[{done}/{len(todo)}] {point.key}: {seconds:.0f} s on Ray, error {metrics['inacc_test']:.2%}, "
+                f"sparsity {metrics['sparsity']:.1%}"
+            )
+        else:
+            failures.append(f"{point.key}: exit {code}: {message}")
+            progress(f"[{done}/{len(todo)}] {point.key}: FAILED on Ray (exit {code}): {message}")
+    return failures
+
+
+def _point_task(point: Point, settings: SweepSettings, command: Callable):
+    """A point in a Ray task: its process, in a scratch folder; ``(exit code, files, last error line, seconds)``."""
+    import tempfile
+
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="l1lab-point-") as scratch:
+        argv, env = command(point, settings, Path(scratch))
+        done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+        files = {}
+        if done.returncode == 0:
+            record_path, weights_path = point_paths(Path(scratch), point)
+            files = {"record": record_path.read_bytes(), "weights": weights_path.read_bytes()}
+    message = (done.stderr.strip().splitlines()[-1:] or ["no message"])[0]
+    return done.returncode, files, message, time.monotonic() - started
 
 
 def _point_main(argv: Sequence[str]) -> int:
