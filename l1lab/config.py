@@ -5,8 +5,8 @@ checks can read the defaults without loading it. It is the one place for:
 
 * the defaults of a run (the article's: 20 epochs, batch 64, learning rate
   1e-3, a shuffle buffer of 1024, raw pixels, plain SGD);
-* the checks of an L1 strength (:func:`check_strength`), used by the CLI, by
-  :class:`MethodOptions` and by the optimizers;
+* the checks of every field (the checks of one number, an L1 strength or a
+  learning rate, are :mod:`l1lab.checks`, which the optimizers use too);
 * the **identity** of a run (:data:`COMPUTED_ARGS`, :func:`identity`): the
   fields of the ``args`` event that decide what it computes. A golden file
   is valid for a scenario when the two identities agree; a field a golden
@@ -23,52 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from l1lab.checks import check_positive, check_strength, check_target
 from l1lab.data import DATASETS, DEFAULT_NUM_SAMPLES, PIXEL_SCALES, SPLITS
 from l1lab.sparsity import EPSILON_ZERO
-
-
-def check_strength(name: str, value: Any) -> float:
-    """``value`` as a float if it is a usable L1/L2 strength (finite and >= 0).
-
-    Raises:
-      ValueError: it is not a number, not finite, or negative; the message
-        names ``name`` and what was received.
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"`{name}` needs to be a number. Received: {name}={value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` needs to be a number. Received: {name}={value!r}") from None
-    if not math.isfinite(number) or number < 0:
-        raise ValueError(f"`{name}` needs to be finite and >= 0 (a strength). Received: {name}={value!r}")
-    return number
-
-
-def check_positive(name: str, value: Any) -> float:
-    """``value`` as a float if it is finite and > 0 (a learning rate, an accumulator)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise ValueError(f"`{name}` needs to be a number. Received: {name}={value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"`{name}` needs to be finite and > 0. Received: {name}={value!r}")
-    return float(value)
-
-
-def check_target(target: Any) -> float:
-    """``target`` as a float if it is a sparsity strictly between 0 and 1 (:mod:`l1lab.target`).
-
-    Raises:
-      ValueError: naming ``target_sparsity`` and what was received.
-    """
-    if isinstance(target, bool) or not isinstance(target, (int, float, np.floating, np.integer)):
-        raise ValueError(f"`target_sparsity` needs to be a number. Received: target_sparsity={target!r}")
-    if not (math.isfinite(target) and 0 < target < 1):
-        raise ValueError(
-            "`target_sparsity` needs to be a fraction strictly between 0 and 1 (0.9 for 90%). "
-            f"Received: target_sparsity={target!r}"
-        )
-    return float(target)
-
 
 # Upper bounds where TensorFlow and NumPy bound them: tensor sizes and loop counters are
 # int32 in the compiled loop; NumPy's and Keras's seeds are below 2**32.
@@ -78,6 +35,86 @@ INT_LIMITS = {
     "shuffle_buffer": 2**31 - 1,
     "seed": 2**32 - 1,
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodTraits:
+    """What a training method takes and does, without TensorFlow (build it by keyword).
+
+    A run's checks read it here; :mod:`l1lab.methods` adds how to build the
+    method's optimizer and regularizers (``l1lab.methods.METHODS`` has the same names).
+    """
+
+    name: str
+    summary: str
+    uses_l1: bool
+    per_layer: bool
+    # takes group strengths (group lasso on kernels' rows and columns, on a CNN's channels)
+    groups: bool = False
+    # the MethodOptions fields only some methods take: l1_all_kernels, apply_to_biases, initial_accumulator
+    options: tuple[str, ...] = ()
+    # its update sets weights to exactly zero (a proximal step, FTRL); a penalty in the loss does not
+    exact_zeros: bool = False
+
+
+METHOD_TRAITS: dict[str, MethodTraits] = {
+    traits.name: traits
+    for traits in (
+        MethodTraits(name="sgd", summary="plain SGD, no L1 (the article's control)", uses_l1=False, per_layer=False),
+        MethodTraits(
+            name="l1-regularizer",
+            summary="keras.regularizers.L1 on the first kernel (or all), plain SGD",
+            uses_l1=True,
+            per_layer=True,
+            options=("l1_all_kernels",),
+        ),
+        MethodTraits(
+            name="proximal-adagrad-tf",
+            summary="tf.compat.v1.train.ProximalAdagradOptimizer, one L1 for all",
+            uses_l1=True,
+            per_layer=False,
+            options=("initial_accumulator",),
+            exact_zeros=True,
+        ),
+        MethodTraits(
+            name="proximal-sgd",
+            summary="l1lab's ProximalSGD: SGD then soft-thresholding",
+            uses_l1=True,
+            per_layer=True,
+            groups=True,
+            options=("apply_to_biases",),
+            exact_zeros=True,
+        ),
+        MethodTraits(
+            name="proximal-adagrad",
+            summary="l1lab's ProximalAdagrad: TensorFlow's update, per-layer L1",
+            uses_l1=True,
+            per_layer=True,
+            groups=True,
+            options=("apply_to_biases", "initial_accumulator"),
+            exact_zeros=True,
+        ),
+        MethodTraits(
+            name="ftrl",
+            summary="keras.optimizers.Ftrl with l1_regularization_strength",
+            uses_l1=True,
+            per_layer=False,
+            exact_zeros=True,
+        ),
+    )
+}
+
+
+def method_traits(name: str) -> MethodTraits:
+    """The traits of method ``name``.
+
+    Raises:
+      ValueError: no such method; the message lists them.
+    """
+    try:
+        return METHOD_TRAITS[name]
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; choose one of {sorted(METHOD_TRAITS)}") from None
 
 
 # The networks of l1lab.zoo, by name (here without TensorFlow, for the CLI's choices).
@@ -134,7 +171,7 @@ class MethodOptions:
         return strengths
 
     def validate(self, method, model: str = "mlp") -> MethodOptions:
-        """Checks the options against ``method`` (a :class:`l1lab.methods.MethodSpec`) and ``model``'s name.
+        """Checks the options against ``method`` (its :class:`MethodTraits`) and ``model``'s name.
 
         Raises:
           ValueError: a bad strength, an option the method or the model does
@@ -217,9 +254,7 @@ _METHOD_SPECIFIC = {
 
 
 def _methods_taking(option: str) -> list[str]:
-    from l1lab.methods import METHODS
-
-    return [name for name, spec in METHODS.items() if option in spec.options]
+    return [name for name, traits in METHOD_TRAITS.items() if option in traits.options]
 
 
 def smallest_multiply_adds(unit_multiple: int = 1) -> int:
@@ -269,8 +304,6 @@ class TrainConfig:
         Raises:
           ValueError: the message names the field and what was received.
         """
-        from l1lab import methods
-
         for name in ("epochs", "num_samples", "batch_size", "shuffle_buffer"):
             value = getattr(self, name)
             if not _is_int(value) or not 1 <= value <= INT_LIMITS.get(name, value):
@@ -318,7 +351,7 @@ class TrainConfig:
             raise ValueError(
                 f"`pixel_scale` needs to be one of {PIXEL_SCALES}. Received: pixel_scale={self.pixel_scale!r}"
             )
-        self.options.validate(methods.get_method(self.method), self.model)
+        self.options.validate(method_traits(self.method), self.model)
         if not (math.isfinite(self.epsilon) and self.epsilon >= 0):
             raise ValueError(f"`epsilon` needs to be finite and >= 0. Received: epsilon={self.epsilon!r}")
         return self

@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from l1lab.data import (
+from l1lab.data_files import (
     FASHION_MNIST_SHA256,
     IDX_FILES,
     DataError,

@@ -29,7 +29,7 @@ from typing import Callable
 from l1lab import devices
 from l1lab._compat import keras, tf, tf_variable
 from l1lab._names import variable_name
-from l1lab.config import CALLERS, MethodOptions
+from l1lab.config import CALLERS, METHOD_TRAITS, MethodOptions, MethodTraits, method_traits
 from l1lab.model import HIDDEN_UNITS, build_model, layer_names
 from l1lab.optimizers import ProximalAdagrad, ProximalSGD, resolve_l1
 
@@ -58,24 +58,24 @@ class V1OptimizerAdapter:
 
 @dataclasses.dataclass(frozen=True)
 class MethodSpec:
-    """A method: how to build its optimizer and regularizers, and what it needs (build it by keyword)."""
+    """A method: its traits (:class:`l1lab.config.MethodTraits`: what it takes), and how to build it.
 
-    name: str
-    summary: str
-    uses_l1: bool
-    per_layer: bool
+    The traits' fields read as the spec's own (``spec.uses_l1``).
+    """
+
+    traits: MethodTraits
     # (options, learning_rate, model) -> optimizer
     make_optimizer: Callable[[MethodOptions, float, object], object]
     # options -> kernel regularizers per layer name, or None
     regularizers: Callable[[MethodOptions], Mapping | None] = lambda options: None
     # ops that must have kernels on the device the variables live on
     device_ops: tuple[str, ...] = ()
-    # takes group strengths (group lasso on kernels' rows and columns)
-    groups: bool = False
-    # the MethodOptions fields only some methods take: l1_all_kernels, apply_to_biases, initial_accumulator
-    options: tuple[str, ...] = ()
-    # its update sets weights to exactly zero (a proximal step, FTRL); a penalty in the loss does not
-    exact_zeros: bool = False
+
+    def __getattr__(self, name):
+        # Only for names the dataclass does not have: the traits' fields.
+        if name == "traits":
+            raise AttributeError(name)
+        return getattr(self.traits, name)
 
 
 def _l1_regularizers(options: MethodOptions) -> dict:
@@ -138,69 +138,24 @@ def _tf_proximal_adagrad(options: MethodOptions, learning_rate: float, model):
     )
 
 
-METHODS: dict[str, MethodSpec] = {
-    spec.name: spec
-    for spec in (
-        MethodSpec(
-            name="sgd",
-            summary="plain SGD, no L1 (the article's control)",
-            uses_l1=False,
-            per_layer=False,
-            make_optimizer=lambda o, lr, model: keras.optimizers.SGD(learning_rate=lr),
-        ),
-        MethodSpec(
-            name="l1-regularizer",
-            summary="keras.regularizers.L1 on the first kernel (or all), plain SGD",
-            uses_l1=True,
-            per_layer=True,
-            make_optimizer=lambda o, lr, model: keras.optimizers.SGD(learning_rate=lr),
-            regularizers=_l1_regularizers,
-            options=("l1_all_kernels",),
-        ),
-        MethodSpec(
-            name="proximal-adagrad-tf",
-            summary="tf.compat.v1.train.ProximalAdagradOptimizer, one L1 for all",
-            uses_l1=True,
-            per_layer=False,
-            make_optimizer=_tf_proximal_adagrad,
-            options=("initial_accumulator",),
-            device_ops=(devices.PROXIMAL_ADAGRAD_OP,),
-            exact_zeros=True,
-        ),
-        MethodSpec(
-            name="proximal-sgd",
-            summary="l1lab's ProximalSGD: SGD then soft-thresholding",
-            uses_l1=True,
-            per_layer=True,
-            make_optimizer=lambda o, lr, model: _proximal(ProximalSGD, o, model, learning_rate=lr),
-            groups=True,
-            options=("apply_to_biases",),
-            exact_zeros=True,
-        ),
-        MethodSpec(
-            name="proximal-adagrad",
-            summary="l1lab's ProximalAdagrad: TensorFlow's update, per-layer L1",
-            uses_l1=True,
-            per_layer=True,
-            make_optimizer=lambda o, lr, model: _proximal(
-                ProximalAdagrad, o, model, learning_rate=lr, initial_accumulator_value=o.accumulator(lr)
-            ),
-            groups=True,
-            options=("apply_to_biases", "initial_accumulator"),
-            exact_zeros=True,
-        ),
-        MethodSpec(
-            name="ftrl",
-            summary="keras.optimizers.Ftrl with l1_regularization_strength",
-            uses_l1=True,
-            per_layer=False,
-            make_optimizer=lambda o, lr, model: keras.optimizers.Ftrl(
-                learning_rate=lr, l1_regularization_strength=o.l1
-            ),
-            exact_zeros=True,
-        ),
-    )
+# How each method of l1lab.config.METHOD_TRAITS is built.
+_BUILDERS: dict[str, dict] = {
+    "sgd": dict(make_optimizer=lambda o, lr, model: keras.optimizers.SGD(learning_rate=lr)),
+    "l1-regularizer": dict(
+        make_optimizer=lambda o, lr, model: keras.optimizers.SGD(learning_rate=lr), regularizers=_l1_regularizers
+    ),
+    "proximal-adagrad-tf": dict(make_optimizer=_tf_proximal_adagrad, device_ops=(devices.PROXIMAL_ADAGRAD_OP,)),
+    "proximal-sgd": dict(make_optimizer=lambda o, lr, model: _proximal(ProximalSGD, o, model, learning_rate=lr)),
+    "proximal-adagrad": dict(
+        make_optimizer=lambda o, lr, model: _proximal(
+            ProximalAdagrad, o, model, learning_rate=lr, initial_accumulator_value=o.accumulator(lr)
+        )
+    ),
+    "ftrl": dict(
+        make_optimizer=lambda o, lr, model: keras.optimizers.Ftrl(learning_rate=lr, l1_regularization_strength=o.l1)
+    ),
 }
+METHODS: dict[str, MethodSpec] = {name: MethodSpec(METHOD_TRAITS[name], **_BUILDERS[name]) for name in METHOD_TRAITS}
 
 
 @dataclasses.dataclass
@@ -212,10 +167,12 @@ class Setup:
 
 
 def get_method(name: str) -> MethodSpec:
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise ValueError(f"unknown method {name!r}; choose one of {sorted(METHODS)}") from None
+    """The method ``name``.
+
+    Raises:
+      ValueError: no such method; the message lists them.
+    """
+    return METHODS[method_traits(name).name]
 
 
 def prepare_devices(method: str, options: MethodOptions) -> devices.DeviceDecision:

@@ -28,7 +28,7 @@ from typing import Any
 from l1lab import prox
 from l1lab._compat import IS_KERAS3, keras, register_keras_serializable, tf
 from l1lab._names import is_bias, layer_of, variable_name
-from l1lab.config import check_positive, check_strength
+from l1lab.checks import check_positive, check_strength
 
 
 def _check_l1(l1: Any) -> float | dict:

@@ -249,3 +249,13 @@ def test_a_cnn_run_trains_on_images_and_its_identity_names_it(tiny_split):
         "tfmot-cnn", "mnist", 0.01, 0.0
     )  # fmt: skip
     assert config_lib.identity({})["model"] == "mlp"  # a golden file without the field is the article's network
+
+
+def test_every_methods_traits_have_its_builders_and_nothing_more():
+    from l1lab import config, methods
+
+    assert list(methods.METHODS) == list(config.METHOD_TRAITS)
+    for name, spec in methods.METHODS.items():
+        assert spec.traits is config.METHOD_TRAITS[name] and spec.name == name
+    with pytest.raises(ValueError, match="unknown method 'adam'; choose one of"):
+        methods.get_method("adam")

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from l1lab.config import check_positive, check_strength, check_target
+from l1lab.checks import check_positive, check_strength, check_target
 
 EXIT_OK = 0
 EXIT_FAILED = 1

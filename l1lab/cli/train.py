@@ -23,12 +23,11 @@ from l1lab.cli._common import (
     target_fraction,
     with_flags,
 )
-from l1lab.config import DEFAULTS, INT_LIMITS, MODEL_NAMES, MethodOptions, TrainConfig
+from l1lab.config import DEFAULTS, INT_LIMITS, METHOD_TRAITS, MODEL_NAMES, MethodOptions, TrainConfig
 from l1lab.data import ARTICLE_TEST_SIZE, DATASETS, PIXEL_SCALES, SPLITS
 
-# The names of l1lab.methods.METHODS, copied so that --help and parsing import no
-# TensorFlow (tests/cli/test_train.py checks that they agree), and the article's flags.
-METHOD_NAMES = ("sgd", "l1-regularizer", "proximal-adagrad-tf", "proximal-sgd", "proximal-adagrad", "ftrl")
+# The methods' names, from their traits (no TensorFlow for --help and parsing), and the article's flags.
+METHOD_NAMES = tuple(METHOD_TRAITS)
 ARTICLE_FLAGS = {
     "regL1Try1": ("l1-regularizer", False),
     "regL1Try2": ("proximal-adagrad-tf", False),

@@ -48,7 +48,8 @@ def test_plain_sgd_owes_no_zeros():
 
 
 def test_a_method_whose_step_makes_no_zero_fails(monkeypatch):
-    spec = dataclasses.replace(methods.METHODS["sgd"], exact_zeros=True)
+    spec = methods.METHODS["sgd"]
+    spec = dataclasses.replace(spec, traits=dataclasses.replace(spec.traits, exact_zeros=True))
     monkeypatch.setitem(methods.METHODS, "sgd", spec)
     with pytest.raises(smoke.SmokeFailure, match="method 'sgd' sets no weight to exactly zero on this model"):
         smoke.run_smoke(_scenario(method="sgd", l1=None))
