@@ -117,7 +117,8 @@ def run_env(
         row.doctor = "ok" if report["ok"] else "broken: " + ", ".join(report["broken_methods"])
         from l1lab.suite.lines import line_status  # imports TensorFlow
 
-        row.golden = line_status(root / "golden", report["versions"])
+        golden_dir = (root if project is None else project.directory) / "golden"
+        row.golden = line_status(golden_dir, report["versions"])
     except (ValueError, KeyError):
         row.doctor = f"no report (exit {doctor.returncode})"
     if claims:

@@ -144,6 +144,7 @@ def test_run_env_runs_a_projects_smoke_tests_and_claims_in_its_directory(tmp_pat
         for name in ("mypkg", "mypkg.sparse_scenarios"):
             sys.modules.pop(name, None)
     assert (row.tests, row.tests_ok) == ("2 passed", True)
+    assert row.golden == "tf2.99-keras9: not measured (drift warns)"  # the project's golden/, empty here
     call = json.loads((project_dir / "pytest-call.json").read_text())
     assert call["cwd"] == str(project_dir) and call["args"][:6] == [
         "exec",
