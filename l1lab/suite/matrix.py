@@ -100,6 +100,8 @@ def run_env(
     if project is None:
         tests = _run([tox, "-e", env], root, timeout)
     else:
+        # `tox exec` runs in the environment as it is: the l1lab being tested goes in first.
+        _run([tox, "run", "-e", env, "--notest"], root, timeout)
         tests = _run(
             [tox, "exec", "-qq", "-c", str(root / "tox.ini"), "-e", env, "--", *project.smoke_command()],
             project.directory,

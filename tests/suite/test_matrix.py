@@ -69,6 +69,8 @@ import json, os, pathlib, sys
 args = sys.argv[1:]
 if args[0] == "-e":
     print("============ 3 passed, 1 skipped in 1.50s ============")
+elif args[0] == "run":
+    pathlib.Path("installed").write_text(" ".join(args))
 elif "pytest" in args:
     pathlib.Path("pytest-call.json").write_text(json.dumps({{"cwd": os.getcwd(), "args": args}}))
     print("============ 2 passed in 3.10s ============")
@@ -145,6 +147,7 @@ def test_run_env_runs_a_projects_smoke_tests_and_claims_in_its_directory(tmp_pat
             sys.modules.pop(name, None)
     assert (row.tests, row.tests_ok) == ("2 passed", True)
     assert row.golden == "tf2.99-keras9: not measured (drift warns)"  # the project's golden/, empty here
+    assert (tmp_path / "installed").read_text() == "run -e tf299 --notest"  # l1lab into the env before tox exec
     call = json.loads((project_dir / "pytest-call.json").read_text())
     assert call["cwd"] == str(project_dir) and call["args"][:6] == [
         "exec",
