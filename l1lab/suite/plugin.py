@@ -79,13 +79,12 @@ def pytest_configure(config):
         from l1lab.suite.golden import use_golden_threads
 
         use_golden_threads()
-    if regen and _workers(config):
+    if regen and _under_xdist(config):
         raise pytest.UsageError(f"{REGEN_FLAG} writes golden files: run it serially, without -n")
 
 
-def _workers(config) -> int:
-    value = config.getoption("numprocesses", default=None)
-    return 0 if value in (None, 0, "0") else 1
+def _under_xdist(config) -> bool:
+    return config.getoption("numprocesses", default=None) not in (None, 0, "0")
 
 
 def _collects(config, module_file: Path) -> bool:
@@ -102,18 +101,16 @@ def _collects(config, module_file: Path) -> bool:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session, config, items):
     """Adds the scenario tests before ``-k`` and ``-m`` select among the items."""
-    from l1lab.suite.scenarios import load_modules, module_file
+    from l1lab.suite.scenarios import module_file, scenarios_by_module
 
     names = config.getini(SCENARIOS_INI)
     if not names:
         return
     try:
-        # One module at a time: each scenario's tests belong to its module's file.
-        loaded = [(name, load_modules([name], config.rootpath)) for name in names]
-        load_modules(names, config.rootpath)  # names unique across the modules too
+        loaded = scenarios_by_module(names, config.rootpath)  # each scenario's tests belong to its module's file
     except ValueError as exc:
         raise pytest.UsageError(f"{SCENARIOS_INI}: {exc}") from None
-    for name, scenarios in loaded:
+    for name, scenarios in loaded.items():
         path = Path(module_file(name)).resolve()
         if _collects(config, path):
             for scenario in scenarios.values():

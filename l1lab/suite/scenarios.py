@@ -581,14 +581,23 @@ def load_modules(module_names, search_path=None) -> dict[str, Scenario]:
         (a project's root, as pytest's rootdir).
 
     Raises:
+      ValueError: as :func:`scenarios_by_module`.
+    """
+    return {name: s for found in scenarios_by_module(module_names, search_path).values() for name, s in found.items()}
+
+
+def scenarios_by_module(module_names, search_path=None) -> dict[str, dict[str, Scenario]]:
+    """``{module name: {scenario name: Scenario}}``: :func:`load_modules`, module by module.
+
+    Raises:
       ValueError: a module cannot be imported, defines no ``SCENARIOS``, holds
-        something that is not a Scenario, or two scenarios share a name (a golden
-        file belongs to one).
+        something that is not a Scenario, or two scenarios share a name, in one
+        module or across them (a golden file belongs to one).
     """
     import importlib
     import sys
 
-    found: dict[str, Scenario] = {}
+    by_module: dict[str, dict[str, Scenario]] = {}
     where: dict[str, str] = {}
     for module_name in module_names:
         try:
@@ -604,18 +613,19 @@ def load_modules(module_names, search_path=None) -> dict[str, Scenario]:
         declared = getattr(module, "SCENARIOS", None)
         if declared is None:
             raise ValueError(f"module {module_name!r} defines no SCENARIOS (a list of Scenario)")
+        found = by_module.setdefault(module_name, {})
         for scenario in declared.values() if isinstance(declared, dict) else declared:
             if not isinstance(scenario, Scenario):
                 raise ValueError(
                     f"{module_name}.SCENARIOS holds {type(scenario).__name__!r}; it needs l1lab.suite.Scenario objects"
                 )
-            if scenario.name in found:
+            if scenario.name in where:
                 raise ValueError(
                     f"two scenarios are called {scenario.name!r} ({where[scenario.name]} and {module_name}): a golden "
                     "file belongs to one; rename one"
                 )
             found[scenario.name], where[scenario.name] = scenario, module_name
-    return found
+    return by_module
 
 
 def module_file(module_name: str) -> str:
