@@ -22,7 +22,7 @@ References:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 ADDRESS_ENV = "L1LAB_RAY_ADDRESS"
 LOCAL = "local"
@@ -47,8 +47,8 @@ def address(explicit: str | None = None) -> str | None:
     return chosen.strip() or None
 
 
-def connect(ray_address: str, num_cpus: int | None = None):
-    """Ray, connected to ``ray_address`` (``"local"``: a new instance here, ``num_cpus`` CPUs).
+def connect(ray_address: str):
+    """Ray, connected to ``ray_address`` (``"local"``: a new instance here, on all its CPUs).
 
     Raises:
       ClusterError: Ray is not installed, or the address cannot be reached.
@@ -64,7 +64,7 @@ def connect(ray_address: str, num_cpus: int | None = None):
     settings = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         if ray_address == LOCAL:  # a new instance, never another process's
-            ray.init(address="local", num_cpus=num_cpus, **settings)
+            ray.init(address="local", **settings)
         else:
             ray.init(address=ray_address, **settings)
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -101,11 +101,3 @@ def run_tasks(
                 yield index, ray.get(ref)
             except ray.exceptions.RayTaskError as exc:
                 raise exc.as_instanceof_cause() from None
-
-
-def in_order(results: Iterable[tuple[int, object]], count: int) -> list:
-    """The results of :func:`run_tasks` in the order of their arguments."""
-    ordered = [None] * count
-    for index, result in results:
-        ordered[index] = result
-    return ordered

@@ -134,7 +134,7 @@ class Scenario:
     structure: bool = False
     # Record the compacted model's int8-full file in TFLM after every epoch (runs.MICRO_METRICS).
     micro: bool = False
-    # What is built or loaded once: the caller's data and the model's fingerprint.
+    # What is built or loaded once: the caller's data and the fingerprints of its model and data.
     _cache: dict = dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -219,10 +219,12 @@ class Scenario:
         """The caller's data's fingerprint (:func:`l1lab.fingerprints.data_checksum`; None: by name)."""
         if self.data is None:
             return None
-        from l1lab.fingerprints import data_checksum
+        if "checksum" not in self._cache:  # a SHA-256 of every array: once, not on each identity check
+            from l1lab.fingerprints import data_checksum
 
-        split = self.load_data()
-        return data_checksum({name: getattr(split, name) for name in data_lib.ARRAY_NAMES})
+            split = self.load_data()
+            self._cache["checksum"] = data_checksum({name: getattr(split, name) for name in data_lib.ARRAY_NAMES})
+        return self._cache["checksum"]
 
     def train_seeds(
         self, seeds, *, data=None, on_seed=None, epochs=None, ray_address=None
