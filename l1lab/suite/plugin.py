@@ -212,20 +212,19 @@ class ClaimsItem(_ScenarioItem):
             raise ScenarioFailure(f"{self.scenario.name}: {RAY_FLAG}: {exc}") from None
 
     def _regenerate(self):
-        from l1lab.suite import golden, record
+        from l1lab.suite import record
         from l1lab.suite.judge import judge
 
         scenario = self.scenario
-        try:
-            old = golden.load(self.golden_dir, scenario.name)
-        except golden.GoldenError:
-            old = None
-        trained, sizes = scenario.train_seeds(list(range(scenario.seeds)), ray_address=self.ray_address)
-        command = f"pytest -m slow {REGEN_FLAG} -k {scenario.name}"
-        document = record.golden_document(scenario, trained, sizes, command)
-        path = golden.write(self.golden_dir, scenario.name, document)
-        self.add_report_section("call", "l1lab", f"wrote {path}\n{record.change_summary(old, document)}")
-        self._assert_claims(judge(scenario, trained), [])
+        path, summary, document = record.regenerate(
+            scenario,
+            self.golden_dir,
+            seeds=scenario.seeds,
+            command=f"pytest -m slow {REGEN_FLAG} -k {scenario.name}",
+            ray_address=self.ray_address,
+        )
+        self.add_report_section("call", "l1lab", f"wrote {path}\n{summary}")
+        self._assert_claims(judge(scenario, document["trajectories"]), [])
 
     def _check(self):
         from l1lab.suite import compare, golden, judge, lines

@@ -80,24 +80,51 @@ def update(
     """
     done = []
     for scenario in scenarios:
-        try:
-            old = golden.load(golden_dir, scenario.name)
-        except golden.GoldenError:
-            if only_rejudge:
-                raise
-            old = None
         if only_rejudge:
+            old = golden.load(golden_dir, scenario.name)
             document = rejudge(scenario, old)
+            path = golden.write(golden_dir, scenario.name, document)
+            done.append((path, change_summary(old, document)))
         else:
-            trained, sizes = scenario.train_seeds(
-                list(range(seeds)), on_seed=on_seed(scenario.name) if on_seed else None, ray_address=ray_address
-            )
             where = "" if Path(golden_dir) == Path("golden") else f" --golden-dir {golden_dir}"
             command = f"{golden.UPDATE_COMMAND.format(name=scenario.name)} --seeds {seeds}{where}"
-            document = golden_document(scenario, trained, sizes, command)
-        path = golden.write(golden_dir, scenario.name, document)
-        done.append((path, change_summary(old, document)))
+            path, summary, _ = regenerate(
+                scenario,
+                golden_dir,
+                seeds=seeds,
+                command=command,
+                on_seed=on_seed(scenario.name) if on_seed else None,
+                ray_address=ray_address,
+            )
+            done.append((path, summary))
     return done
+
+
+def regenerate(
+    scenario: Scenario,
+    golden_dir,
+    *,
+    seeds: int,
+    command: str,
+    on_seed: Callable[[int, float], None] | None = None,
+    ray_address: str | None = None,
+) -> tuple[Path, str, dict]:
+    """Trains ``scenario`` on seeds ``0..seeds-1`` and writes its golden file, whatever the old one held.
+
+    Args:
+      command: the command that wrote it, stored in the file.
+
+    Returns:
+      ``(path written, what changed, the document)``.
+    """
+    try:
+        old = golden.load(golden_dir, scenario.name)
+    except golden.GoldenError:
+        old = None
+    trained, sizes = scenario.train_seeds(list(range(seeds)), on_seed=on_seed, ray_address=ray_address)
+    document = golden_document(scenario, trained, sizes, command)
+    path = golden.write(golden_dir, scenario.name, document)
+    return path, change_summary(old, document), document
 
 
 def record_line(
