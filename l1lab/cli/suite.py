@@ -139,15 +139,13 @@ def _scenarios(names, modules=None):
     """The scenarios named (all without names) among l1lab's own, or among those ``modules`` define."""
     try:
         known = load_modules(modules, Path.cwd()) if modules else SCENARIOS
-        if not names:
-            return list(known.values())
-        unknown = [name for name in names if name not in known]
-        if unknown:
-            where = f"the modules {', '.join(modules)}" if modules else "l1lab's scenarios"
-            raise ValueError(f"unknown scenario {unknown[0]!r} in {where}; choose from {sorted(known)}")
-        return [known[name] for name in names]
     except ValueError as exc:
-        raise UsageError(f"--scenarios: {exc}" if modules and "unknown scenario" not in str(exc) else str(exc)) from exc
+        raise UsageError(f"--scenarios: {exc}") from exc
+    unknown = [name for name in names or () if name not in known]
+    if unknown:
+        where = f"the modules {', '.join(modules)}" if modules else "l1lab's scenarios"
+        raise UsageError(f"unknown scenario {unknown[0]!r} in {where}; choose from {sorted(known)}")
+    return [known[name] for name in names] if names else list(known.values())
 
 
 def _golden_scenarios(args: argparse.Namespace, verb: str):
@@ -239,7 +237,6 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         directory = Path(args.project).resolve()
         if not directory.is_dir():
             return fail(EXIT_USAGE, f"--project {args.project}: not a directory; give the project's root")
-        sys.path.insert(0, str(directory))
         try:
             load_modules(args.modules, directory)  # before an hour of environments: the modules must load here
         except ValueError as exc:
