@@ -28,7 +28,7 @@ from typing import Callable
 
 from l1lab import devices
 from l1lab._compat import keras, tf, tf_variable
-from l1lab._names import variable_name
+from l1lab._names import model_variable_names, variable_name
 from l1lab.config import CALLERS, METHOD_TRAITS, MethodOptions, MethodTraits, method_traits
 from l1lab.model import HIDDEN_UNITS, build_model, layer_names
 from l1lab.optimizers import ProximalAdagrad, ProximalSGD, resolve_l1
@@ -92,21 +92,30 @@ def _group_l1(options: MethodOptions):
 
 
 def _proximal_l1(options: MethodOptions, model):
-    """The optimizer's ``l1``: one strength, or per layer; with network slimming, per variable."""
-    layers = [layer.name for layer in model.layers if layer.trainable_weights]
-    strengths = options.per_layer(layers, options.l1) if options.l1_layers else options.l1
+    """The optimizer's ``l1``: one strength, or one per variable, keyed by the names the optimizer sees.
+
+    Per-layer strengths name the layers of ``model``; they are resolved here, on
+    names that agree across Keras flavours, because a Keras 3 ``Sequential``'s
+    variables carry its name in front (``"sequential/dense/kernel"``).
+    """
+    if not options.l1_layers and not options.slimming_l1:
+        return options.l1
+    names = [variable_name(v) for v in model.trainable_variables]
+    strengths = [options.l1] * len(names)
+    if options.l1_layers:
+        layers = [layer.name for layer in model.layers if layer.trainable_weights]
+        strengths = resolve_l1(options.per_layer(layers, options.l1), model_variable_names(model))
     if not options.slimming_l1:
-        return strengths
+        return dict(zip(names, strengths))
     from l1lab.channels import channel_graph
 
-    names = [variable_name(v) for v in model.trainable_variables]
     slimmed = set(channel_graph(model).slimming_names())
     if not slimmed:
         raise ValueError(
             f"`slimming_l1` needs BatchNorm layers to slim, and model {model.name!r} has none: use channel_l1 "
             f"(group lasso on its channels) instead. Received: slimming_l1={options.slimming_l1}"
         )
-    return {name: options.slimming_l1 if name in slimmed else s for name, s in zip(names, resolve_l1(strengths, names))}
+    return {name: options.slimming_l1 if name in slimmed else s for name, s in zip(names, strengths)}
 
 
 def _channel_groups(options: MethodOptions, model):

@@ -37,13 +37,20 @@ def _check_l1(l1: Any) -> float | dict:
     return check_strength("l1", l1)
 
 
+def _longest_key(mapping: Mapping, name: str) -> str | None:
+    """The key of ``mapping`` that is ``name`` or its nearest enclosing layer (``"inner/dense"``, then ``"inner"``)."""
+    while name not in mapping and "/" in name:
+        name = layer_of(name)
+    return name if name in mapping else None
+
+
 def resolve_l1(l1: float | Mapping[str, float], names: list[str], apply_to_biases: bool = True) -> list[float]:
     """The L1 strength of each variable, by name (``"dense_1/kernel"``).
 
     ``l1`` is a float for every variable, or a mapping whose keys are
     variable names (``"dense_1/kernel"``) or layer names (``"dense_1"``, for
-    all of that layer's variables); the variable's own name wins over its
-    layer's, and variables the mapping does not name get 0. With
+    all of that layer's variables; ``"inner"`` for a nested model's); the
+    nearest name wins (the variable's own over its layer's), and variables the mapping does not name get 0. With
     ``apply_to_biases=False``, variables named ``.../bias`` get 0.
 
     Raises:
@@ -55,9 +62,7 @@ def resolve_l1(l1: float | Mapping[str, float], names: list[str], apply_to_biase
         unused = [key for key in l1 if not any(n == key or n.startswith(key + "/") for n in names)]
         if unused:
             raise ValueError(f"l1 names {unused}, which match no variable of {names}")
-        strengths = []
-        for name in names:
-            strengths.append(float(l1.get(name, l1.get(layer_of(name), 0.0))))
+        strengths = [float(l1.get(_longest_key(l1, name), 0.0)) for name in names]
     else:
         strengths = [float(l1)] * len(names)
     if not apply_to_biases:

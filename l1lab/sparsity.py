@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from l1lab._io import format_table as _format_table
-from l1lab._names import variable_name
+from l1lab._names import model_variable_names, variable_name
 
 EPSILON_ZERO = 1e-5
 TOTAL = "total"
@@ -44,7 +44,11 @@ def _as_named_arrays(model_or_variables: Any) -> list[tuple[str, np.ndarray]]:
                 "count_nonzero takes a model, an iterable of variables, or a mapping "
                 f"name -> array; got {type(model_or_variables).__name__}"
             )
-        items = [(variable_name(v), v) for v in variables]
+        variables = list(variables)
+        if hasattr(model_or_variables, "layers"):  # a model: names that agree across Keras flavours
+            items = list(zip(model_variable_names(model_or_variables, variables), variables))
+        else:
+            items = [(variable_name(v), v) for v in variables]
     named = []
     seen = set()
     for name, value in items:
@@ -78,7 +82,9 @@ def count_nonzero(model_or_variables: Any, epsilon: float = EPSILON_ZERO) -> dic
 
     Returns ``{name: {"num": N, "numNz": K}, ..., "total": {"num": ..., "numNz": ...}}``
     where ``numNz`` counts the weights with ``|w| > epsilon``, in the order of
-    ``model.trainable_variables``.
+    ``model.trainable_variables``. A model's variables are named as
+    :func:`l1lab._names.model_variable_names` names them, the same in both Keras
+    flavours; bare variables by their own names.
 
     Raises:
       NonFiniteWeightsError: a variable holds NaN or infinity.

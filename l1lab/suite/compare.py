@@ -136,6 +136,8 @@ def compare_trajectory(
 ) -> list[Mismatch]:
     """Every epoch's metrics of ``now`` against ``golden`` (same seed); trajectories are column-wise.
 
+    ``sizes`` gives the size of every variable either side counts.
+
     Returns:
       One :class:`Mismatch` per value outside its tolerance (or one for a
       different number of epochs).
@@ -153,8 +155,9 @@ def compare_trajectory(
             if not tol.allows(g, n):
                 mismatches.append(Mismatch(scenario, seed, epoch, metric, g, n, tol.describe(), "drift"))
         g_layers, n_layers = layer_sparsity(golden, sizes, epoch), layer_sparsity(now, sizes, epoch)
-        for layer, g in g_layers.items():
-            n = n_layers.get(layer)
+        # A variable counted on one side only reads as missing (None) on the other: a mismatch.
+        for layer in (*g_layers, *(name for name in n_layers if name not in g_layers)):
+            g, n = g_layers.get(layer), n_layers.get(layer)
             tol = tolerances["bias_sparsity" if is_bias(layer) else "layer_sparsity"]
             if not tol.allows(g, n):
                 mismatches.append(Mismatch(scenario, seed, epoch, f"sparsity {layer}", g, n, tol.describe(), "drift"))

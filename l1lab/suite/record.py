@@ -123,8 +123,8 @@ def regenerate(
         old = None
     trained, sizes = scenario.train_seeds(list(range(seeds)), on_seed=on_seed, ray_address=ray_address)
     document = golden_document(scenario, trained, sizes, command)
-    path = golden.write(golden_dir, scenario.name, document)
-    return path, change_summary(old, document), document
+    summary = change_summary(old, document)
+    return golden.write(golden_dir, scenario.name, document), summary, document
 
 
 def record_line(
@@ -172,7 +172,7 @@ def record_line(
         outside = sum(
             len(
                 compare.compare_trajectory(
-                    name, seed, reference["trajectories"][seed], trained[seed], reference["layer_sizes"]
+                    name, seed, reference["trajectories"][seed], trained[seed], {**reference["layer_sizes"], **sizes}
                 )
             )
             for seed in chosen
@@ -235,10 +235,20 @@ def change_summary(old: Mapping | None, new: Mapping) -> str:
     for claim_id in old_claims:
         if claim_id not in kept:
             lines.append(f"  claim {claim_id}: removed")
+    old_sizes, new_sizes = old.get("layer_sizes", {}), new["layer_sizes"]
+    if set(old_sizes) != set(new_sizes):
+        lines.append(
+            f"  variables: only in the previous file {sorted(set(old_sizes) - set(new_sizes)) or 'none'}, "
+            f"only in the new one {sorted(set(new_sizes) - set(old_sizes)) or 'none'}"
+        )
     drift = []
     for seed in sorted(set(old["seeds"]) & set(new["seeds"])):
         drift += compare.compare_trajectory(
-            new["scenario"], seed, old["trajectories"][seed], new["trajectories"][seed], new["layer_sizes"]
+            new["scenario"],
+            seed,
+            old["trajectories"][seed],
+            new["trajectories"][seed],
+            {**old_sizes, **new_sizes},
         )
     lines.append(f"  trajectories: {len(drift)} values outside tolerance of the previous file")
     return "\n".join(lines)

@@ -83,3 +83,15 @@ def test_changed_claims_or_config_need_the_golden_file_again(tiny_runs, tiny_sce
         judge.check(longer, document, runs)
     with pytest.raises(golden.GoldenError, match="another configuration.*l1lab golden update tiny"):
         record.rejudge(longer, document)
+
+
+def test_a_run_that_counts_other_variables_needs_the_golden_file_again(tiny_runs, tiny_scenario):
+    """A file whose variable names the model no longer has is refused, not a KeyError deep in the comparison."""
+    runs, sizes = tiny_runs
+    document = record.golden_document(tiny_scenario, runs, sizes)
+    renamed = {
+        seed: {**t, "layers_numNz": {f"sequential/{k}": v for k, v in t["layers_numNz"].items()}}
+        for seed, t in runs.items()
+    }
+    with pytest.raises(golden.GoldenError, match=r"counts other variables.*sequential/dense_1/kernel.*l1lab golden update"):
+        judge.check(tiny_scenario, document, renamed)

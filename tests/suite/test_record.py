@@ -42,6 +42,22 @@ def test_change_summary(tiny_runs, tiny_scenario):
     assert "claim gone: removed" in summary
 
 
+def test_change_summary_names_renamed_variables(tiny_runs, tiny_scenario):
+    runs, sizes = tiny_runs
+    new = record.golden_document(tiny_scenario, runs, sizes)
+    renamed = {f"sequential/{name}": size for name, size in sizes.items()}
+    old_runs = {
+        seed: {**t, "layers_numNz": {f"sequential/{k}": v for k, v in t["layers_numNz"].items()}}
+        for seed, t in runs.items()
+    }
+    old = record.golden_document(tiny_scenario, old_runs, renamed)
+    summary = record.change_summary(old, new)
+    assert "only in the previous file ['sequential/dense_1/bias'" in summary
+    assert "only in the new one ['dense_1/bias'" in summary
+    variables, epochs, seeds = len(sizes), len(runs[0]["sparsity"]), len(runs)
+    assert f"trajectories: {2 * variables * epochs * seeds} values outside tolerance" in summary
+
+
 def test_record_line_records_only_what_differs_and_makes_drift_fail(
     tiny_runs, tmp_path, monkeypatch, tiny_split, tiny_scenario
 ):
