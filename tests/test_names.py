@@ -85,6 +85,8 @@ def test_bare_variables_keep_their_own_names():
 def test_per_layer_strengths_reach_a_sequential_models_variables():
     """Keras 3 names a Sequential's variables "sequential/dense/kernel"; a strength for layer "dense_1" still lands."""
     options = MethodOptions(l1=1e-3, l1_layers=(("dense_1", 5e-3),))
-    setup = methods.configure("proximal-sgd", learning_rate=0.1, seed=0, options=options, model=lambda seed: _sequential())
+    setup = methods.configure(
+        "proximal-sgd", learning_rate=0.1, seed=0, options=options, model=lambda seed: _sequential()
+    )
     by_name = dict(zip(model_variable_names(setup.model), setup.optimizer.l1_by_variable().values()))
     assert by_name == {"dense/kernel": 1e-3, "dense/bias": 1e-3, "dense_1/kernel": 5e-3, "dense_1/bias": 5e-3}

@@ -87,8 +87,14 @@ def golden_path(directory: str | os.PathLike, name: str) -> Path:
     return Path(directory) / f"{name}.json"
 
 
-def regenerate_hint(name: str) -> str:
-    return f"regenerate it with `{UPDATE_COMMAND.format(name=name)}` (serially) and review the diff"
+def update_command(scenario) -> str:
+    """The command that rewrites the golden file of ``scenario`` (a Scenario, or a name of l1lab's own)."""
+    return UPDATE_COMMAND.format(name=scenario) if isinstance(scenario, str) else scenario.command("update")
+
+
+def regenerate_hint(scenario) -> str:
+    """The fix for an unusable golden file: ``scenario`` is a Scenario, or a name of l1lab's own."""
+    return f"regenerate it with `{update_command(scenario)}` (serially) and review the diff"
 
 
 def require_current(scenario, document: Mapping, where: str = "") -> None:
@@ -109,7 +115,7 @@ def require_current(scenario, document: Mapping, where: str = "") -> None:
     if on_file != [(c.id, c.op, c.threshold) for c in scenario.claims]:
         raise GoldenError(
             f"the claims of {scenario.name} changed since {where} was written",
-            f"judge them again with `{UPDATE_COMMAND.format(name=scenario.name)} --rejudge` and review the diff",
+            f"judge them again with `{update_command(scenario)} --rejudge` and review the diff",
         )
 
 
@@ -130,7 +136,7 @@ def require_same_config(scenario, document: Mapping, where: str = "") -> None:
         )
         fingerprinted = set(differences) & set(FINGERPRINT_DEFAULTS)
         what = "another model or other data" if fingerprinted else "another configuration"
-        raise GoldenError(f"{where} was written for {what} ({fields})", regenerate_hint(scenario.name))
+        raise GoldenError(f"{where} was written for {what} ({fields})", regenerate_hint(scenario))
 
 
 def load(directory: str | os.PathLike, name: str) -> dict:

@@ -13,8 +13,8 @@ import dataclasses
 import statistics
 from collections.abc import Mapping
 
-from l1lab.suite import compare
 from l1lab.runs import LAYERS_NUM_NZ
+from l1lab.suite import compare
 from l1lab.suite.golden import GoldenError, regenerate_hint, require_current
 from l1lab.suite.scenarios import Claim, Scenario
 
@@ -87,15 +87,15 @@ def seeds_for_check(document: Mapping, count: int | None = None) -> list[int]:
     return seeds[:count]
 
 
-def _require_same_variables(name: str, golden_sizes: Mapping[str, int], now: Mapping) -> None:
+def _require_same_variables(scenario: Scenario, golden_sizes: Mapping[str, int], now: Mapping) -> None:
     """The run counted the variables the golden file counts, by name."""
     counted = set(now[LAYERS_NUM_NZ])
     if counted != set(golden_sizes):
         missing, extra = sorted(set(golden_sizes) - counted), sorted(counted - set(golden_sizes))
         raise GoldenError(
-            f"the golden file of {name} counts other variables than the model has now "
+            f"the golden file of {scenario.name} counts other variables than the model has now "
             f"(only in the file: {missing or 'none'}; only in the model: {extra or 'none'})",
-            regenerate_hint(name),
+            regenerate_hint(scenario),
         )
 
 
@@ -121,7 +121,7 @@ def check(
     for seed, now in trajectories.items():
         if seed not in golden_runs:
             raise ValueError(f"seed {seed} is not in the golden file of {scenario.name}: compare like with like")
-        _require_same_variables(scenario.name, document["layer_sizes"], now)
+        _require_same_variables(scenario, document["layer_sizes"], now)
         mismatches += compare.compare_trajectory(scenario.name, seed, golden_runs[seed], now, document["layer_sizes"])
     results = judge(scenario, trajectories)
     final = scenario.epochs - 1

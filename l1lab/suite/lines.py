@@ -39,13 +39,17 @@ class GoldenChoice:
         return [m for m in mismatches if m.kind == "claim"], [m for m in mismatches if m.kind != "claim"]
 
 
-def golden_for_stack(golden_dir, name: str, stack: Mapping | None = None) -> GoldenChoice:
-    """The golden file to check scenario ``name`` against on ``stack`` (default: this one).
+def golden_for_stack(golden_dir, scenario, stack: Mapping | None = None) -> GoldenChoice:
+    """The golden file to check ``scenario`` against on ``stack`` (default: this one).
+
+    ``scenario`` is a Scenario, or the name of one of l1lab's own.
 
     Raises:
       golden.GoldenError: the reference is unusable, or the line's manifest
         says a recording exists and it is unusable.
     """
+    name = scenario if isinstance(scenario, str) else scenario.name
+    measure = f"l1lab golden record-line {name}" if isinstance(scenario, str) else scenario.command("record-line")
     line = golden.stack_line(stack or versions())
     reference = golden.load(golden_dir, name)
     reference_line = golden.stack_line(reference["versions"])
@@ -76,7 +80,7 @@ def golden_for_stack(golden_dir, name: str, stack: Mapping | None = None) -> Gol
         (
             f"{line} was not measured for {name}: trajectories compared with golden/{name}.json ({reference_line}) "
             f"for information, claims asserted; measure this line with "
-            f"`l1lab golden record-line {name} --golden-dir {golden_dir}`"
+            f"`{measure} --golden-dir {golden_dir}`"
         ),
     )
 

@@ -84,11 +84,25 @@ class Project:
             *files,
         ]
 
+    def tox_exec(self, env: str, root: Path) -> list[str]:
+        """``tox exec`` arguments that run in the project's directory, where its modules import from.
+
+        tox runs a command in the directory of its tox.ini unless told otherwise
+        (``change_dir``); ``python -m`` then imports from that directory.
+        """
+        return ["exec", "-qq", "-c", str(root / "tox.ini"), "-x", f"testenv:{env}.change_dir={self.directory}"]
+
     def claims_arguments(self) -> list[str]:
         return [arg for module in self.modules for arg in ("--scenarios", module)] + [
             "--golden-dir",
             str(self.directory / "golden"),
         ]
+
+
+def _error_line(stderr: str) -> str:
+    """``": <l1lab's one-line error>"``, where l1lab printed one (TensorFlow's noise around it dropped)."""
+    errors = [line for line in stderr.splitlines() if line.startswith("l1lab: ")]
+    return f": {errors[-1]}" if errors else ""
 
 
 def run_env(
@@ -103,7 +117,7 @@ def run_env(
         # `tox exec` runs in the environment as it is: the l1lab being tested goes in first.
         _run([tox, "run", "-e", env, "--notest"], root, timeout)
         tests = _run(
-            [tox, "exec", "-qq", "-c", str(root / "tox.ini"), "-e", env, "--", *project.smoke_command()],
+            [tox, *project.tox_exec(env, root), "-e", env, "--", *project.smoke_command()],
             project.directory,
             timeout,
         )
@@ -128,11 +142,8 @@ def run_env(
         command = ["python", "-m", "l1lab", "claims", "--quiet", "--seeds", str(seeds), "--out-dir", str(out_dir)]
         if project is not None:
             command += project.claims_arguments()
-        done = _run(
-            [tox, "exec", "-qq", "-c", str(root / "tox.ini"), "-e", env, "--", *command],
-            root if project is None else project.directory,
-            timeout,
-        )
+        where = ["exec", "-qq", "-c", str(root / "tox.ini")] if project is None else project.tox_exec(env, root)
+        done = _run([tox, *where, "-e", env, "--", *command], root if project is None else project.directory, timeout)
         row.claims_ok = done.returncode == 0
         try:
             report = json.loads((out_dir / "claims.json").read_text())
@@ -143,7 +154,7 @@ def run_env(
                     )
             row.trajectories = trajectory_summary(report["trajectories"])
         except (OSError, ValueError, KeyError):
-            row.claims["(claims)"] = "no report"
+            row.claims["(claims)"] = f"no report (exit {done.returncode}{_error_line(done.stderr)})"
             row.claims_ok = False
     row.seconds = time.monotonic() - started
     return row

@@ -230,7 +230,7 @@ class ClaimsItem(_ScenarioItem):
         from l1lab.suite import compare, golden, judge, lines
 
         scenario = self.scenario
-        choice = lines.golden_for_stack(self.golden_dir, scenario.name)
+        choice = lines.golden_for_stack(self.golden_dir, scenario)
         document = choice.document
         golden.require_current(scenario, document)  # before anything trains
         wanted = int(os.environ.get(SEEDS_ENV, scenario.check_seeds))

@@ -34,7 +34,7 @@ def golden_document(
         "scenario": scenario.name,
         "title": scenario.title,
         "why": scenario.why,
-        "command": command or f"{golden.UPDATE_COMMAND.format(name=scenario.name)} --seeds {len(seeds)}",
+        "command": command or f"{golden.update_command(scenario)} --seeds {len(seeds)}",
         "config": scenario.describe(),
         "seeds": seeds,
         "versions": versions(),
@@ -87,7 +87,7 @@ def update(
             done.append((path, change_summary(old, document)))
         else:
             where = "" if Path(golden_dir) == Path("golden") else f" --golden-dir {golden_dir}"
-            command = f"{golden.UPDATE_COMMAND.format(name=scenario.name)} --seeds {seeds}{where}"
+            command = f"{golden.update_command(scenario)} --seeds {seeds}{where}"
             path, summary, _ = regenerate(
                 scenario,
                 golden_dir,
@@ -154,15 +154,16 @@ def record_line(
     line = golden.stack_line(stack)
     line_dir = Path(golden_dir) / line
     manifest = golden.load_line(line_dir) or {"scenarios": {}}
-    command = f"l1lab golden record-line --all --seeds {seeds} --golden-dir {golden_dir}"
+    scenarios = list(scenarios)
+    modules = "".join(f" --scenarios {m}" for m in dict.fromkeys(s.source_module for s in scenarios) if m)
+    command = f"l1lab golden record-line --all{modules} --seeds {seeds} --golden-dir {golden_dir}"
     said = []
     for scenario in scenarios:
         name = scenario.name
         reference = golden.load(golden_dir, name)
         if golden.stack_line(reference["versions"]) == line:
             raise golden.GoldenError(
-                f"{line} is the line of golden/{name}.json itself: update it with "
-                f"`{golden.UPDATE_COMMAND.format(name=name)}`"
+                f"{line} is the line of golden/{name}.json itself: update it with `{golden.update_command(scenario)}`"
             )
         golden.require_current(scenario, reference, f"golden/{name}.json")
         chosen = seeds_for_check(reference, seeds)

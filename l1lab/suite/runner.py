@@ -50,14 +50,15 @@ def check_scenarios(
     for scenario in scenarios:
         name = scenario.name
         try:
-            choice = golden_for_stack(golden_dir, name)
+            choice = golden_for_stack(golden_dir, scenario)
             document = choice.document
             if not choice.strict and not from_golden:
                 outcome.notes.append(f"{name}: {choice.note}")
             golden.require_same_config(scenario, document, f"{name}: the golden file")
         except golden.GoldenError as exc:
+            exc = exc.with_fix(golden.regenerate_hint(scenario))  # a project's scenario needs its --scenarios
             if from_golden:
-                raise
+                raise exc from None
             outcome.missing.append(str(exc))
             document = None
         if from_golden:

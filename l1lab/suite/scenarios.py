@@ -134,6 +134,8 @@ class Scenario:
     structure: bool = False
     # Record the compacted model's int8-full file in TFLM after every epoch (runs.MICRO_METRICS).
     micro: bool = False
+    # The module that defined it, where one of load_modules' modules did (None: l1lab's own).
+    source_module: str | None = dataclasses.field(default=None, init=False, compare=False, repr=False)
     # What is built or loaded once: the caller's data and the fingerprints of its model and data.
     _cache: dict = dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -272,6 +274,11 @@ class Scenario:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+
+    def command(self, verb: str) -> str:
+        """``l1lab golden VERB NAME``, with the ``--scenarios`` flag that finds it where a project defines it."""
+        flag = f" --scenarios {self.source_module}" if self.source_module else ""
+        return f"l1lab golden {verb} {self.name}{flag}"
 
     def describe(self) -> dict:
         """The ``args`` of its runs without the seed: what a golden file stores as ``config``.
@@ -626,6 +633,8 @@ def scenarios_by_module(module_names, search_path=None) -> dict[str, dict[str, S
                     f"two scenarios are called {scenario.name!r} ({where[scenario.name]} and {module_name}): a golden "
                     "file belongs to one; rename one"
                 )
+            if module_name != __name__:
+                object.__setattr__(scenario, "source_module", module_name)
             found[scenario.name], where[scenario.name] = scenario, module_name
     return by_module
 

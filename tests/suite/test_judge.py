@@ -93,5 +93,7 @@ def test_a_run_that_counts_other_variables_needs_the_golden_file_again(tiny_runs
         seed: {**t, "layers_numNz": {f"sequential/{k}": v for k, v in t["layers_numNz"].items()}}
         for seed, t in runs.items()
     }
-    with pytest.raises(golden.GoldenError, match=r"counts other variables.*sequential/dense_1/kernel.*l1lab golden update"):
+    with pytest.raises(
+        golden.GoldenError, match=r"counts other variables.*sequential/dense_1/kernel.*l1lab golden update"
+    ):
         judge.check(tiny_scenario, document, renamed)

@@ -78,6 +78,10 @@ elif "doctor" in args:
     print("some TensorFlow noise")
     versions = {{"tensorflow": "2.99.0", "keras": "9.0", "keras_flavour": "keras9"}}
     print(json.dumps({{"versions": versions, "broken_methods": [], "ok": True}}))
+elif "claims" in args and pathlib.Path("claims-error").exists():
+    print("TensorFlow noise", file=sys.stderr)
+    print(pathlib.Path("claims-error").read_text(), file=sys.stderr)
+    sys.exit(2)
 elif "claims" in args:
     pathlib.Path("claims-call.json").write_text(json.dumps(args))
     out = pathlib.Path(args[args.index("--out-dir") + 1])
@@ -149,11 +153,14 @@ def test_run_env_runs_a_projects_smoke_tests_and_claims_in_its_directory(tmp_pat
     assert row.golden == "tf2.99-keras9: not measured (drift warns)"  # the project's golden/, empty here
     assert (tmp_path / "installed").read_text() == "run -e tf299 --notest"  # l1lab into the env before tox exec
     call = json.loads((project_dir / "pytest-call.json").read_text())
-    assert call["cwd"] == str(project_dir) and call["args"][:6] == [
+    # tox itself runs in its tox.ini's directory unless change_dir says the project's.
+    assert call["cwd"] == str(project_dir) and call["args"][:8] == [
         "exec",
         "-qq",
         "-c",
         str(tmp_path / "tox.ini"),
+        "-x",
+        f"testenv:tf299.change_dir={project_dir}",
         "-e",
         "tf299",
     ]
@@ -165,3 +172,18 @@ def test_run_env_runs_a_projects_smoke_tests_and_claims_in_its_directory(tmp_pat
     assert "not slow" in call["args"]
     claims = json.loads((project_dir / "claims-call.json").read_text())
     assert claims[-4:] == ["--scenarios", "mypkg.sparse_scenarios", "--golden-dir", str(project_dir / "golden")]
+
+
+def test_a_claims_run_without_a_report_says_why(tmp_path):
+    import sys
+
+    tox = tmp_path / "tox"
+    tox.write_text(FAKE_TOX.format(python=sys.executable, claims_exit=0))
+    tox.chmod(0o755)
+    (tmp_path / "claims-error").write_text("l1lab: error: --scenarios: cannot import 'mypkg': No module named 'mypkg'")
+    project = matrix.Project(("l1lab.suite.scenarios",), tmp_path)
+    row = matrix.run_env("tf299", tmp_path, str(tox), claims=True, seeds=2, project=project)
+    assert row.claims == {
+        "(claims)": "no report (exit 2: l1lab: error: --scenarios: cannot import 'mypkg': No module named 'mypkg')"
+    }
+    assert row.claims_ok is False

@@ -127,3 +127,32 @@ def test_a_projects_scenario_in_the_documented_form():
 def test_a_bad_scenario_is_refused_naming_the_field(change, message):
     with pytest.raises(ValueError, match=message):
         scenarios.Scenario(**{"name": "tiny", "model": _build, "data": _load, **change})
+
+
+def test_a_projects_scenario_knows_its_module_and_the_commands_name_it(tmp_path, monkeypatch):
+    from l1lab.suite import golden, runner
+
+    package = tmp_path / "mypkg_names"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "sparse_scenarios.py").write_text(
+        "from l1lab.suite import Scenario\n"
+        "from tests.suite.test_scenarios import _build, _load\n"
+        "SCENARIOS = [Scenario(name='tiny', model=_build, data=_load, epochs=1, seeds=1)]\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    tiny = scenarios.load_modules(["mypkg_names.sparse_scenarios"])["tiny"]
+    assert tiny.source_module == "mypkg_names.sparse_scenarios"
+    assert tiny.command("update") == "l1lab golden update tiny --scenarios mypkg_names.sparse_scenarios"
+    assert golden.regenerate_hint(tiny) == (
+        "regenerate it with `l1lab golden update tiny --scenarios mypkg_names.sparse_scenarios` (serially) "
+        "and review the diff"
+    )
+    outcome = runner.check_scenarios([tiny], tmp_path / "golden", from_golden=False)
+    assert outcome.missing == [
+        f"golden file {tmp_path / 'golden' / 'tiny.json'} is missing: regenerate it with "
+        "`l1lab golden update tiny --scenarios mypkg_names.sparse_scenarios` (serially) and review the diff"
+    ]
+    # l1lab's own, loaded as a module or not, need no flag.
+    own = scenarios.load_modules(["l1lab.suite.scenarios"])["article-sgd"]
+    assert own.source_module is None and own.command("update") == "l1lab golden update article-sgd"
