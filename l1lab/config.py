@@ -469,9 +469,12 @@ COMPUTED_ARGS = (
     # None for l1lab's own, which their names decide.
     "modelArchitecture",
     "dataChecksum",
+    # The names of a scenario's own per-epoch metrics (None: it has none).
+    "scenarioMetrics",
 )
 # The computed fields a TrainConfig does not hold (a scenario adds them), and their defaults.
 FINGERPRINT_DEFAULTS = {"modelArchitecture": None, "dataChecksum": None}
+SCENARIO_DEFAULTS = {**FINGERPRINT_DEFAULTS, "scenarioMetrics": None}
 
 
 def identity(args: Mapping[str, Any]) -> dict:
@@ -480,7 +483,7 @@ def identity(args: Mapping[str, Any]) -> dict:
     Two configurations with equal identities compute the same numbers from the
     same seed on the same stack.
     """
-    defaults = {**DEFAULTS.as_args(), **FINGERPRINT_DEFAULTS}
+    defaults = {**DEFAULTS.as_args(), **SCENARIO_DEFAULTS}
     return {key: args.get(key, defaults[key]) for key in COMPUTED_ARGS}
 
 

@@ -38,8 +38,12 @@ MICRO_METRICS = ("micro_runs", "arena_bytes", "flash_bytes", "micro_disagreement
 OPTIONAL_METRICS = (*STRUCTURE_METRICS, *CHANNEL_METRICS, *MICRO_METRICS)
 
 
-def trajectory(events: Iterable[Mapping]) -> tuple[dict, dict]:
+def trajectory(events: Iterable[Mapping], own_metrics: Sequence[str] = ()) -> tuple[dict, dict]:
     """Column-wise per-epoch metrics of a run's events, and the variables' sizes.
+
+    Args:
+      events: the run's events.
+      own_metrics: the names of a scenario's own metrics, which its events carry too.
 
     Returns:
       ``(trajectory, sizes)``: ``trajectory[metric]`` is a list with one value
@@ -60,6 +64,8 @@ def trajectory(events: Iterable[Mapping]) -> tuple[dict, dict]:
         for metric in OPTIONAL_METRICS:
             if metric in event:
                 columns.setdefault(metric, []).append(event[metric])
+        for metric in own_metrics:
+            columns.setdefault(metric, []).append(event[metric])
         for name, entry in counts.items():
             if name != TOTAL:
                 columns[LAYERS_NUM_NZ].setdefault(name, []).append(entry["numNz"])
@@ -75,6 +81,7 @@ def run_seeds(
     model=None,
     on_seed: Callable[[int, float], None] | None = None,
     per_epoch: Callable[[object], Mapping] | None = None,
+    own_metrics: Sequence[str] = (),
 ) -> tuple[dict[int, dict], dict]:
     """Trains ``config`` once per seed (its own ``seed`` is replaced).
 
@@ -87,7 +94,8 @@ def run_seeds(
         from ``config.model``'s name); see :class:`l1lab.train.Run`.
       on_seed: called with ``(seed, seconds)`` after each seed.
       per_epoch: called with the model after each epoch's measurement; what it
-        returns joins that epoch's values (the :data:`OPTIONAL_METRICS`).
+        returns joins that epoch's values (the :data:`OPTIONAL_METRICS`, and ``own_metrics``).
+      own_metrics: the names of the scenario's own metrics that ``per_epoch`` returns.
 
     Returns:
       ``({seed: trajectory}, sizes)``.
@@ -107,7 +115,7 @@ def run_seeds(
         if per_epoch is not None:
             # A generator: per_epoch sees the model as each epoch's event is taken, before the next epoch.
             events = ({**e, **per_epoch(run.model)} if e["event"] == events_lib.MEASURE_TEST else e for e in events)
-        trajectories[seed], sizes = trajectory(events)
+        trajectories[seed], sizes = trajectory(events, own_metrics)
         if on_seed:
             on_seed(seed, time.monotonic() - started)
     return trajectories, sizes

@@ -28,6 +28,10 @@ flash_bytes          0.05    0       the file: a few pixels more or less
 micro_disagreements  0       50      half a point of the 10,000 test images
 ===================  ======  ======  ==========================================
 
+A scenario may bring tolerances of its own (``Scenario(tolerances=...)``): one
+for each metric of its own, and any of these it needs tighter or looser; its
+golden file records the table it was written with.
+
 Note on ``bias_sparsity`` (loosened from 0.05, measured): a bias's exact zeros
 flip in and out while its value hovers at the threshold, and one flip is 0.1 of
 the output layer's 10 biases. On another CPU (an AVX-512 machine, against
@@ -126,6 +130,17 @@ def layer_sparsity(trajectory: Mapping, sizes: Mapping[str, int], epoch: int) ->
     }
 
 
+def own_metrics(*trajectories: Mapping) -> list[str]:
+    """The columns of a scenario's own metrics in any of ``trajectories``: those l1lab does not define, sorted."""
+    known = {*TRAJECTORY_METRICS, *OPTIONAL_METRICS, LAYERS_NUM_NZ}
+    return sorted({name for t in trajectories for name in t} - known)
+
+
+def tolerance_table(overrides: Mapping[str, Tolerance] | None = None) -> dict[str, Tolerance]:
+    """:data:`TOLERANCES` with a scenario's own (for its own metrics, or tighter or looser ones of l1lab's)."""
+    return {**TOLERANCES, **(overrides or {})}
+
+
 def compare_trajectory(
     scenario: str,
     seed: int,
@@ -136,7 +151,8 @@ def compare_trajectory(
 ) -> list[Mismatch]:
     """Every epoch's metrics of ``now`` against ``golden`` (same seed); trajectories are column-wise.
 
-    ``sizes`` gives the size of every variable either side counts.
+    ``sizes`` gives the size of every variable either side counts; ``tolerances``
+    one tolerance per metric, a scenario's own metrics included (:func:`tolerance_table`).
 
     Returns:
       One :class:`Mismatch` per value outside its tolerance (or one for a
@@ -146,7 +162,11 @@ def compare_trajectory(
     if len(now["sparsity"]) != epochs:
         return [Mismatch(scenario, seed, None, "epochs", epochs, len(now["sparsity"]), "equal", "drift")]
     mismatches = []
-    metrics = (*TRAJECTORY_METRICS, *(m for m in OPTIONAL_METRICS if m in golden or m in now))
+    metrics = (
+        *TRAJECTORY_METRICS,
+        *(m for m in OPTIONAL_METRICS if m in golden or m in now),
+        *own_metrics(golden, now),
+    )
     for epoch in range(epochs):
         for metric in metrics:
             tol = tolerances[metric]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -193,17 +193,22 @@ def _schema_problem(document: Any, name: str) -> str | None:
     if not isinstance(document["config"], dict):
         return "config is not an object"
     epochs = identity(document["config"])["numEpochs"]
+    own = identity(document["config"])["scenarioMetrics"] or []
+    if not isinstance(own, list) or not all(isinstance(m, str) for m in own):
+        return "scenarioMetrics is not a list of names"
+    if not isinstance(document["tolerances"], dict) or any(m not in document["tolerances"] for m in own):
+        return "tolerances do not cover the scenario's own metrics"
     for seed, trajectory in runs.items():
         if not isinstance(trajectory, dict):
             return f"seed {seed} has no trajectory"
         # The structure and microcontroller columns are there only for scenarios that record them.
         optional = tuple(m for m in OPTIONAL_METRICS if m in trajectory)
-        for metric in (*TRAJECTORY_METRICS, LAYERS_NUM_NZ, *optional):
+        for metric in (*TRAJECTORY_METRICS, LAYERS_NUM_NZ, *optional, *own):
             column = trajectory.get(metric)
             columns = list(column.values()) if isinstance(column, dict) else [column]
             if not all(isinstance(c, list) and len(c) == epochs for c in columns):
                 return f"seed {seed}: {metric} does not have {epochs} epochs"
-        problem = _values_problem(trajectory, document.get("layer_sizes"))
+        problem = _values_problem(trajectory, document.get("layer_sizes"), own)
         if problem:
             return f"seed {seed}, {problem}"
     return None
@@ -225,7 +230,7 @@ def _number_problem(value: Any, low: float, high: float, integer: bool = False) 
     return None
 
 
-def _values_problem(trajectory: Mapping, sizes: Any) -> str | None:
+def _values_problem(trajectory: Mapping, sizes: Any, own_metrics: Sequence[str] = ()) -> str | None:
     """The first value that cannot be a measurement: ``"<metric>, epoch <e>: <why>"``."""
     for metric in TRAJECTORY_METRICS:
         low, high = _BOUNDS[metric]
@@ -236,6 +241,11 @@ def _values_problem(trajectory: Mapping, sizes: Any) -> str | None:
     for metric in OPTIONAL_METRICS:
         for epoch, value in enumerate(trajectory.get(metric, ())):
             problem = _number_problem(value, 0, math.inf, integer=True)
+            if problem:
+                return f"{metric}, epoch {epoch}: {problem}"
+    for metric in own_metrics:  # a scenario's own: any finite number
+        for epoch, value in enumerate(trajectory[metric]):
+            problem = _number_problem(value, -math.inf, math.inf)
             if problem:
                 return f"{metric}, epoch {epoch}: {problem}"
     counts = trajectory[LAYERS_NUM_NZ]

@@ -122,7 +122,9 @@ def check(
         if seed not in golden_runs:
             raise ValueError(f"seed {seed} is not in the golden file of {scenario.name}: compare like with like")
         _require_same_variables(scenario, document["layer_sizes"], now)
-        mismatches += compare.compare_trajectory(scenario.name, seed, golden_runs[seed], now, document["layer_sizes"])
+        mismatches += compare.compare_trajectory(
+            scenario.name, seed, golden_runs[seed], now, document["layer_sizes"], scenario.tolerance_table()
+        )
     results = judge(scenario, trajectories)
     final = scenario.epochs - 1
     for result in results:

@@ -41,7 +41,7 @@ def golden_document(
         "layer_sizes": dict(sizes),
         "trajectories": {seed: trajectories[seed] for seed in seeds},
         "claims": [result.as_dict() for result in judge(scenario, trajectories)],
-        "tolerances": {name: tol.as_dict() for name, tol in compare.TOLERANCES.items()},
+        "tolerances": {name: tol.as_dict() for name, tol in scenario.tolerance_table().items()},
         "tolerance_policy": "pass when |now - golden| <= atol + rtol * |golden|, every epoch, every seed run; "
         "asserted claims must hold on the median over the seeds run (see l1lab/suite/compare.py)",
     }
@@ -173,7 +173,12 @@ def record_line(
         outside = sum(
             len(
                 compare.compare_trajectory(
-                    name, seed, reference["trajectories"][seed], trained[seed], {**reference["layer_sizes"], **sizes}
+                    name,
+                    seed,
+                    reference["trajectories"][seed],
+                    trained[seed],
+                    {**reference["layer_sizes"], **sizes},
+                    scenario.tolerance_table(),
                 )
             )
             for seed in chosen
@@ -210,6 +215,11 @@ def record_line(
     return manifest, said
 
 
+def _tolerances_of(document: Mapping) -> dict:
+    """The tolerance table a golden document was written with."""
+    return {name: compare.Tolerance(**tol) for name, tol in document["tolerances"].items()}
+
+
 def change_summary(old: Mapping | None, new: Mapping) -> str:
     """What an update changed, claim by claim, for the person reviewing the diff."""
     if old is None:
@@ -242,6 +252,12 @@ def change_summary(old: Mapping | None, new: Mapping) -> str:
             f"  variables: only in the previous file {sorted(set(old_sizes) - set(new_sizes)) or 'none'}, "
             f"only in the new one {sorted(set(new_sizes) - set(old_sizes)) or 'none'}"
         )
+    old_own, new_own = (set(compare.own_metrics(*d["trajectories"].values())) for d in (old, new))
+    if old_own != new_own:
+        lines.append(
+            f"  own metrics: only in the previous file {sorted(old_own - new_own) or 'none'}, "
+            f"only in the new one {sorted(new_own - old_own) or 'none'}"
+        )
     drift = []
     for seed in sorted(set(old["seeds"]) & set(new["seeds"])):
         drift += compare.compare_trajectory(
@@ -250,6 +266,7 @@ def change_summary(old: Mapping | None, new: Mapping) -> str:
             old["trajectories"][seed],
             new["trajectories"][seed],
             {**old_sizes, **new_sizes},
+            _tolerances_of(new),
         )
     lines.append(f"  trajectories: {len(drift)} values outside tolerance of the previous file")
     return "\n".join(lines)

@@ -20,12 +20,22 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from typing import Callable, Union
 
 from l1lab import data as data_lib
 from l1lab.config import CALLERS, MethodOptions, TrainConfig
 from l1lab.edge.sweep.presets import BUDGET_SPARSITY, BUDGET_UNIT_MULTIPLE, GROUP_OPTIONS
-from l1lab.runs import CHANNEL_METRICS, MICRO_METRICS, OPTIONAL_METRICS, STRUCTURE_METRICS, TRAJECTORY_METRICS
+from l1lab.events import MEASURE_KEYS
+from l1lab.runs import (
+    CHANNEL_METRICS,
+    LAYERS_NUM_NZ,
+    MICRO_METRICS,
+    OPTIONAL_METRICS,
+    STRUCTURE_METRICS,
+    TRAJECTORY_METRICS,
+)
+from l1lab.suite.compare import TOLERANCES, Tolerance, tolerance_table
 
 ARTICLE_EPOCHS = 200
 GOLDEN_SEEDS = 5  # seeds 0..4 in a reference golden file
@@ -42,25 +52,29 @@ class Claim:
     id: str
     source: str  # "article", "l1lab", or "user" (a claim of a scenario outside l1lab)
     text: str
-    metric: str  # one of TRAJECTORY_METRICS, or OPTIONAL_METRICS for a scenario that records them
+    metric: str  # one of TRAJECTORY_METRICS, OPTIONAL_METRICS or the scenario's own metrics
     op: str  # ">" or "<"
     threshold: float
     asserted: bool = True
 
     def __post_init__(self):
-        if self.op not in (">", "<") or self.metric not in (*TRAJECTORY_METRICS, *OPTIONAL_METRICS):
+        if self.op not in (">", "<") or not isinstance(self.metric, str) or not self.metric.isidentifier():
             raise ValueError(f"claim {self.id}: bad op {self.op!r} or metric {self.metric!r}")
 
     @classmethod
-    def parse(cls, text: str) -> Claim:
+    def parse(cls, text: str, own_metrics: tuple[str, ...] = ()) -> Claim:
         """A claim written as ``"sparsity > 0.3"``: ``<metric> <op> <number>``, asserted.
+
+        Args:
+          text: the claim.
+          own_metrics: the names of the scenario's own metrics, which it may name too.
 
         Raises:
           ValueError: not of that form, or a metric l1lab does not record; the
             message lists the metrics.
         """
         match = _CLAIM_TEXT.fullmatch(text) if isinstance(text, str) else None
-        metrics = (*TRAJECTORY_METRICS, *OPTIONAL_METRICS)
+        metrics = (*TRAJECTORY_METRICS, *OPTIONAL_METRICS, *own_metrics)
         if match is None or match["metric"] not in metrics:
             raise ValueError(
                 f"a claim needs to read '<metric> > <number>' or '<metric> < <number>', the metric one of "
@@ -81,6 +95,32 @@ class Claim:
 
 
 _CLAIM_TEXT = re.compile(r"\s*(?P<metric>\w+)\s*(?P<op>[<>])\s*(?P<threshold>[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*")
+
+
+class _FrozenMapping(Mapping):
+    """A read-only mapping that hashes and pickles: a frozen Scenario's ``metrics`` and ``tolerances``."""
+
+    def __init__(self, items):
+        self._items = tuple(items)
+        self._dict = dict(self._items)
+
+    def __getitem__(self, key):
+        return self._dict[key]
+
+    def __iter__(self):
+        return iter(self._dict)
+
+    def __len__(self):
+        return len(self._dict)
+
+    def __hash__(self):
+        return hash(self._items)
+
+    def __eq__(self, other):
+        return isinstance(other, Mapping) and self._dict == dict(other)
+
+    def __repr__(self):
+        return repr(self._dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +174,10 @@ class Scenario:
     structure: bool = False
     # Record the compacted model's int8-full file in TFLM after every epoch (runs.MICRO_METRICS).
     micro: bool = False
+    # Metrics of its own, measured after every epoch: name -> function(model, split) -> number.
+    metrics: Mapping[str, Callable[[object, object], float]] = dataclasses.field(default_factory=dict)
+    # Tolerances of its own: metric -> Tolerance or (rtol, atol); each own metric needs one.
+    tolerances: Mapping[str, object] = dataclasses.field(default_factory=dict)
     # The module that defined it, where one of load_modules' modules did (None: l1lab's own).
     source_module: str | None = dataclasses.field(default=None, init=False, compare=False, repr=False)
     # What is built or loaded once: the caller's data and the fingerprints of its model and data.
@@ -145,8 +189,10 @@ class Scenario:
                 "`name` needs to be letters, digits, '.', '_' or '-' (it names the golden file). "
                 f"Received: name={self.name!r}"
             )
+        self._set_own_metrics()
+        own = tuple(self.metrics)
         claims = (self.claims,) if isinstance(self.claims, (str, Claim)) else tuple(self.claims)
-        object.__setattr__(self, "claims", tuple(c if isinstance(c, Claim) else Claim.parse(c) for c in claims))
+        object.__setattr__(self, "claims", tuple(c if isinstance(c, Claim) else Claim.parse(c, own) for c in claims))
         if self.l1 is not None:
             object.__setattr__(self, "options", dataclasses.replace(self.options, l1=self.l1))
         if not self.title:
@@ -164,10 +210,60 @@ class Scenario:
                 f"Received: data={self.data!r}"
             )
         for claim in self.claims:
+            if claim.metric not in (*TRAJECTORY_METRICS, *OPTIONAL_METRICS, *own):
+                raise ValueError(
+                    f"scenario {self.name}: claim {claim.id} names {claim.metric!r}, which it does not record; "
+                    f"the metrics are {', '.join((*TRAJECTORY_METRICS, *OPTIONAL_METRICS, *own))}"
+                )
             if claim.metric in (*STRUCTURE_METRICS, *CHANNEL_METRICS) and not self.structure:
                 raise ValueError(f"scenario {self.name}: claim {claim.id} needs structure=True")
             if claim.metric in MICRO_METRICS and not self.micro:
                 raise ValueError(f"scenario {self.name}: claim {claim.id} needs micro=True")
+
+    def _set_own_metrics(self) -> None:
+        """``metrics`` and ``tolerances`` checked and frozen (sorted, read-only, hashable)."""
+        if not isinstance(self.metrics, Mapping) or not isinstance(self.tolerances, Mapping):
+            raise ValueError(
+                "`metrics` and `tolerances` need to be mappings from a metric's name. "
+                f"Received: metrics={self.metrics!r}, tolerances={self.tolerances!r}"
+            )
+        taken = {*TRAJECTORY_METRICS, *OPTIONAL_METRICS, LAYERS_NUM_NZ, *MEASURE_KEYS, "event"}
+        for name, function in self.metrics.items():
+            if not isinstance(name, str) or not name.isidentifier() or name in taken or not callable(function):
+                raise ValueError(
+                    "`metrics` needs to map new names (letters, digits, '_'; not l1lab's own metrics) to "
+                    f"functions of (model, split). Received: metrics={{{name!r}: {function!r}}}"
+                )
+        tolerances = {}
+        for name, tolerance in self.tolerances.items():
+            if name not in (*TOLERANCES, *self.metrics):
+                raise ValueError(
+                    f"`tolerances` needs to name l1lab's metrics or the scenario's own. Received: {name!r}"
+                )
+            if not isinstance(tolerance, Tolerance):
+                try:
+                    rtol, atol = (float(v) for v in tolerance)
+                except (TypeError, ValueError):
+                    rtol = atol = -1.0
+                if not (rtol >= 0 and atol >= 0):
+                    raise ValueError(
+                        f"`tolerances` needs a Tolerance or (rtol, atol), both >= 0, for {name!r}. "
+                        f"Received: {tolerance!r}"
+                    )
+                tolerance = Tolerance(rtol, atol)
+            tolerances[name] = tolerance
+        untolerated = [name for name in self.metrics if name not in tolerances]
+        if untolerated:
+            raise ValueError(
+                f"`tolerances` needs an entry for each metric of the scenario's own, as (rtol, atol). "
+                f"Received none for: {', '.join(untolerated)}"
+            )
+        object.__setattr__(self, "metrics", _FrozenMapping(sorted(self.metrics.items())))
+        object.__setattr__(self, "tolerances", _FrozenMapping(sorted(tolerances.items())))
+
+    def tolerance_table(self) -> dict:
+        """The tolerance of each metric it is checked on: l1lab's, with its own over them."""
+        return tolerance_table(self.tolerances)
 
     @property
     def callers_model(self) -> bool:
@@ -255,7 +351,9 @@ class Scenario:
         per_epoch = (lambda model: {k: v for hook in hooks for k, v in hook(model).items()}) if hooks else None
         model = self.model if self.callers_model else None
         config = self.config(epochs=epochs)
-        return runs.run_seeds(config, seeds, data=data, model=model, on_seed=on_seed, per_epoch=per_epoch)
+        return runs.run_seeds(
+            config, seeds, data=data, model=model, on_seed=on_seed, per_epoch=per_epoch, own_metrics=tuple(self.metrics)
+        )
 
     def _train_seeds_on(self, address, seeds, data, on_seed, epochs):
         from l1lab import cluster
@@ -290,7 +388,11 @@ class Scenario:
         """
         args = self.config().as_args()
         args.pop("seed")
-        fingerprints = {"modelArchitecture": self.model_architecture(), "dataChecksum": self.data_checksum()}
+        fingerprints = {
+            "modelArchitecture": self.model_architecture(),
+            "dataChecksum": self.data_checksum(),
+            "scenarioMetrics": list(self.metrics) or None,
+        }
         return {**args, **{k: v for k, v in fingerprints.items() if v is not None}}
 
 
@@ -308,7 +410,29 @@ def measurement_hooks(scenario: Scenario, data) -> list:
     hooks = [_structure_of] if scenario.structure else []
     if scenario.micro:
         hooks.append(_micro_of(data))
+    if scenario.metrics:
+        hooks.append(_own_metrics_of(scenario, data))
     return hooks
+
+
+def _own_metrics_of(scenario: Scenario, data):
+    """The hook that measures the scenario's own metrics; each must give one finite number."""
+    import math
+
+    def measure(model) -> dict[str, float]:
+        values = {}
+        for name, function in scenario.metrics.items():
+            value = function(model, data)
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                value = math.nan
+            if not math.isfinite(value):
+                raise ValueError(f"scenario {scenario.name}: metric {name!r} gave {value!r}; it needs a finite number")
+            values[name] = value
+        return values
+
+    return measure
 
 
 def _structure_of(model) -> dict[str, int]:

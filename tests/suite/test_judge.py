@@ -29,8 +29,10 @@ def test_verdicts():
     assert ClaimResult(claim, {0: 0.4, 1: 0.6, 2: 0.3}).verdict == "fails"
     below = Claim("b", "l1lab", "low error", "inacc_test", "<", 0.1)
     assert ClaimResult(below, {0: 0.05}).margin == pytest.approx(0.05)
-    with pytest.raises(ValueError):
-        Claim("x", "l1lab", "", "accuracy", ">", 0.5)
+    with pytest.raises(ValueError, match="bad op '>='"):
+        Claim("x", "l1lab", "", "sparsity", ">=", 0.5)
+    with pytest.raises(ValueError, match="metric 'two words'"):
+        Claim("x", "l1lab", "", "two words", ">", 0.5)
 
 
 def test_drift_and_broken_claims_are_told_apart(tiny_runs, tmp_path, tiny_scenario):

@@ -156,3 +156,107 @@ def test_a_projects_scenario_knows_its_module_and_the_commands_name_it(tmp_path,
     # l1lab's own, loaded as a module or not, need no flag.
     own = scenarios.load_modules(["l1lab.suite.scenarios"])["article-sgd"]
     assert own.source_module is None and own.command("update") == "l1lab golden update article-sgd"
+
+
+def _weight_l1(model, split):
+    """A metric of the project's own: the L1 norm of the weights."""
+    return float(sum(abs(v.numpy()).sum() for v in model.trainable_variables))
+
+
+def _with_own_metric(**changes):
+    fields = dict(
+        name="tiny",
+        model=_build,
+        data=_load,
+        method="proximal-sgd",
+        l1=1e-2,
+        learning_rate=0.05,
+        epochs=2,
+        seeds=1,
+        metrics={"weight_l1": _weight_l1},
+        tolerances={"weight_l1": (0.01, 0.0)},
+        claims=["weight_l1 < 100"],
+    )
+    return scenarios.Scenario(**{**fields, **changes})
+
+
+def test_a_scenarios_own_metric_is_recorded_claimed_and_checked_within_its_tolerance(tmp_path):
+    from l1lab.suite import golden, judge, record
+
+    scenario = _with_own_metric()
+    runs, sizes = scenario.train_seeds([0])
+    assert len(runs[0]["weight_l1"]) == 2 and all(v > 0 for v in runs[0]["weight_l1"])
+    golden.write(tmp_path, "tiny", record.golden_document(scenario, runs, sizes))
+    document = golden.load(tmp_path, "tiny")
+    assert document["config"]["scenarioMetrics"] == ["weight_l1"]
+    assert document["tolerances"]["weight_l1"] == {"rtol": 0.01, "atol": 0.0}
+    results, mismatches = judge.check(scenario, document, runs)
+    assert mismatches == [] and results[0].claim.metric == "weight_l1" and results[0].verdict == "holds"
+    within = {0: {**runs[0], "weight_l1": [v * 1.005 for v in runs[0]["weight_l1"]]}}
+    assert judge.check(scenario, document, within)[1] == []
+    beyond = {0: {**runs[0], "weight_l1": [v * 1.02 for v in runs[0]["weight_l1"]]}}
+    assert [(m.metric, m.epoch, m.tolerance) for m in judge.check(scenario, document, beyond)[1]] == [
+        ("weight_l1", 0, "±0 +1%"),
+        ("weight_l1", 1, "±0 +1%"),
+    ]
+    # Without the metric the scenario computes something else: its golden file is refused.
+    bare = dataclasses.replace(scenario, metrics={}, tolerances={}, claims=())
+    with pytest.raises(golden.GoldenError, match=r"another configuration \(scenarioMetrics: file \['weight_l1'\]"):
+        judge.check(bare, document, runs)
+
+
+def test_a_scenarios_own_tolerance_replaces_l1labs():
+    from l1lab.suite import compare
+
+    assert _with_own_metric().tolerance_table()["inacc_test"] == compare.TOLERANCES["inacc_test"]
+    looser = _with_own_metric(tolerances={"weight_l1": (0.01, 0), "inacc_test": compare.Tolerance(0, 0.5)})
+    assert looser.tolerance_table()["inacc_test"] == compare.Tolerance(0.0, 0.5)
+    assert looser.tolerance_table()["sparsity"] == compare.TOLERANCES["sparsity"]
+    golden_run = {"sparsity": [0.5], "inacc_test": [0.1], "layers_numNz": {}}
+    moved = {**golden_run, "inacc_test": [0.4]}
+    for metric in ("inacc_train", "ent_train", "ent_test"):
+        golden_run[metric] = moved[metric] = [0.1]
+    assert [m.metric for m in compare.compare_trajectory("t", 0, golden_run, moved, {})] == ["inacc_test"]
+    assert compare.compare_trajectory("t", 0, golden_run, moved, {}, looser.tolerance_table()) == []
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(tolerances={}), "`tolerances` needs an entry for each metric .* Received none for: weight_l1"),
+        (dict(metrics={"sparsity": _weight_l1}), "`metrics` needs to map new names"),
+        (dict(metrics={"two words": _weight_l1}), "`metrics` needs to map new names"),
+        (dict(metrics={"weight_l1": 3}), "`metrics` needs to map new names"),
+        (dict(metrics=[_weight_l1]), "`metrics` and `tolerances` need to be mappings"),
+        (dict(tolerances={"weight_l1": (0, 0), "accuracy": (0, 1)}), "`tolerances` needs to name .* 'accuracy'"),
+        (dict(tolerances={"weight_l1": (-1, 0)}), r"needs a Tolerance or \(rtol, atol\), both >= 0"),
+        (dict(tolerances={"weight_l1": "tight"}), r"needs a Tolerance or \(rtol, atol\), both >= 0"),
+        (dict(claims=["accuracy > 0.9"]), "a claim needs to read .*weight_l1"),
+    ],
+)
+def test_a_bad_own_metric_or_tolerance_is_refused_naming_the_field(changes, message):
+    with pytest.raises(ValueError, match=message):
+        _with_own_metric(**changes)
+
+
+def test_a_claim_object_on_a_metric_the_scenario_does_not_record_is_refused():
+    claim = scenarios.Claim("acc", "user", "accuracy high", "accuracy", ">", 0.9)
+    with pytest.raises(ValueError, match="claim acc names 'accuracy', which it does not record; the metrics are"):
+        _with_own_metric(claims=[claim])
+
+
+def test_an_own_metric_that_gives_no_finite_number_is_an_error_naming_it():
+    nan = _with_own_metric(metrics={"weight_l1": lambda model, split: float("nan")})
+    with pytest.raises(ValueError, match="metric 'weight_l1' gave nan; it needs a finite number"):
+        nan.train_seeds([0])
+
+
+def test_a_golden_file_with_a_damaged_own_metric_is_refused(tmp_path):
+    from l1lab.suite import golden, record
+
+    scenario = _with_own_metric()
+    runs, sizes = scenario.train_seeds([0])
+    document = record.golden_document(scenario, runs, sizes)
+    document["trajectories"][0]["weight_l1"][1] = "high"
+    with pytest.raises(golden.GoldenError, match=r"weight_l1, epoch 1: \"high\" is not a number"):
+        golden.write(tmp_path, "tiny", document)

@@ -14,3 +14,16 @@ def test_a_seed_fixes_the_initial_weights():
     first, again = small_cnn(3), small_cnn(3)
     for a, b in zip(first.get_weights(), again.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_top2_error_counts_images_whose_class_is_not_in_the_two_highest_logits():
+    from types import SimpleNamespace
+
+    from my_sparse_model.model import top2_error
+
+    class Logits:
+        def __call__(self, x):
+            return np.array([[0.0, 1.0, 2.0], [2.0, 1.0, 0.0], [0.0, 2.0, 1.0]])[: len(x)]
+
+    split = SimpleNamespace(x_test=np.zeros((3, 1)), y_test=np.array([0, 0, 1]))
+    assert top2_error(Logits(), split) == 1 / 3
