@@ -182,3 +182,24 @@ def test_a_project_without_scenarios_sees_no_change(pytester):
     result = pytester.runpytest("--strict-config", "--strict-markers")
     result.assert_outcomes(passed=1)
     assert "smoke" not in result.stdout.str()
+
+
+def test_a_metric_of_the_projects_own_is_smoke_tested_recorded_and_checked(project):
+    project.path.joinpath("mypkg", "own_metric.py").write_text(
+        "from mypkg.sparse_scenarios import build, data\n"
+        "from l1lab.suite import Scenario\n\n\n"
+        "def weight_l1(model, split):\n"
+        "    return float(sum(abs(v.numpy()).sum() for v in model.trainable_variables))\n\n\n"
+        "SCENARIOS = [Scenario(name='own', model=build, data=data, method='proximal-sgd', l1=5e-2,\n"
+        "                      learning_rate=0.05, epochs=3, seeds=2, metrics={'weight_l1': weight_l1},\n"
+        "                      tolerances={'weight_l1': (0.01, 0)}, claims=['weight_l1 < 1000'])]\n"
+    )
+    project.makefile(".ini", pytest="[pytest]\nl1lab_scenarios = mypkg.own_metric\n")
+    fast = project.runpytest("-m", "not slow", "-rA")
+    fast.assert_outcomes(passed=2, deselected=1)
+    fast.stdout.fnmatch_lines(["*own: 2 probe(s) ok*weight_l1 *"])
+    project.runpytest("-m", "slow", "--l1lab-regen").assert_outcomes(passed=1, deselected=2)
+    document = json.loads((project.path / "golden" / "own.json").read_text())
+    assert all(len(t["weight_l1"]) == 3 for t in document["trajectories"].values())
+    assert document["claims"][0]["metric"] == "weight_l1" and document["claims"][0]["verdict"] == "holds"
+    project.runpytest("-m", "slow").assert_outcomes(passed=1, deselected=2)
