@@ -43,6 +43,8 @@ CHECK_SEEDS = 3  # the golden file's first 3 seeds in the slow tests and record-
 
 
 CLAIM_SOURCES = ("article", "l1lab", "user")
+# What a smoke test trains and tests on (l1lab.suite.smoke): the first 2,048 training and 512 test examples.
+SMOKE_EXAMPLES = (2048, 512)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,6 +180,8 @@ class Scenario:
     metrics: Mapping[str, Callable[[object, object], float]] = dataclasses.field(default_factory=dict)
     # Tolerances of its own: metric -> Tolerance or (rtol, atol); each own metric needs one.
     tolerances: Mapping[str, object] = dataclasses.field(default_factory=dict)
+    # The smoke test's slice: its first (training, test) examples.
+    smoke_examples: tuple[int, int] = SMOKE_EXAMPLES
     # The module that defined it, where one of load_modules' modules did (None: l1lab's own).
     source_module: str | None = dataclasses.field(default=None, init=False, compare=False, repr=False)
     # What is built or loaded once: the caller's data and the fingerprints of its model and data.
@@ -204,6 +208,13 @@ class Scenario:
                 f"`model` needs to be a network's name or a function of the seed that returns a Keras model. "
                 f"Received: model={self.model!r}"
             )
+        examples = tuple(self.smoke_examples) if isinstance(self.smoke_examples, (tuple, list)) else ()
+        if len(examples) != 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in examples):
+            raise ValueError(
+                "`smoke_examples` needs to be (training examples, test examples), both integers > 0. "
+                f"Received: smoke_examples={self.smoke_examples!r}"
+            )
+        object.__setattr__(self, "smoke_examples", examples)
         if self.data is not None and not callable(self.data):
             raise ValueError(
                 "`data` needs to be a function that returns (x_train, y_train, x_test, y_test). "

@@ -7,7 +7,9 @@ seconds:
 1. the probes of :mod:`l1lab.suite.doctor` that the scenario's method needs
    (TensorFlow's v1 ProximalAdagrad through ``tf.Variable``, l1lab's optimizers
    in a compiled and an XLA step, Keras's Ftrl);
-2. one epoch of the scenario's run on a slice of its data (seed 0), and, where
+2. one epoch of the scenario's run on a slice of its data (seed 0; its
+   ``smoke_examples``, by default the first 2,048 training and 512 test
+   examples), and, where
    the scenario fine-tunes, one fine-tuning epoch after it, with its target
    or budget;
 3. its per-epoch measurements (what compaction keeps, the TFLM file) on the
@@ -29,10 +31,6 @@ import time
 
 import numpy as np
 
-# The slice of the data one smoke epoch trains and tests on.
-SMOKE_TRAIN = 2048
-SMOKE_TEST = 512
-
 
 class SmokeFailure(AssertionError):
     """The scenario's method does not run, or makes no zeros, on this stack; the message says which."""
@@ -50,20 +48,22 @@ class SmokeResult:
     weights: int
     measurements: dict  # the last epoch's metrics and the scenario's per-epoch figures
     strong_zeros: int | None = None  # weights the strong step set to zero (None: the method makes no zeros)
+    examples: tuple[int, int] = (0, 0)  # the slice trained and tested on
 
     def summary(self) -> str:
         figures = ", ".join(
             f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in self.measurements.items()
         )
         return (
-            f"{self.scenario}: {len(self.probes)} probe(s) ok, {self.epochs} epoch(s) in {self.seconds:.1f} s, "
+            f"{self.scenario}: {len(self.probes)} probe(s) ok, {self.epochs} epoch(s) in {self.seconds:.1f} s "
+            f"on {self.examples[0]:,} training and {self.examples[1]:,} test examples, "
             f"{self.new_zeros} of {self.weights} weights made exactly zero"
             + ("" if self.strong_zeros is None else f" ({self.strong_zeros} by a strong step)")
             + f"; {figures}"
         )
 
 
-def smoke_data(split, train: int = SMOKE_TRAIN, test: int = SMOKE_TEST):
+def smoke_data(split, train: int, test: int):
     """The first ``train`` training and ``test`` test examples of a split."""
     return dataclasses.replace(
         split,
@@ -74,13 +74,13 @@ def smoke_data(split, train: int = SMOKE_TRAIN, test: int = SMOKE_TEST):
     )
 
 
-def run_smoke(scenario, *, train: int = SMOKE_TRAIN, test: int = SMOKE_TEST) -> SmokeResult:
+def run_smoke(scenario, *, train: int | None = None, test: int | None = None) -> SmokeResult:
     """Smoke-tests ``scenario`` (a :class:`l1lab.suite.scenarios.Scenario`); see the module doc.
 
     Args:
       scenario: the scenario.
-      train: training examples of the slice.
-      test: test examples of the slice.
+      train: training examples of the slice (default: the scenario's ``smoke_examples``).
+      test: test examples of the slice (default: the scenario's).
 
     Returns:
       What it found.
@@ -103,7 +103,8 @@ def run_smoke(scenario, *, train: int = SMOKE_TRAIN, test: int = SMOKE_TEST) -> 
         )
     finetuning = 1 if scenario.finetune_epochs else 0
     config = dataclasses.replace(scenario.config(), epochs=1 + finetuning, finetune_epochs=finetuning)
-    data = smoke_data(scenario.load_data(), train, test)
+    default_train, default_test = scenario.smoke_examples
+    data = smoke_data(scenario.load_data(), train or default_train, test or default_test)
     started = time.monotonic()
     run = train_lib.Run(config, data, model=scenario.model if scenario.callers_model else None)
     before = [np.asarray(v.numpy()) for v in run.model.trainable_variables]
@@ -133,7 +134,10 @@ def run_smoke(scenario, *, train: int = SMOKE_TRAIN, test: int = SMOKE_TEST) -> 
                 f"one step at {STRONG:g} times its strengths ({scenario.options}) on a zero gradient left all "
                 f"{weights} weights as they were"
             )
-    return SmokeResult(scenario.name, probes, len(events), seconds, new_zeros, weights, measurements, strong_zeros)
+    examples = (len(data.y_train), len(data.y_test))
+    return SmokeResult(
+        scenario.name, probes, len(events), seconds, new_zeros, weights, measurements, strong_zeros, examples
+    )
 
 
 # The factor on a method's strengths for the step that must make zeros: lr * c * STRONG exceeds any weight

@@ -37,6 +37,19 @@ def test_a_proximal_scenario_passes_and_its_strong_step_zeros_every_thresholded_
     assert "tiny: 2 probe(s) ok, 1 epoch(s)" in result.summary()
 
 
+def test_the_slice_is_the_scenarios_own_where_it_chooses_one():
+    tiny = _data()
+    assert smoke.run_smoke(_scenario()).examples == (min(2048, len(tiny[1])), min(512, len(tiny[3])))
+    result = smoke.run_smoke(_scenario(smoke_examples=(100, 30)))
+    assert result.examples == (100, 30) and "on 100 training and 30 test examples" in result.summary()
+
+
+@pytest.mark.parametrize("examples", [(0, 10), (100,), "100,30", (100, 2.5), (True, 10)])
+def test_a_bad_smoke_slice_is_refused(examples):
+    with pytest.raises(ValueError, match="`smoke_examples` needs to be .training examples, test examples."):
+        _scenario(smoke_examples=examples)
+
+
 def test_a_fine_tuning_scenario_smokes_one_epoch_of_each_phase_and_its_target():
     result = smoke.run_smoke(_scenario(finetune_epochs=3, target_sparsity=0.5))
     assert result.epochs == 2 and result.new_zeros >= result.weights // 2
