@@ -99,8 +99,37 @@ def frozen(concrete_function):
     return convert_variables_to_constants_v2(concrete_function)
 
 
+# The instruction sets by which TensorFlow's CPU kernels (oneDNN's, Eigen's) choose their code paths.
+KERNEL_ISAS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile")
+
+
+def cpu_name(cpuinfo: str | None = None) -> str:
+    """The CPU as the kernels see it: ``"AMD EPYC (avx2, avx512f, ...)"``, its model and instruction sets.
+
+    Args:
+      cpuinfo: the text of ``/proc/cpuinfo`` (default: read; elsewhere than Linux the platform's name).
+    """
+    import platform
+
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as file:
+                cpuinfo = file.read()
+        except OSError:
+            cpuinfo = ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+        if "model name" in fields and "flags" in fields:
+            break
+    model = fields.get("model name") or platform.processor() or platform.machine()
+    isas = [isa for isa in KERNEL_ISAS if isa in fields.get("flags", "").split()]
+    return f"{model} ({', '.join(isas)})" if isas else model
+
+
 def versions() -> dict:
-    """The versions that decide what a run computes, for reports and golden files."""
+    """The versions that decide what a run computes, and the CPU, for reports and golden files."""
     import platform
 
     import numpy as np
@@ -112,4 +141,5 @@ def versions() -> dict:
         "numpy": np.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "cpu": cpu_name(),
     }

@@ -46,4 +46,16 @@ def test_versions_name_the_stack():
     info = _compat.versions()
     assert info["tensorflow"] == tf.__version__
     assert info["keras"] == _compat.KERAS_VERSION and info["keras"].startswith(str(_compat.KERAS_MAJOR))
-    assert set(info) == {"tensorflow", "keras", "keras_flavour", "numpy", "python", "platform"}
+    assert set(info) == {"tensorflow", "keras", "keras_flavour", "numpy", "python", "platform", "cpu"}
+    assert info["cpu"] == _compat.cpu_name()
+
+
+def test_the_cpu_is_named_by_its_model_and_the_instruction_sets_kernels_choose_by():
+    from l1lab._compat import cpu_name
+
+    cpuinfo = (
+        "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_bf16\n\nprocessor\t: 1\n"
+    )
+    assert cpu_name(cpuinfo) == "AMD EPYC (avx2, avx512f, avx512_bf16)"
+    assert cpu_name("model name : Old CPU\nflags : sse2\n") == "Old CPU"
+    assert cpu_name("") != ""  # the platform's name where there is no /proc/cpuinfo

@@ -190,7 +190,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
         print(message)
     if outcome.drift_elsewhere:
         print(
-            "\nOutside another line's golden files (information: this line's trajectories differ; "
+            "\nOutside golden files of another line or CPU (information: the trajectories differ here; "
             "the claims decide):\n" + compare.mismatch_table(outcome.drift_elsewhere)
         )
     if outcome.mismatches:

@@ -241,7 +241,7 @@ class ClaimsItem(_ScenarioItem):
         if drift_elsewhere:
             warnings.warn(
                 judge.StackWarning(
-                    f"{scenario.name}: this line's trajectories differ from another line's golden file in "
+                    f"{scenario.name}: the trajectories differ from a golden file of another line or CPU in "
                     f"{len(drift_elsewhere)} values ({choice.note})\n"
                     f"{compare.mismatch_table(drift_elsewhere, limit=8)}"
                 ),

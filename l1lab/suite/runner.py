@@ -23,7 +23,7 @@ class Outcome:
     drift_elsewhere: list = dataclasses.field(default_factory=list)  # drift from another line's file: information
     comparisons: dict = dataclasses.field(default_factory=dict)  # name -> what the trajectories were compared with
     missing: list = dataclasses.field(default_factory=list)  # why a scenario had no comparison
-    notes: list = dataclasses.field(default_factory=list)  # scenarios compared with another line's golden file
+    notes: list = dataclasses.field(default_factory=list)  # scenarios compared with another line's or CPU's file
 
 
 def check_scenarios(

@@ -182,6 +182,9 @@ class Scenario:
     tolerances: Mapping[str, object] = dataclasses.field(default_factory=dict)
     # The smoke test's slice: its first (training, test) examples.
     smoke_examples: tuple[int, int] = SMOKE_EXAMPLES
+    # Its trajectory depends on the CPU's kernels, beyond the tolerances (l1lab.suite.lines): drift
+    # from a golden file written on another CPU informs, and the claims decide.
+    cpu_dependent: bool = False
     # The module that defined it, where one of load_modules' modules did (None: l1lab's own).
     source_module: str | None = dataclasses.field(default=None, init=False, compare=False, repr=False)
     # What is built or loaded once: the caller's data and the fingerprints of its model and data.
@@ -690,6 +693,10 @@ SCENARIOS: dict[str, Scenario] = {
             model="ds-cnn",
             dataset="fashion-mnist",
             structure=True,
+            # Measured after one epoch, seed 0, one thread, TF 2.21: training error 28.1% on the CPU
+            # that wrote its golden file, 30.5% on an AMD EPYC with AVX-512 (oneDNN), 30.8% there with
+            # oneDNN off; its BatchNorm amplifies the kernels' rounding, and the claims still hold.
+            cpu_dependent=True,
             claims=(
                 Claim(
                     "removes-a-third",

@@ -101,7 +101,7 @@ def test_claims_exit_code_drift_elsewhere_informs_a_broken_claim_fails(capsys, t
     monkeypatch.setattr(runner, "check_scenarios", lambda *args, **kwargs: outcome)
     code, out, err = run_cli(capsys, "claims", "--scenario", "article-sgd", "--out-dir", str(tmp_path))
     assert code == (1 if broken else 0), err
-    assert "Outside another line's golden files (information" in out and "sparsity predictions/bias" in out
+    assert "Outside golden files of another line or CPU (information" in out and "sparsity predictions/bias" in out
     assert ("CLAIM BROKE" in out) is broken
     report = json.loads((tmp_path / "claims.json").read_text())
     assert len(report["drift_elsewhere"]) == 1 and len(report["mismatches"]) == int(broken)

@@ -35,3 +35,24 @@ def test_golden_for_stack_fails_drift_only_on_a_recorded_line(tiny_runs, tmp_pat
     assert choice.strict is True and choice.document["versions"]["tensorflow"] == "2.99.0"
     assert "tf2.99-keras9" in choice.note
     assert choice.split(found) == (found, [])
+
+
+def test_a_cpu_dependent_scenario_is_strict_only_on_the_cpu_that_wrote_its_file(tiny_runs, tmp_path, tiny_scenario):
+    import dataclasses
+
+    runs, sizes = tiny_runs
+    document = record.golden_document(tiny_scenario, runs, sizes)
+    golden.write(tmp_path, "tiny", document)
+    here = document["versions"]
+    elsewhere = {**here, "cpu": "Another CPU (avx2)"}
+    cpu_bound = dataclasses.replace(tiny_scenario, cpu_dependent=True)
+    assert lines.golden_for_stack(tmp_path, cpu_bound, here).strict is True
+    choice = lines.golden_for_stack(tmp_path, cpu_bound, elsewhere)
+    assert choice.strict is False
+    assert f"written on another CPU ({here['cpu']}; this one: Another CPU (avx2))" in choice.note
+    assert "`l1lab golden update tiny` on this CPU" in choice.note
+    # A file that records no CPU (written before l1lab recorded it) is another CPU's.
+    golden.write(tmp_path, "tiny", {**document, "versions": {k: v for k, v in here.items() if k != "cpu"}})
+    assert "another CPU (not recorded" in lines.golden_for_stack(tmp_path, cpu_bound, here).note
+    # Other scenarios stay strict on any CPU of their line: the tolerances absorb the kernels.
+    assert lines.golden_for_stack(tmp_path, tiny_scenario, elsewhere).strict is True
