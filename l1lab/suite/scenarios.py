@@ -141,9 +141,20 @@ class Scenario:
     arrays (:func:`l1lab.data.split_from_arrays`). Its golden file then records
     the model's architecture and the data's checksum (:mod:`l1lab.fingerprints`).
 
+    A project may measure metrics of its own after every epoch and claim them,
+    each with its tolerance (``|now - golden| <= atol + rtol * |golden|``), and
+    change l1lab's tolerances for this scenario::
+
+        Scenario(..., metrics={"top2_error": top2_error}, tolerances={"top2_error": (0.0, 0.015)},
+                 claims=["top2_error < 0.1"])
+
+    where ``top2_error(model, split)`` returns a number (``split.x_test``...).
+
     Raises:
       ValueError: a claim that does not parse or needs what the scenario does
-        not record, a bad ``seeds``, ``model`` or ``data``.
+        not record, a bad ``seeds``, ``model``, ``data``, ``metrics``,
+        ``tolerances`` or ``smoke_examples``, or an own metric without a
+        tolerance.
     """
 
     name: str
