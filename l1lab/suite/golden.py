@@ -51,7 +51,6 @@ def use_golden_threads(environ=os.environ) -> None:
 
 
 SCHEMA = "l1lab.golden/1"
-UPDATE_COMMAND = "l1lab golden update {name}"
 RECORD_LINE_COMMAND = "l1lab golden record-line --all"
 
 LINE_SCHEMA = "l1lab.golden-line/1"
@@ -87,9 +86,14 @@ def golden_path(directory: str | os.PathLike, name: str) -> Path:
     return Path(directory) / f"{name}.json"
 
 
+def scenario_command(scenario, verb: str) -> str:
+    """``l1lab golden VERB NAME`` for ``scenario``: a Scenario (with its ``--scenarios`` flag), or an l1lab name."""
+    return f"l1lab golden {verb} {scenario}" if isinstance(scenario, str) else scenario.command(verb)
+
+
 def update_command(scenario) -> str:
     """The command that rewrites the golden file of ``scenario`` (a Scenario, or a name of l1lab's own)."""
-    return UPDATE_COMMAND.format(name=scenario) if isinstance(scenario, str) else scenario.command("update")
+    return scenario_command(scenario, "update")
 
 
 def regenerate_hint(scenario) -> str:
@@ -192,8 +196,8 @@ def _schema_problem(document: Any, name: str) -> str | None:
         return "trajectories do not match its seeds"
     if not isinstance(document["config"], dict):
         return "config is not an object"
-    epochs = identity(document["config"])["numEpochs"]
-    own = identity(document["config"])["scenarioMetrics"] or []
+    computed = identity(document["config"])
+    epochs, own = computed["numEpochs"], computed["scenarioMetrics"] or []
     if not isinstance(own, list) or not all(isinstance(m, str) for m in own):
         return "scenarioMetrics is not a list of names"
     if not isinstance(document["tolerances"], dict) or any(m not in document["tolerances"] for m in own):

@@ -63,7 +63,7 @@ def golden_for_stack(golden_dir, scenario, stack: Mapping | None = None) -> Gold
             (
                 f"{choice.note}; written on another CPU ({written_on or 'not recorded'}; this one: "
                 f"{stack.get('cpu')}), and {scenario.name}'s trajectory depends on the CPU's kernels: drift "
-                f"informs, claims asserted; for drift to fail here, `{scenario.command('update')}` on this CPU"
+                f"informs, claims asserted; for drift to fail here, `{golden.update_command(scenario)}` on this CPU"
             ),
         )
     return choice
@@ -71,7 +71,7 @@ def golden_for_stack(golden_dir, scenario, stack: Mapping | None = None) -> Gold
 
 def _golden_for_line(golden_dir, scenario, stack: Mapping) -> GoldenChoice:
     name = scenario if isinstance(scenario, str) else scenario.name
-    measure = f"l1lab golden record-line {name}" if isinstance(scenario, str) else scenario.command("record-line")
+    measure = golden.scenario_command(scenario, "record-line")
     line = golden.stack_line(stack)
     reference = golden.load(golden_dir, name)
     reference_line = golden.stack_line(reference["versions"])

@@ -90,13 +90,18 @@ class Project:
         tox runs a command in the directory of its tox.ini unless told otherwise
         (``change_dir``); ``python -m`` then imports from that directory.
         """
-        return ["exec", "-qq", "-c", str(root / "tox.ini"), "-x", f"testenv:{env}.change_dir={self.directory}"]
+        return [*_tox_exec(root), "-x", f"testenv:{env}.change_dir={self.directory}"]
 
     def claims_arguments(self) -> list[str]:
         return [arg for module in self.modules for arg in ("--scenarios", module)] + [
             "--golden-dir",
             str(self.directory / "golden"),
         ]
+
+
+def _tox_exec(root: Path) -> list[str]:
+    """``tox exec`` arguments with l1lab's own tox.ini, wherever tox is started."""
+    return ["exec", "-qq", "-c", str(root / "tox.ini")]
 
 
 def _error_line(stderr: str) -> str:
@@ -142,7 +147,7 @@ def run_env(
         command = ["python", "-m", "l1lab", "claims", "--quiet", "--seeds", str(seeds), "--out-dir", str(out_dir)]
         if project is not None:
             command += project.claims_arguments()
-        where = ["exec", "-qq", "-c", str(root / "tox.ini")] if project is None else project.tox_exec(env, root)
+        where = _tox_exec(root) if project is None else project.tox_exec(env, root)
         done = _run([tox, *where, "-e", env, "--", *command], root if project is None else project.directory, timeout)
         row.claims_ok = done.returncode == 0
         try:

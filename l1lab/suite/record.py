@@ -247,17 +247,13 @@ def change_summary(old: Mapping | None, new: Mapping) -> str:
         if claim_id not in kept:
             lines.append(f"  claim {claim_id}: removed")
     old_sizes, new_sizes = old.get("layer_sizes", {}), new["layer_sizes"]
-    if set(old_sizes) != set(new_sizes):
-        lines.append(
-            f"  variables: only in the previous file {sorted(set(old_sizes) - set(new_sizes)) or 'none'}, "
-            f"only in the new one {sorted(set(new_sizes) - set(old_sizes)) or 'none'}"
-        )
-    old_own, new_own = (set(compare.own_metrics(*d["trajectories"].values())) for d in (old, new))
-    if old_own != new_own:
-        lines.append(
-            f"  own metrics: only in the previous file {sorted(old_own - new_own) or 'none'}, "
-            f"only in the new one {sorted(new_own - old_own) or 'none'}"
-        )
+    own = [set(compare.own_metrics(*d["trajectories"].values())) for d in (old, new)]
+    for what, before, after in (("variables", set(old_sizes), set(new_sizes)), ("own metrics", *own)):
+        if before != after:
+            lines.append(
+                f"  {what}: only in the previous file {sorted(before - after) or 'none'}, "
+                f"only in the new one {sorted(after - before) or 'none'}"
+            )
     drift = []
     for seed in sorted(set(old["seeds"]) & set(new["seeds"])):
         drift += compare.compare_trajectory(
